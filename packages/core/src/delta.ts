@@ -13,6 +13,11 @@ export interface DeltaParts {
   readonly backbone: Backbone;
   readonly variables: ReadonlyMap<string, Variable>;
   readonly sites: readonly string[];
+  /**
+   * Base parameters the delta trains in place (PEFT's `bias: "all"`): counted and trained with the
+   * delta, but never disposed by it; `dispose` must restore their values.
+   */
+  readonly borrowed?: ReadonlySet<Variable>;
   /** Registers the hooks and returns their unregister functions. Called on attach and on re-activation. */
   register(): Array<() => void>;
   /** The saved config (without the `deltatune` stamp, which is added here). */
@@ -25,7 +30,7 @@ export interface DeltaParts {
   expectedShapes?(): ReadonlyMap<string, readonly number[]>;
   merge?(): void;
   unmerge?(): void;
-  /** Frees anything beyond the variables. */
+  /** Frees anything beyond the variables, and restores borrowed base parameters. */
   dispose?(): void;
 }
 
@@ -112,7 +117,7 @@ export function defineDelta(parts: DeltaParts): Delta {
       if (merged) delta.unmerge!();
       unhook();
       detached = true;
-      for (const v of parts.variables.values()) v.dispose();
+      for (const v of parts.variables.values()) if (!parts.borrowed?.has(v)) v.dispose();
       parts.dispose?.();
       ATTACHED.get(backbone)?.delete(parts.name);
     },

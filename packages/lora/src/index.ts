@@ -1,0 +1,5 @@
+export { lora, loraParameterFormula, LORA_VERSION } from './lora';
+export { loraMethod } from './method';
+export { LORA_DEFAULTS, DEFAULT_TARGETS, scaling } from './options';
+export type { LoraOptions } from './options';
+export { optionsFromPeft, configToPeft, peftKey } from './peft';
