@@ -93,13 +93,17 @@ function noMatchError(pattern: TargetPattern, kind: SiteKind, sites: readonly Si
   );
 }
 
-/** The `count` names nearest to `query`, comparing it with whole names and with their last segments. */
+/** The `count` names nearest to `query` by edit distance, to whole names or runs of their segments. */
 export function closestNames(query: string, names: readonly string[], count: number): string[] {
   const q = query.toLowerCase();
+  const width = q.split('.').length;
   const scored = [...new Set(names)].map((name) => {
     const lower = name.toLowerCase();
-    const tail = lower.split('.').slice(-q.split('.').length).join('.');
-    return { name, score: Math.min(editDistance(q, lower), editDistance(q, tail)) };
+    // Compare with the whole name and with every run of as many segments as the query has.
+    const segments = lower.split('.');
+    let score = editDistance(q, lower);
+    for (let i = 0; i + width <= segments.length; i++) score = Math.min(score, editDistance(q, segments.slice(i, i + width).join('.')));
+    return { name, score };
   });
   scored.sort((a, b) => a.score - b.score || a.name.length - b.name.length || (a.name < b.name ? -1 : 1));
   return scored.slice(0, count).map((s) => s.name);
