@@ -5,11 +5,14 @@ import { defineConfig } from 'vitest/config';
 const root = fileURLToPath(new URL('.', import.meta.url));
 const packages = readdirSync(`${root}packages`).filter((p) => existsSync(`${root}packages/${p}/package.json`));
 
-// Tests import each other's packages from source, so `vitest` needs no build; the CLI tests that
-// spawn `deltatune` use the built bin (`npm test` builds first).
+// Tests import the other packages from source, so editing one needs no rebuild. Core is the
+// exception: its build bundles tfjs's gradient definitions (see packages/core/build), so tests use
+// its dist, as users do. `npm test` builds everything first; the CLI tests spawn the built bin.
 const alias = [
   { find: /^@deltatune\/models\/node$/, replacement: `${root}packages/models/src/node.ts` },
-  ...packages.map((p) => ({ find: new RegExp(`^@deltatune/${p}$`), replacement: `${root}packages/${p}/src/index.ts` })),
+  ...packages
+    .filter((p) => p !== 'core')
+    .map((p) => ({ find: new RegExp(`^@deltatune/${p}$`), replacement: `${root}packages/${p}/src/index.ts` })),
 ];
 
 export default defineConfig({

@@ -1,3 +1,6 @@
+// Delta training differentiates through tfjs ops: register their gradients once, with core.
+import './gradients';
+
 export { CORE_VERSION } from './version';
 export { DeltaTuneError } from './errors';
 export type { Site, SiteKind, SiteOfKind, LinearSite, SublayerSite, AttentionSite, EmbeddingsSite } from './sites';

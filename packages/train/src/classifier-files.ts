@@ -1,0 +1,52 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { DeltaTuneError, readSafetensors, validateTensors, writeSafetensors } from '@deltatune/core';
+import { writeFileAtomic } from '@deltatune/node';
+import { ClassificationHead } from './head';
+
+/**
+ * The task head lives beside the delta as `classifier.json` + `classifier.safetensors`, so
+ * `adapter_model.safetensors` stays a pure PEFT adapter that Python loads as is.
+ */
+export const CLASSIFIER_CONFIG = 'classifier.json';
+export const CLASSIFIER_WEIGHTS = 'classifier.safetensors';
+
+export interface ClassifierConfig {
+  readonly labels: readonly string[];
+  readonly hidden: number;
+  readonly dataset: string;
+  readonly maxLength: number;
+  readonly batchSize: number;
+  readonly model: string;
+}
+
+export function saveClassifier(dir: string, head: ClassificationHead, config: ClassifierConfig): void {
+  const tensors = new Map(
+    [...head.tensors()].map(([k, t]) => [k, { dtype: 'float32' as const, shape: t.shape, data: t.dataSync() as Float32Array }]),
+  );
+  writeFileAtomic(join(dir, CLASSIFIER_WEIGHTS), writeSafetensors(tensors));
+  writeFileAtomic(join(dir, CLASSIFIER_CONFIG), JSON.stringify(config, null, 2) + '\n');
+}
+
+export function loadClassifier(dir: string): { head: ClassificationHead; config: ClassifierConfig } {
+  const configPath = join(dir, CLASSIFIER_CONFIG);
+  if (!existsSync(configPath)) {
+    throw new DeltaTuneError(`${dir} has no ${CLASSIFIER_CONFIG}: it holds no trained classification head`, 'evaluate a folder written by `deltatune train` (its delta/ or head/ folder)');
+  }
+  const config = JSON.parse(readFileSync(configPath, 'utf8')) as ClassifierConfig;
+  const { tensors } = readSafetensors(readFileSync(join(dir, CLASSIFIER_WEIGHTS)), join(dir, CLASSIFIER_WEIGHTS));
+  validateTensors(
+    new Map([
+      ['classifier.weight', [config.hidden, config.labels.length]],
+      ['classifier.bias', [config.labels.length]],
+    ]),
+    tensors,
+    `${dir}/${CLASSIFIER_WEIGHTS}`,
+  );
+  const head = new ClassificationHead(config.hidden, config.labels, 0);
+  const loaded = new Map([...tensors].map(([k, t]) => [k, tf.tensor(t.data, [...t.shape])]));
+  head.load(loaded);
+  tf.dispose([...loaded.values()]);
+  return { head, config };
+}

@@ -1,0 +1,62 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import { createRng, uniform } from '@deltatune/core';
+
+/**
+ * The sequence-classification head: one dense layer over the backbone's pooled output. It trains
+ * with the delta and is saved beside it (PEFT calls this `modules_to_save`).
+ */
+export class ClassificationHead {
+  readonly weight: Variable;
+  readonly bias: Variable;
+
+  constructor(readonly hidden: number, readonly labels: readonly string[], seed: number) {
+    const bound = 1 / Math.sqrt(hidden);
+    this.weight = tf.variable(uniform(createRng(seed ^ 0x5eed), [hidden, labels.length], -bound, bound), true);
+    this.bias = tf.variable(tf.zeros([labels.length]), true);
+  }
+
+  get variables(): Variable[] {
+    return [this.weight, this.bias];
+  }
+
+  logits(pooled: Tensor): Tensor {
+    return tf.add(tf.matMul(pooled as tf.Tensor2D, this.weight), this.bias);
+  }
+
+  /** Saved names: `classifier.weight` `[hidden, labels]`, `classifier.bias`. */
+  tensors(): Map<string, Tensor> {
+    return new Map<string, Tensor>([
+      ['classifier.weight', this.weight],
+      ['classifier.bias', this.bias],
+    ]);
+  }
+
+  load(tensors: ReadonlyMap<string, Tensor>): void {
+    this.weight.assign(tensors.get('classifier.weight')!);
+    this.bias.assign(tensors.get('classifier.bias')!);
+  }
+
+  dispose(): void {
+    this.weight.dispose();
+    this.bias.dispose();
+  }
+}
+
+/** Mean softmax cross-entropy of integer labels. */
+export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
+  const logProbs = tf.logSoftmax(logits);
+  const picked = tf.sum(tf.mul(logProbs, tf.oneHot(tf.cast(labels, 'int32'), logits.shape[1] as number)), 1);
+  return tf.neg(tf.mean(picked));
+}
+
+/** Mean next-token cross-entropy over real positions: what perplexity is built from. */
+export function causalLmLoss(logits: Tensor, inputIds: Tensor, attentionMask: Tensor): Tensor {
+  const [b, s, v] = logits.shape as number[];
+  const predicted = tf.slice(logits, [0, 0, 0], [b, s - 1, v]);
+  const targets = tf.slice(tf.cast(inputIds, 'int32'), [0, 1], [b, s - 1]);
+  const mask = tf.cast(tf.slice(attentionMask, [0, 1], [b, s - 1]), 'float32');
+  const logProbs = tf.logSoftmax(predicted);
+  const picked = tf.sum(tf.mul(logProbs, tf.oneHot(targets, v)), 2);
+  return tf.neg(tf.div(tf.sum(tf.mul(picked, mask)), tf.maximum(tf.sum(mask), 1)));
+}

@@ -1,0 +1,62 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import { DeltaTuneError, readSafetensors, writeSafetensors } from '@deltatune/core';
+import { writeFolderAtomic } from '@deltatune/node';
+
+/**
+ * A training checkpoint: everything `--resume` needs to continue as if never stopped. One folder,
+ * replaced atomically, so a kill at any moment leaves the previous checkpoint whole.
+ */
+export interface ProgressState {
+  readonly step: number;
+  readonly fingerprint: string;
+  readonly bestStep: number;
+  readonly bestScore: number | null;
+  readonly evalsWithoutImprovement: number;
+  readonly history: ReadonlyArray<{ step: number; loss: number; lr: number }>;
+  readonly evals: ReadonlyArray<{ step: number; metrics: Record<string, number> }>;
+  readonly seconds: number;
+}
+
+function toBytes(tensors: readonly Tensor[]): Uint8Array {
+  return writeSafetensors(new Map(tensors.map((t, i) => [`t.${String(i).padStart(5, '0')}`, { dtype: 'float32' as const, shape: t.shape, data: t.dataSync() as Float32Array }])));
+}
+
+function fromBytes(bytes: Uint8Array, source: string): Tensor[] {
+  const { tensors } = readSafetensors(bytes, source);
+  return [...tensors.keys()].sort().map((k) => {
+    const t = tensors.get(k)!;
+    return tf.tensor(t.data, [...t.shape], t.dtype);
+  });
+}
+
+export function writeRunCheckpoint(dir: string, state: ProgressState, trained: readonly Variable[], optimizer: readonly Tensor[], best: readonly Tensor[]): void {
+  writeFolderAtomic(dir, {
+    'state.json': JSON.stringify(state) + '\n',
+    'trained.safetensors': toBytes(trained),
+    'optimizer.safetensors': toBytes(optimizer),
+    'best.safetensors': toBytes(best),
+  });
+}
+
+export interface LoadedCheckpoint {
+  state: ProgressState;
+  trained: Tensor[];
+  optimizer: Tensor[];
+  best: Tensor[];
+}
+
+export function readRunCheckpoint(dir: string, fingerprint: string): LoadedCheckpoint | null {
+  if (!existsSync(join(dir, 'state.json'))) return null;
+  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ProgressState;
+  if (state.fingerprint !== fingerprint) {
+    throw new DeltaTuneError(
+      `the checkpoint in ${dir} was written by a run with other settings (model, method, data or hyper-parameters differ)`,
+      'resume with the same command line, or start afresh in another --out folder',
+    );
+  }
+  const read = (name: string) => fromBytes(readFileSync(join(dir, name)), join(dir, name));
+  return { state, trained: read('trained.safetensors'), optimizer: read('optimizer.safetensors'), best: read('best.safetensors') };
+}

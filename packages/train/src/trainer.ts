@@ -1,0 +1,250 @@
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import { createRng, DeltaTuneError, permutation, type Backbone, type Delta } from '@deltatune/core';
+import type { TextTokenizer } from '@deltatune/models';
+import { disposeBatch, makeBatch, tokenizeSplit, type TokenizedSplit } from './batches';
+import type { Dataset } from './datasets/types';
+import { evaluateClassification, evaluateFeatures, evaluateLm, pooledFeatures } from './evaluate';
+import { causalLmLoss, ClassificationHead, crossEntropy } from './head';
+import type { ClassificationMetrics, LmMetrics } from './metrics';
+import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
+import { readRunCheckpoint, writeRunCheckpoint, type ProgressState } from './run-checkpoint';
+import { learningRate, type ScheduleKind } from './schedule';
+
+export type TaskKind = 'classification' | 'lm';
+
+export interface TrainOptions {
+  readonly backbone: Backbone;
+  readonly tokenizer: TextTokenizer;
+  readonly dataset: Dataset;
+  readonly task?: TaskKind;
+  /** Attached deltas; those with `trainable` set are trained. */
+  readonly deltas?: readonly Delta[];
+  /** Also train every base parameter (full fine-tuning, the reference point). */
+  readonly fullFineTune?: boolean;
+  readonly learningRate: number;
+  readonly schedule?: ScheduleKind;
+  readonly warmupSteps?: number;
+  readonly weightDecay?: number;
+  /** Global gradient-norm clip; 0 or Infinity disables it. */
+  readonly clipNorm?: number;
+  readonly batchSize: number;
+  /** Steps to run; `epochs` is used when absent. */
+  readonly steps?: number;
+  readonly epochs?: number;
+  readonly maxLength: number;
+  /** Evaluate on validation every N steps (and at the end). 0: only at the end. */
+  readonly evalEvery?: number;
+  /** Stop after this many evaluations without improvement of validation accuracy (loss for LM). */
+  readonly patience?: number;
+  readonly seed: number;
+  /** Where checkpoints go; none: no checkpoints. */
+  readonly runDir?: string;
+  readonly resume?: boolean;
+  readonly checkpointEvery?: number;
+  readonly onEvent?: (event: TrainEvent) => void;
+}
+
+export type TrainEvent =
+  | { type: 'phase'; name: string; total?: number }
+  | { type: 'progress'; done: number; total: number }
+  | { type: 'step'; step: number; total: number; loss: number; lr: number; examplesPerSecond: number; etaSeconds: number }
+  | { type: 'eval'; step: number; metrics: Record<string, number> }
+  | { type: 'checkpoint'; step: number; dir: string }
+  | { type: 'resumed'; step: number };
+
+export interface TrainResult {
+  readonly steps: number;
+  readonly seconds: number;
+  readonly bestStep: number;
+  readonly history: ReadonlyArray<{ step: number; loss: number; lr: number }>;
+  readonly evals: ReadonlyArray<{ step: number; metrics: Record<string, number> }>;
+  readonly validation: ClassificationMetrics | LmMetrics;
+  readonly test: ClassificationMetrics | LmMetrics;
+  readonly head?: ClassificationHead;
+  readonly trainedParameters: number;
+}
+
+/** What a checkpoint must agree with to be resumed. */
+function fingerprint(o: TrainOptions, variables: readonly Variable[]): string {
+  return JSON.stringify({
+    arch: o.backbone.architecture,
+    deltas: (o.deltas ?? []).map((d) => [d.name, d.method, d.trainable, d.parameterCount()]),
+    full: !!o.fullFineTune,
+    data: [o.dataset.name, o.dataset.train.length, o.dataset.validation.length],
+    task: o.task ?? 'classification',
+    hp: [o.learningRate, o.schedule, o.warmupSteps, o.weightDecay, o.clipNorm, o.batchSize, o.steps, o.epochs, o.maxLength, o.seed, o.evalEvery, o.patience],
+    shapes: variables.map((v) => v.shape),
+  });
+}
+
+/**
+ * Trains the trainable deltas (and a classification head) on a dataset. Deterministic for a seed:
+ * batch order comes from the seed and the epoch, so a resumed run repeats exactly what an
+ * uninterrupted one does. The best validation state is kept and restored before the test split.
+ */
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const task = o.task ?? 'classification';
+  const emit = o.onEvent ?? (() => {});
+  const start = Date.now();
+  const padId = o.tokenizer.padId;
+  emit({ type: 'phase', name: 'tokenize' });
+  const trainSplit = tokenizeSplit(o.tokenizer, o.dataset.train, o.maxLength);
+  const validationSplit = tokenizeSplit(o.tokenizer, o.dataset.validation, o.maxLength);
+  const testSplit = tokenizeSplit(o.tokenizer, o.dataset.test, o.maxLength);
+
+  const head = task === 'classification' ? new ClassificationHead(o.backbone.hiddenSize, o.dataset.labels, o.seed) : undefined;
+  const deltaVariables = (o.deltas ?? []).filter((d) => d.trainable).flatMap((d) => [...d.variables.values()]);
+  const baseVariables = o.fullFineTune ? [...o.backbone.parameters.values()] : [];
+  for (const v of baseVariables) v.trainable = true;
+  const trained: Variable[] = [...new Set([...deltaVariables, ...baseVariables, ...(head?.variables ?? [])])];
+  if (trained.length === 0) throw new DeltaTuneError('nothing to train: no trainable delta, head or base parameter', 'attach a method (--method lora) or use the classification task');
+  const trainedParameters = trained.reduce((n, v) => n + v.size, 0);
+
+  const stepsPerEpoch = Math.ceil(trainSplit.ids.length / o.batchSize);
+  const totalSteps = o.steps ?? Math.max(1, Math.round((o.epochs ?? 1) * stepsPerEpoch));
+  const warmup = o.warmupSteps ?? 0;
+  const evalEvery = o.evalEvery ?? 0;
+  const checkpointEvery = o.checkpointEvery ?? (evalEvery || totalSteps);
+  const optimizer = new AdamW(trained, { ...ADAMW_DEFAULTS, weightDecay: o.weightDecay ?? 0 });
+  const fp = fingerprint(o, trained);
+
+  // A frozen backbone (no trainable delta or base parameter) gives the same pooled output every
+  // epoch: compute it once and train the head on the cache.
+  const frozenBackbone = deltaVariables.length === 0 && baseVariables.length === 0 && task === 'classification';
+  let trainFeatures: tf.Tensor2D | undefined;
+  let validationFeatures: tf.Tensor2D | undefined;
+  if (frozenBackbone) {
+    emit({ type: 'phase', name: 'features', total: trainSplit.ids.length + validationSplit.ids.length });
+    trainFeatures = pooledFeatures(o.backbone, trainSplit, o.batchSize, padId, (done) => emit({ type: 'progress', done, total: trainSplit.ids.length + validationSplit.ids.length }));
+    validationFeatures = pooledFeatures(o.backbone, validationSplit, o.batchSize, padId, (done) => emit({ type: 'progress', done: trainSplit.ids.length + done, total: trainSplit.ids.length + validationSplit.ids.length }));
+  }
+
+  const validate = (): Record<string, number> => {
+    if (task === 'lm') return { ...evaluateLm(o.backbone, validationSplit, o.batchSize, padId) };
+    if (validationFeatures) return { ...evaluateFeatures(validationFeatures, validationSplit.labels, head!) };
+    return { ...evaluateClassification(o.backbone, head!, validationSplit, o.batchSize, padId) };
+  };
+  // Higher is better: accuracy for classification, -loss for LM.
+  const score = (m: Record<string, number>) => (task === 'lm' ? -m.loss : m.accuracy);
+
+  let step = 0;
+  let history: Array<{ step: number; loss: number; lr: number }> = [];
+  let evals: Array<{ step: number; metrics: Record<string, number> }> = [];
+  let bestStep = 0;
+  let bestScore: number | null = null;
+  let stale = 0;
+  let best: Tensor[] = trained.map((v) => tf.clone(v));
+  let secondsBefore = 0;
+  const checkpointDir = o.runDir ? join(o.runDir, 'checkpoint') : undefined;
+
+  if (o.resume && checkpointDir) {
+    const loaded = readRunCheckpoint(checkpointDir, fp);
+    if (loaded) {
+      trained.forEach((v, i) => v.assign(loaded.trained[i]));
+      optimizer.loadState(new Map([...optimizer.state().keys()].map((k, i) => [k, loaded.optimizer[i]])), loaded.state.step);
+      tf.dispose(best);
+      best = loaded.best;
+      tf.dispose([...loaded.trained, ...loaded.optimizer]);
+      ({ step, bestStep, bestScore } = loaded.state);
+      stale = loaded.state.evalsWithoutImprovement;
+      history = [...loaded.state.history];
+      evals = [...loaded.state.evals];
+      secondsBefore = loaded.state.seconds;
+      emit({ type: 'resumed', step });
+    }
+  }
+
+  const saveCheckpoint = () => {
+    if (!checkpointDir) return;
+    const state: ProgressState = { step, fingerprint: fp, bestStep, bestScore, evalsWithoutImprovement: stale, history, evals, seconds: secondsBefore + (Date.now() - start) / 1000 };
+    writeRunCheckpoint(checkpointDir, state, trained, [...optimizer.state().values()], best);
+    emit({ type: 'checkpoint', step, dir: checkpointDir });
+  };
+
+  const runEval = (): boolean => {
+    const metrics = validate();
+    evals.push({ step, metrics });
+    emit({ type: 'eval', step, metrics });
+    const s = score(metrics);
+    if (bestScore === null || s > bestScore) {
+      bestScore = s;
+      bestStep = step;
+      stale = 0;
+      tf.dispose(best);
+      best = trained.map((v) => tf.clone(v));
+      return false;
+    }
+    stale++;
+    return o.patience !== undefined && stale >= o.patience;
+  };
+
+  emit({ type: 'phase', name: 'train', total: totalSteps });
+  const loopStart = Date.now();
+  const stepAtLoopStart = step;
+  let stopped = false;
+  while (step < totalSteps && !stopped) {
+    const epoch = Math.floor(step / stepsPerEpoch);
+    const order = permutation(createRng(o.seed * 1_000_003 + epoch), trainSplit.ids.length);
+    const offset = (step % stepsPerEpoch) * o.batchSize;
+    const indices = order.slice(offset, offset + o.batchSize);
+    const lr = learningRate(step + 1, o.learningRate, warmup, totalSteps, o.schedule ?? 'linear');
+    const loss = trainStep(indices, lr);
+    if (!Number.isFinite(loss)) {
+      throw new DeltaTuneError(
+        `training diverged: the loss is ${loss} at step ${step + 1} (learning rate ${lr.toExponential(2)})`,
+        `lower --lr or set --clip-norm; ${checkpointDir ? `the last good checkpoint (step ${history.at(-1)?.step ?? 0}) is in ${checkpointDir}` : 'no checkpoint was kept (pass --out)'}`,
+      );
+    }
+    step++;
+    history.push({ step, loss, lr });
+    const elapsed = (Date.now() - loopStart) / 1000;
+    const rate = ((step - stepAtLoopStart) * o.batchSize) / Math.max(elapsed, 1e-9);
+    emit({ type: 'step', step, total: totalSteps, loss, lr, examplesPerSecond: rate, etaSeconds: ((totalSteps - step) * o.batchSize) / Math.max(rate, 1e-9) });
+    if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) stopped = runEval();
+    if (step % checkpointEvery === 0 && step < totalSteps) saveCheckpoint();
+  }
+  if (evals.at(-1)?.step !== step) runEval();
+  saveCheckpoint();
+
+  // Continue from the best validation state.
+  trained.forEach((v, i) => v.assign(best[i]));
+  emit({ type: 'phase', name: 'test' });
+  const validation = evals.find((e) => e.step === bestStep)?.metrics as unknown as ClassificationMetrics | LmMetrics;
+  const test = task === 'lm' ? evaluateLm(o.backbone, testSplit, o.batchSize, padId) : evaluateClassification(o.backbone, head!, testSplit, o.batchSize, padId);
+  tf.dispose([...best, trainFeatures, validationFeatures].filter((t): t is Tensor => !!t));
+  optimizer.dispose();
+  for (const v of baseVariables) v.trainable = false;
+  return { steps: step, seconds: secondsBefore + (Date.now() - start) / 1000, bestStep, history, evals, validation, test, head, trainedParameters };
+
+  function trainStep(indices: number[], lr: number): number {
+    let lossTensor: Tensor;
+    let grads: Tensor[];
+    if (trainFeatures) {
+      const x = tf.gather(trainFeatures, indices);
+      const y = tf.tensor1d(indices.map((i) => trainSplit.labels[i]), 'int32');
+      ({ value: lossTensor, grads } = gradsOf(() => crossEntropy(head!.logits(x), y)));
+      tf.dispose([x, y]);
+    } else {
+      const batch = makeBatch(trainSplit as TokenizedSplit, indices, padId);
+      ({ value: lossTensor, grads } = gradsOf(() => {
+        const out = o.backbone.forward(batch.inputs, { training: true });
+        return task === 'lm'
+          ? causalLmLoss(out.logits!, batch.inputs.inputIds, batch.inputs.attentionMask)
+          : crossEntropy(head!.logits(out.pooled), batch.labels);
+      }));
+      disposeBatch(batch);
+    }
+    const clipped = clipByGlobalNorm(grads, o.clipNorm ?? 1);
+    const loss = lossTensor.dataSync()[0];
+    if (Number.isFinite(loss)) optimizer.apply(clipped.grads, lr);
+    tf.dispose([lossTensor, ...grads, ...clipped.grads, clipped.norm]);
+    return loss;
+  }
+
+  function gradsOf(f: () => Tensor): { value: Tensor; grads: Tensor[] } {
+    const { value, grads } = tf.variableGrads(f as () => tf.Scalar, trained);
+    return { value, grads: trained.map((v) => grads[v.name] ?? tf.zerosLike(v)) };
+  }
+}
