@@ -14,20 +14,30 @@ import type { Plugin } from 'esbuild';
 const VIRTUAL = 'deltatune:tfjs-gradients';
 const SKIPPED = new Set(['Conv2DBackpropInput', 'Conv2D', 'Conv3D', 'DepthwiseConv2dNative', 'LRN', 'Selu']);
 
-/** Internal module -> code re-exporting the same names from the public API. */
-const PUBLIC: Record<string, string> = {
-  kernel_names: `export * from '@tensorflow/tfjs-core';`,
-  base: `export * from '@tensorflow/tfjs-core';`,
-  engine: `import { engine } from '@tensorflow/tfjs-core'; export const ENGINE = engine();`,
-  util: `import { util } from '@tensorflow/tfjs-core'; export const parseAxisParam = util.parseAxisParam;`,
-  'ops/axis_util': `import { backend_util as b } from '@tensorflow/tfjs-core'; export const getAxesPermutation = b.getAxesPermutation, getUndoAxesPermutation = b.getUndoAxesPermutation, computeOutAndReduceShapes = b.computeOutAndReduceShapes;`,
-  'ops/broadcast_util': `import { backend_util as b } from '@tensorflow/tfjs-core'; export const assertAndGetBroadcastShape = b.assertAndGetBroadcastShape, getReductionAxes = b.getReductionAxes;`,
-  'ops/slice_util': `import { slice_util } from '@tensorflow/tfjs-core'; export const parseSliceParams = slice_util.parseSliceParams;`,
+/**
+ * Internal module -> the public namespace that holds the same functions. Each name is exported
+ * explicitly (enumerated at build time), because gradients use both named and `* as` imports.
+ */
+const NAMESPACES: Record<string, string> = {
+  util: 'util',
+  'ops/axis_util': 'backend_util',
+  'ops/broadcast_util': 'backend_util',
+  'ops/slice_util': 'slice_util',
 };
+
+function publicModule(rel: string, tf: Record<string, any>): string {
+  if (rel === 'kernel_names' || rel === 'base') return `export * from '@tensorflow/tfjs-core';`;
+  if (rel === 'engine') return `import { engine } from '@tensorflow/tfjs-core'; export const ENGINE = engine();`;
+  const ns = NAMESPACES[rel];
+  if (!ns) throw new Error(`tfjs gradient bundle: no public mapping for tfjs-core internal module ${rel}`);
+  const names = Object.keys(tf[ns]).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k));
+  return `import { ${ns} as ns } from '@tensorflow/tfjs-core';\n` + names.map((n) => `export const ${n} = ns.${n};`).join('\n');
+}
 
 export function tfjsGradients(): Plugin {
   const coreDist = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js'));
   const gradientsDir = join(coreDist, 'gradients');
+  const tf = createRequire(import.meta.url)('@tensorflow/tfjs-core');
   return {
     name: 'deltatune-tfjs-gradients',
     setup(build) {
@@ -46,11 +56,10 @@ export function tfjsGradients(): Plugin {
         const target = resolve(dirname(args.importer), args.path);
         const rel = relative(coreDist, target).replace(/\.js$/, '');
         if (rel.startsWith('gradients/')) return { path: target.endsWith('.js') ? target : `${target}.js` };
-        if (rel.startsWith('ops/') && !(rel in PUBLIC)) return { path: rel, namespace: 'tfjs-public-op' };
-        if (rel in PUBLIC) return { path: rel, namespace: 'tfjs-public' };
-        throw new Error(`tfjs gradient bundle: no public mapping for tfjs-core internal module ${rel}`);
+        if (rel.startsWith('ops/') && !(rel in NAMESPACES)) return { path: rel, namespace: 'tfjs-public-op' };
+        return { path: rel, namespace: 'tfjs-public' };
       });
-      build.onLoad({ filter: /.*/, namespace: 'tfjs-public' }, (args) => ({ contents: PUBLIC[args.path], loader: 'js' }));
+      build.onLoad({ filter: /.*/, namespace: 'tfjs-public' }, (args) => ({ contents: publicModule(args.path, tf), loader: 'js' }));
       // Every op a gradient imports (`../ops/mul`) is a top-level export of tfjs-core.
       build.onLoad({ filter: /.*/, namespace: 'tfjs-public-op' }, () => ({ contents: `export * from '@tensorflow/tfjs-core';`, loader: 'js' }));
     },

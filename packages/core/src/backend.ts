@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError } from './errors';
+import { installWasmMatMul } from './wasm-matmul';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
@@ -63,6 +64,7 @@ const loaders: Record<Exclude<BackendChoice, 'auto'>, (load: PackageLoader) => P
   async wasm(load) {
     if (!(await tryLoad(load, '@tensorflow/tfjs-backend-wasm'))) throw missing('wasm', '@tensorflow/tfjs-backend-wasm is not installed');
     if (!(await activate('wasm'))) throw missing('wasm', 'the wasm module failed to load');
+    installWasmMatMul();
   },
   async cpu(load) {
     if (!(await tryLoad(load, '@tensorflow/tfjs-backend-cpu'))) throw missing('cpu', '@tensorflow/tfjs-backend-cpu is not installed');

@@ -25,5 +25,6 @@ export type { CheckpointFiles } from './checkpoint';
 export { createRng, uniform, normal, kaimingUniform, permutation } from './random';
 export type { Rng } from './random';
 export { selectBackend, BACKENDS } from './backend';
+export { installWasmMatMul } from './wasm-matmul';
 export type { BackendChoice, PackageLoader } from './backend';
 export { parseOptionValue, parseOptions } from './options';

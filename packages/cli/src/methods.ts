@@ -1,0 +1,39 @@
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DeltaTuneError, getMethod, listMethods, registerMethod, type DeltaMethod } from '@deltatune/core';
+import { loraMethod } from '@deltatune/lora';
+
+/** Methods shipped with the CLI. Others come from `--plugin`. */
+export const BUILTIN_METHODS: readonly DeltaMethod<any>[] = [loraMethod];
+
+export function registerBuiltinMethods(): void {
+  for (const m of BUILTIN_METHODS) registerMethod(m);
+}
+
+/**
+ * Loads a third-party method package (a package name or a path) and registers what it exports:
+ * a `methods` array, a `method`, or a default export, each a `DeltaMethod`.
+ */
+export async function loadPlugin(specifier: string): Promise<DeltaMethod<any>[]> {
+  const target = specifier.startsWith('.') || isAbsolute(specifier) ? pathToFileURL(resolve(specifier)).href : specifier;
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(target);
+  } catch (e) {
+    throw new DeltaTuneError(`could not load plugin "${specifier}": ${(e as Error).message.split('\n')[0]}`, 'pass an installed package name or a path to a built plugin package');
+  }
+  const candidates = [mod.methods, mod.method, mod.default, (mod.default as Record<string, unknown> | undefined)?.methods].flat();
+  const methods = candidates.filter((m): m is DeltaMethod<any> => !!m && typeof m === 'object' && 'name' in m && 'create' in m && 'fromConfig' in m);
+  if (methods.length === 0) {
+    throw new DeltaTuneError(`plugin "${specifier}" exports no delta method`, 'export `methods: DeltaMethod[]` (or `method`) from the package entry; see docs/writing-a-method.md');
+  }
+  for (const m of methods) registerMethod(m);
+  return methods;
+}
+
+export async function prepareMethods(plugins: readonly string[]): Promise<void> {
+  registerBuiltinMethods();
+  for (const p of plugins) await loadPlugin(p);
+}
+
+export { getMethod, listMethods };

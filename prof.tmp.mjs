@@ -1,0 +1,21 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend, attach } from '@deltatune/core';
+import { loadUseLite, loadTokenizer } from '@deltatune/models/node';
+import { encodeBatch, batchToTensors } from '@deltatune/models';
+import { lora } from '@deltatune/lora';
+await selectBackend('wasm');
+const m = loadUseLite(); const tok = loadTokenizer('use-lite');
+const B = 32;
+const texts = Array.from({length: B}, (_, i) => ('hello world this is sentence number ' + i + ' ').repeat(20));
+const inp = batchToTensors(encodeBatch(tok, texts, { maxLength: 64 }));
+const d = attach(m, lora({ r: 8 }));
+const head = tf.variable(tf.randomNormal([512, 2], 0, 0.01));
+const vars = [...d.variables.values(), head];
+const labels = tf.oneHot(tf.tensor1d(Array.from({length: B}, (_, i) => i % 2), 'int32'), 2);
+const step = () => { const { value, grads } = tf.variableGrads(() => { const o = m.forward(inp, { training: true }); return tf.losses.softmaxCrossEntropy(labels, tf.matMul(o.pooled, head)); }, vars); value.dataSync(); tf.dispose([value, ...Object.values(grads)]); };
+step();
+let t = performance.now(); step(); console.log('step ms', performance.now() - t);
+const p = await tf.profile(step);
+const by = {};
+for (const k of p.kernels) { by[k.name] = by[k.name] || { n: 0, ms: 0 }; by[k.name].n++; by[k.name].ms += (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0); }
+console.log(Object.entries(by).sort((a, b) => b[1].ms - a[1].ms).slice(0, 15).map(([k, v]) => `${k} n=${v.n} ms=${v.ms.toFixed(0)}`).join('\n'));
