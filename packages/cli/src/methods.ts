@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DeltaTuneError, getMethod, listMethods, registerMethod, type DeltaMethod } from '@deltatune/core';
+import { DeltaTuneError, registerMethod, type DeltaMethod } from '@deltatune/core';
 import { loraMethod } from '@deltatune/lora';
 
 /** Methods shipped with the CLI. Others come from `--plugin`. */
@@ -36,4 +36,3 @@ export async function prepareMethods(plugins: readonly string[]): Promise<void> 
   for (const p of plugins) await loadPlugin(p);
 }
 
-export { getMethod, listMethods };

@@ -23,6 +23,7 @@ export type { RawTensor, TensorToWrite, SafetensorsDtype } from './safetensors';
 export { encodeCheckpoint, decodeCheckpoint, validateTensors, CONFIG_FILE, WEIGHTS_FILE } from './checkpoint';
 export type { CheckpointFiles } from './checkpoint';
 export { createRng, uniform, normal, kaimingUniform, permutation } from './random';
+export { ownedVariable } from './variables';
 export type { Rng } from './random';
 export { selectBackend, BACKENDS } from './backend';
 export { installWasmMatMul } from './wasm-matmul';

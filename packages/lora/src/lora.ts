@@ -5,6 +5,7 @@ import {
   defineDelta,
   DeltaTuneError,
   kaimingUniform,
+  ownedVariable,
   selectSites,
   uniform,
   type Backbone,
@@ -54,7 +55,7 @@ function attachLora(backbone: Backbone, name: string, o: LoraOptions): Delta {
   const pairs: LoraPair[] = sites.map((site) => {
     const a = kaimingUniform(rng.fork(), [site.inFeatures, o.r], site.inFeatures);
     const b = o.init === 'random' ? uniform(rng.fork(), [o.r, site.outFeatures], -0.5, 0.5) : tf.zeros([o.r, site.outFeatures]);
-    return { site, a: tf.variable(a, true, `${name}.${site.name}.lora_A`), b: tf.variable(b, true, `${name}.${site.name}.lora_B`) };
+    return { site, a: ownedVariable(a), b: ownedVariable(b) };
   });
   const variables = new Map<string, Variable>();
   for (const p of pairs) {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import type { LinearSite } from '@deltatune/core';
+import { ownedVariable, type LinearSite } from '@deltatune/core';
 
 /** Building blocks shared by the backbones, in tfjs ops (all differentiable). */
 
@@ -21,12 +21,9 @@ export function geluTanh(x: Tensor): Tensor {
 }
 
 /** A frozen base parameter: a variable that training never updates unless the user asks. */
-export function frozen(value: Tensor, name: string): Variable {
-  const v = tf.variable(value, false, `${name}_${nextId++}`);
-  value.dispose();
-  return v;
+export function frozen(value: Tensor): Variable {
+  return ownedVariable(value, false);
 }
-let nextId = 0;
 
 export function linearSite(name: string, kernel: Variable, bias: Variable | undefined, layer?: number): LinearSite {
   return { kind: 'linear', name, layer, inFeatures: kernel.shape[0] as number, outFeatures: kernel.shape[1] as number, kernel, bias };

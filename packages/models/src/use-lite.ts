@@ -110,7 +110,7 @@ export class UseLiteBackbone implements Backbone {
       const qkvName = `${p}.attention.self.qkv`;
       const part = (j: number, which: string): LinearSite => {
         const kernel = w.takeColumns(`${qkvName}.weight`, shape(`${qkvName}.weight`), j * d, d, `${p}.attention.self.${which}.weight`);
-        const squeezed = frozen(tf.reshape(kernel, [d, d]), `${p}.attention.self.${which}.weight`);
+        const squeezed = frozen(tf.reshape(kernel, [d, d]));
         kernel.dispose();
         w.parameters.set(`${p}.attention.self.${which}.weight`, squeezed);
         const bias = w.takeColumns(`${qkvName}.bias`, shape(`${qkvName}.bias`), j * d, d, `${p}.attention.self.${which}.bias`);
@@ -118,7 +118,7 @@ export class UseLiteBackbone implements Backbone {
       };
       const conv = (name: string, inF: number, outF: number) => {
         const k = take(`${name}.weight`);
-        const kernel = k.rank === 2 ? k : frozen(tf.reshape(k, [inF, outF]), `${name}.weight`);
+        const kernel = k.rank === 2 ? k : frozen(tf.reshape(k, [inF, outF]));
         if (kernel !== k) {
           k.dispose();
           w.parameters.set(`${name}.weight`, kernel);

@@ -49,7 +49,7 @@ export class WeightStore {
       value.dispose();
       value = transposed;
     }
-    const v = frozen(value, name);
+    const v = frozen(value);
     this.parameters.set(options.as ?? name, v);
     return v;
   }
@@ -60,7 +60,7 @@ export class WeightStore {
     const full = tf.tensor(t.data, [...t.shape], t.dtype);
     const part = tf.slice(full, [...shape.slice(0, -1).map(() => 0), begin], [...shape.slice(0, -1), size]);
     full.dispose();
-    const v = frozen(part, as);
+    const v = frozen(part);
     this.parameters.set(as, v);
     return v;
   }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRng, uniform } from '@deltatune/core';
+import { createRng, ownedVariable, uniform } from '@deltatune/core';
 
 /**
  * The sequence-classification head: one dense layer over the backbone's pooled output. It trains
@@ -12,8 +12,8 @@ export class ClassificationHead {
 
   constructor(readonly hidden: number, readonly labels: readonly string[], seed: number) {
     const bound = 1 / Math.sqrt(hidden);
-    this.weight = tf.variable(uniform(createRng(seed ^ 0x5eed), [hidden, labels.length], -bound, bound), true);
-    this.bias = tf.variable(tf.zeros([labels.length]), true);
+    this.weight = ownedVariable(uniform(createRng(seed ^ 0x5eed), [hidden, labels.length], -bound, bound));
+    this.bias = ownedVariable(tf.zeros([labels.length]));
   }
 
   get variables(): Variable[] {

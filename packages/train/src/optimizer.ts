@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import { ownedVariable } from '@deltatune/core';
 
 export interface AdamWOptions {
   readonly beta1: number;
@@ -21,8 +22,8 @@ export class AdamW {
   step = 0;
 
   constructor(readonly variables: readonly Variable[], readonly options: AdamWOptions = ADAMW_DEFAULTS) {
-    this.m = variables.map((x) => tf.variable(tf.zerosLike(x), false));
-    this.v = variables.map((x) => tf.variable(tf.zerosLike(x), false));
+    this.m = variables.map((x) => ownedVariable(tf.zerosLike(x), false));
+    this.v = variables.map((x) => ownedVariable(tf.zerosLike(x), false));
   }
 
   /** One update with `grads` (same order as `variables`) at learning rate `lr`. */

@@ -1,0 +1,10 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { selectBackend, attach } from '@deltatune/core';
+import { loadUseLite, loadTokenizer } from '@deltatune/models/node';
+import { lora } from '@deltatune/lora';
+import { train, loadSpam, limitDataset } from '@deltatune/train';
+await selectBackend('wasm');
+const m = loadUseLite(); const tok = loadTokenizer('use-lite');
+const d = attach(m, lora({ r: 2, seed: 1 }));
+const r = await train({ backbone: m, tokenizer: tok, dataset: limitDataset(loadSpam(), { train: 64, validation: 16, test: 16 }), deltas: [d], learningRate: Number(process.argv[2]), clipNorm: 0, batchSize: 8, steps: 6, maxLength: 16, seed: 1, evalEvery: 2 });
+console.log(r.history.map(h => h.loss));

@@ -1,0 +1,53 @@
+import { copyFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { DeltaTuneError, writeSafetensors, type TensorToWrite } from '@deltatune/core';
+import { USE_LITE, readModelTensors } from '@deltatune/models/node';
+import { loadDelta, writeFileAtomic } from '@deltatune/node';
+import type { Flags } from '../args';
+import { modelAndTokenizer, output, prepare } from '../context';
+
+export const MERGE_HELP = `deltatune merge --model <HF folder> --delta DIR [--delta DIR]... --out <folder> [--plugin PKG]... [--json]
+  Folds merge-able deltas (LoRA family, BitFit) into the weights and writes a Hugging Face folder
+  (config.json + model.safetensors, PyTorch layouts) that transformers loads without PEFT.`;
+
+export async function mergeCommand(flags: Flags): Promise<void> {
+  const { backend } = await prepare(flags);
+  const json = flags.bool('json');
+  const model = flags.required('model', 'the Hugging Face folder the delta was trained on');
+  const deltaDirs = flags.all('delta');
+  const out = flags.required('out', 'a folder for the merged model');
+  flags.finish();
+  if (model === USE_LITE) throw new DeltaTuneError('use-lite is not a Hugging Face folder, so there is nothing to write a merged copy into', 'apply the delta at load time instead: deltatune forward --model use-lite --delta DIR --merge');
+  if (deltaDirs.length === 0) throw new DeltaTuneError('deltatune merge needs at least one --delta', 'e.g. --delta runs/x/delta');
+  const { backbone } = modelAndTokenizer(model, false);
+  const deltas = deltaDirs.map((d) => loadDelta(backbone, d).delta);
+  for (const d of deltas) {
+    if (!d.merge) throw new DeltaTuneError(`delta "${d.name}" (${d.method}) cannot be merged into the weights`, 'merge only LoRA-family and BitFit deltas; keep others as adapters');
+    d.merge();
+  }
+  // Write every tensor of the original file, replacing those the backbone holds (merged now).
+  const original = readModelTensors(resolve(model));
+  const tensors = new Map<string, TensorToWrite>();
+  const prefix = [...original.keys()].some((k) => k.startsWith(`${backbone.architecture}.`)) ? `${backbone.architecture}.` : '';
+  for (const [name, raw] of original) {
+    const ours = backbone.parameters.get(name.startsWith(prefix) ? name.slice(prefix.length) : name) ?? backbone.parameters.get(name);
+    if (!ours) {
+      tensors.set(name, raw);
+      continue;
+    }
+    // BERT Linear weights are held [in, out]; the file wants PyTorch's [out, in].
+    const transposed = ours.rank === 2 && raw.shape.length === 2 && (ours.shape[0] !== raw.shape[0] || ours.shape[1] !== raw.shape[1]);
+    const value = transposed ? tf.transpose(ours) : ours;
+    tensors.set(name, { dtype: 'float32', shape: raw.shape, data: value.dataSync() as Float32Array });
+    if (value !== ours) value.dispose();
+  }
+  writeFileAtomic(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
+  copyFileSync(join(model, 'config.json'), join(out, 'config.json'));
+  for (const extra of ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json']) {
+    if (existsSync(join(model, extra))) copyFileSync(join(model, extra), join(out, extra));
+  }
+  output(json, { backend, model, merged: deltas.map((d) => ({ name: d.name, method: d.method })), out }, () => `merged ${deltas.map((d) => `${d.name} (${d.method})`).join(', ')} into ${out}/model.safetensors`);
+  for (const d of deltas) d.detach();
+  backbone.dispose();
+}

@@ -1,0 +1,68 @@
+import { join } from 'node:path';
+import type { Flags } from '../args';
+import { modelAndTokenizer, output, prepare } from '../context';
+import { formatSeconds, table } from '../progress';
+import { runTraining, type RunSpec } from '../training-run';
+
+export const TRAIN_HELP = `deltatune train --model <folder|use-lite> --dataset <spam|imdb|sotu-party|file.jsonl|file.csv>
+  [--method NAME [--opt key=value]...]...   delta methods to attach and train (none: head only)
+  [--delta DIR]...                          saved deltas to attach first, frozen (sequential training)
+  [--full]                                  full fine-tuning: train every base parameter too
+  [--task classification|lm] [--lr 1e-3] [--steps N | --epochs E] [--batch-size 32] [--max-length 64]
+  [--eval-every 25] [--patience P] [--seed 0] [--warmup 10] [--weight-decay 0] [--clip-norm 1]
+  [--schedule linear|cosine|constant] [--limit-train N] [--limit-validation N] [--limit-test N]
+  [--out DIR] [--resume] [--plugin PKG]... [--backend auto|wasm|webgpu|tensorflow|cpu] [--json]`;
+
+export function runSpecFromFlags(flags: Flags, backend: string, defaults: Partial<RunSpec> = {}): RunSpec {
+  const dataset = flags.string('dataset') ?? defaults.dataset ?? 'spam';
+  const methods = flags.methods();
+  const label = methods.map((m) => m.name).join('+') || 'head';
+  return {
+    model: flags.string('model', defaults.model ?? 'use-lite'),
+    dataset,
+    methods,
+    deltas: flags.all('delta'),
+    task: (flags.string('task', 'classification') as RunSpec['task']),
+    learningRate: flags.number('lr', defaults.learningRate ?? 1e-3),
+    steps: flags.number('steps') ?? defaults.steps,
+    epochs: flags.number('epochs') ?? defaults.epochs,
+    batchSize: flags.number('batch-size', defaults.batchSize ?? 32),
+    maxLength: flags.number('max-length', defaults.maxLength ?? 64),
+    evalEvery: flags.number('eval-every', defaults.evalEvery ?? 25),
+    patience: flags.number('patience') ?? defaults.patience,
+    seed: flags.number('seed', defaults.seed ?? 0),
+    warmupSteps: flags.number('warmup', defaults.warmupSteps ?? 10),
+    weightDecay: flags.number('weight-decay', 0),
+    clipNorm: flags.number('clip-norm', 1),
+    schedule: (flags.string('schedule', 'linear') as RunSpec['schedule']),
+    outDir: flags.string('out') ?? defaults.outDir ?? join('runs', `${dataset.replace(/[^\w-]/g, '_')}-${label}-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+    resume: flags.bool('resume'),
+    limits: { train: flags.number('limit-train') ?? defaults.limits?.train, validation: flags.number('limit-validation') ?? defaults.limits?.validation, test: flags.number('limit-test') ?? defaults.limits?.test },
+    fullFineTune: flags.bool('full'),
+    quiet: false,
+    backend,
+  };
+}
+
+export async function trainCommand(flags: Flags): Promise<void> {
+  const { backend } = await prepare(flags);
+  const json = flags.bool('json');
+  const spec = runSpecFromFlags(flags, backend);
+  flags.finish();
+  const { backbone, tokenizer } = modelAndTokenizer(spec.model, true);
+  const summary = await runTraining(backbone, tokenizer!, spec);
+  output(json, { backend, ...summary }, () =>
+    table(
+      ['method', 'trainable', 'trainable %', spec.task === 'lm' ? 'perplexity' : 'accuracy', 'macro-F1', 'time'],
+      [[
+        summary.method,
+        String(summary.trainableParameters),
+        summary.trainablePercent.toFixed(3),
+        spec.task === 'lm' ? summary.perplexity!.toFixed(3) : summary.accuracy!.toFixed(4),
+        summary.macroF1 === undefined ? '-' : summary.macroF1.toFixed(4),
+        formatSeconds(summary.seconds),
+      ]],
+    ) + `\nsaved: ${summary.savedTo}\ncurve: ${summary.charts.join(', ')}`,
+  );
+  backbone.dispose();
+}

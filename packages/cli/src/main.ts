@@ -1,0 +1,51 @@
+import { DeltaTuneError } from '@deltatune/core';
+import { Flags, parseArgs } from './args';
+import { DEMO_HELP, demoCommand } from './commands/demo';
+import { EVAL_HELP, evalCommand } from './commands/eval';
+import { FORWARD_HELP, forwardCommand } from './commands/forward';
+import { INSPECT_HELP, inspectCommand } from './commands/inspect';
+import { MERGE_HELP, mergeCommand } from './commands/merge';
+import { TRAIN_HELP, trainCommand } from './commands/train';
+
+const COMMANDS: Record<string, { run: (flags: Flags) => Promise<void>; help: string; summary: string }> = {
+  demo: { run: demoCommand, help: DEMO_HELP, summary: 'the main job: USE-lite on spam, head-only baseline vs LoRA' },
+  train: { run: trainCommand, help: TRAIN_HELP, summary: 'train deltas (and a task head) on a dataset' },
+  eval: { run: evalCommand, help: EVAL_HELP, summary: 'evaluate a saved delta + head on a split' },
+  forward: { run: forwardCommand, help: FORWARD_HELP, summary: 'run a backbone (with deltas) on inputs, write its outputs' },
+  inspect: { run: inspectCommand, help: INSPECT_HELP, summary: 'hook sites and parameter counts, with methods attached' },
+  merge: { run: mergeCommand, help: MERGE_HELP, summary: 'fold LoRA/BitFit deltas into a Hugging Face folder' },
+};
+
+const BOOLEAN_FLAGS = new Set(['json', 'resume', 'merge', 'full', 'help']);
+
+export function usage(): string {
+  return ['deltatune: parameter-efficient fine-tuning on TensorFlow.js', '', 'commands:', ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)} ${c.summary}`), '', 'deltatune <command> --help for its options'].join('\n');
+}
+
+/** Runs the CLI; returns the exit code. Errors of bad input are one line plus the fix, no stack. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const args = parseArgs(argv, BOOLEAN_FLAGS);
+    if (!args.command || args.command === '--help' || args.command === 'help') {
+      process.stdout.write(usage() + '\n');
+      return 0;
+    }
+    const command = COMMANDS[args.command];
+    if (!command) throw new DeltaTuneError(`unknown command "${args.command}"`, `use one of: ${Object.keys(COMMANDS).join(', ')}`);
+    if (args.flags.some((f) => f.name === 'help')) {
+      process.stdout.write(command.help + '\n');
+      return 0;
+    }
+    if (args.positional.length) throw new DeltaTuneError(`unexpected argument "${args.positional[0]}"`, `options are written --name value; see deltatune ${args.command} --help`);
+    await command.run(new Flags(args, args.command));
+    return 0;
+  } catch (e) {
+    if (e instanceof DeltaTuneError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
+    }
+    if (process.env.DELTATUNE_DEBUG) throw e;
+    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]}\n  (an internal error: rerun with DELTATUNE_DEBUG=1 for the stack trace, and please report it)\n`);
+    return 2;
+  }
+}

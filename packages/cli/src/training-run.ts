@@ -1,0 +1,176 @@
+import { join } from 'node:path';
+import { attach, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
+import type { TextTokenizer } from '@deltatune/models';
+import { loadDelta, saveDelta, writeFileAtomic } from '@deltatune/node';
+import { limitDataset, loadDataset, saveClassifier, train, type ClassificationMetrics, type LmMetrics, type ScheduleKind, type TaskKind, type TrainEvent } from '@deltatune/train';
+import { lineChartSvg, writeChart } from './plot';
+import { formatSeconds, ProgressBar } from './progress';
+
+export interface MethodRequest {
+  readonly name: string;
+  readonly options: Record<string, string>;
+}
+
+export interface RunSpec {
+  readonly model: string;
+  readonly dataset: string;
+  readonly methods: readonly MethodRequest[];
+  /** Saved deltas to attach first (frozen unless `trainLoaded`). */
+  readonly deltas?: readonly string[];
+  readonly task: TaskKind;
+  readonly learningRate: number;
+  readonly steps?: number;
+  readonly epochs?: number;
+  readonly batchSize: number;
+  readonly maxLength: number;
+  readonly evalEvery: number;
+  readonly patience?: number;
+  readonly seed: number;
+  readonly warmupSteps: number;
+  readonly weightDecay: number;
+  readonly clipNorm: number;
+  readonly schedule: ScheduleKind;
+  readonly outDir: string;
+  readonly resume: boolean;
+  readonly limits: { train?: number; validation?: number; test?: number };
+  readonly fullFineTune?: boolean;
+  readonly quiet: boolean;
+  readonly backend: string;
+  /** Label for tables: the methods joined, or "head only". */
+  readonly label?: string;
+}
+
+export interface RunSummary {
+  readonly method: string;
+  readonly trainableParameters: number;
+  readonly totalParameters: number;
+  readonly trainablePercent: number;
+  readonly accuracy?: number;
+  readonly macroF1?: number;
+  readonly perplexity?: number;
+  readonly validationAccuracy?: number;
+  readonly testLoss: number;
+  readonly seconds: number;
+  readonly steps: number;
+  readonly bestStep: number;
+  readonly savedTo: string;
+  readonly charts: string[];
+}
+
+/** Attaches each requested method (options parsed by the method itself) under its own name. */
+export function attachMethods(backbone: Backbone, methods: readonly MethodRequest[], seed: number): Delta[] {
+  const counts = new Map<string, number>();
+  return methods.map((m) => {
+    const method = getMethod(m.name);
+    const options = method.parseOptions(m.options) as Record<string, unknown>;
+    const n = (counts.get(m.name) ?? 0) + 1;
+    counts.set(m.name, n);
+    const name = n === 1 ? m.name : `${m.name}_${n}`;
+    return attach(backbone, method.create({ seed, ...options }), name);
+  });
+}
+
+/** One training run on an already-loaded backbone: attach, train, save, chart; deltas detached after. */
+export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, spec: RunSpec): Promise<RunSummary> {
+  const dataset = limitDataset(loadDataset(spec.dataset), spec.limits);
+  const loaded = (spec.deltas ?? []).map((dir) => {
+    const { delta } = loadDelta(backbone, dir);
+    delta.trainable = false;
+    return delta;
+  });
+  const created = attachMethods(backbone, spec.methods, spec.seed);
+  const deltas = [...loaded, ...created];
+  const label = spec.label ?? (spec.fullFineTune ? 'full fine-tuning' : deltas.length ? deltas.map((d) => d.name).join('+') : 'head only');
+  const bars = new Map<string, ProgressBar>();
+  let trainBar: ProgressBar | undefined;
+  const log = (line: string) => !spec.quiet && process.stderr.write(line + '\n');
+  const onEvent = (e: TrainEvent) => {
+    if (e.type === 'phase' && e.name === 'train') trainBar = new ProgressBar(`${label}`.slice(0, 10), e.total ?? 0, 'steps', spec.quiet);
+    if (e.type === 'phase' && e.name === 'features') bars.set('features', new ProgressBar('features', e.total ?? 0, 'ex', spec.quiet));
+    if (e.type === 'progress') bars.get('features')?.update(e.done);
+    if (e.type === 'step') trainBar?.update(e.step, `loss ${e.loss.toFixed(4)}  ${e.examplesPerSecond.toFixed(1)} ex/s`);
+    if (e.type === 'eval') log(`  step ${e.step}: validation ${Object.entries(e.metrics).filter(([k]) => k !== 'examples').map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+    if (e.type === 'resumed') log(`  resumed from the checkpoint at step ${e.step}`);
+  };
+  try {
+    const result = await train({
+      backbone,
+      tokenizer,
+      dataset,
+      task: spec.task,
+      deltas,
+      fullFineTune: spec.fullFineTune,
+      learningRate: spec.learningRate,
+      schedule: spec.schedule,
+      warmupSteps: spec.warmupSteps,
+      weightDecay: spec.weightDecay,
+      clipNorm: spec.clipNorm,
+      batchSize: spec.batchSize,
+      steps: spec.steps,
+      epochs: spec.epochs,
+      maxLength: spec.maxLength,
+      evalEvery: spec.evalEvery,
+      patience: spec.patience,
+      seed: spec.seed,
+      runDir: spec.outDir,
+      resume: spec.resume,
+      onEvent,
+    });
+    const counts = countParameters(backbone, result.head?.variables ?? []);
+    // A delta folder per trained delta; the head goes beside the (first) delta, or alone.
+    const trainedDeltas = created.length ? created : [];
+    const savedTo = trainedDeltas.length === 1 ? join(spec.outDir, 'delta') : trainedDeltas.length ? join(spec.outDir, 'deltas') : join(spec.outDir, 'head');
+    for (const d of trainedDeltas) await saveDelta(trainedDeltas.length === 1 ? savedTo : join(savedTo, d.name), d);
+    if (result.head) {
+      saveClassifier(trainedDeltas.length > 1 ? join(savedTo, trainedDeltas[0].name) : savedTo, result.head, {
+        labels: dataset.labels,
+        hidden: backbone.hiddenSize,
+        dataset: spec.dataset,
+        maxLength: spec.maxLength,
+        batchSize: spec.batchSize,
+        model: spec.model,
+      });
+    }
+    const test = result.test as Partial<ClassificationMetrics & LmMetrics>;
+    const validation = result.validation as Partial<ClassificationMetrics & LmMetrics> | undefined;
+    const charts = await writeChart(
+      join(spec.outDir, 'curve'),
+      lineChartSvg(
+        `${label} on ${spec.dataset} (${backbone.architecture})`,
+        [
+          { name: 'training loss', points: result.history.map((h) => [h.step, h.loss] as const), color: '#1f77b4' },
+          spec.task === 'lm'
+            ? { name: 'validation loss', points: result.evals.map((e) => [e.step, e.metrics.loss] as const), color: '#d62728' }
+            : { name: 'validation accuracy', points: result.evals.map((e) => [e.step, e.metrics.accuracy] as const), color: '#d62728', right: true },
+        ],
+        { x: 'step', left: 'loss', right: spec.task === 'lm' ? undefined : 'accuracy' },
+      ),
+    );
+    const trainablePercent = (100 * result.trainedParameters) / counts.total;
+    const summary: RunSummary = {
+      method: label,
+      trainableParameters: result.trainedParameters,
+      totalParameters: counts.total,
+      trainablePercent,
+      accuracy: test.accuracy,
+      macroF1: test.macroF1,
+      perplexity: test.perplexity,
+      validationAccuracy: validation?.accuracy,
+      testLoss: test.loss ?? NaN,
+      seconds: result.seconds,
+      steps: result.steps,
+      bestStep: result.bestStep,
+      savedTo,
+      charts,
+    };
+    writeFileAtomic(
+      join(spec.outDir, 'metrics.json'),
+      JSON.stringify({ ...summary, model: spec.model, dataset: spec.dataset, backend: spec.backend, seed: spec.seed, history: result.history, evals: result.evals, test: result.test }, null, 2) + '\n',
+    );
+    log(`  ${label}: test ${spec.task === 'lm' ? `perplexity ${test.perplexity?.toFixed(3)}` : `accuracy ${test.accuracy?.toFixed(4)}`} in ${formatSeconds(result.seconds)}; saved to ${savedTo}`);
+    result.head?.dispose();
+    return summary;
+  } finally {
+    for (const d of deltas) d.detach();
+  }
+}
