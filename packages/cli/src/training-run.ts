@@ -14,6 +14,8 @@ export interface MethodRequest {
 export interface RunSpec {
   readonly model: string;
   readonly dataset: string;
+  /** Column names for a user's .jsonl/.csv file. */
+  readonly columns?: { text?: string; label?: string };
   readonly methods: readonly MethodRequest[];
   /** Saved deltas to attach first (frozen unless `trainLoaded`). */
   readonly deltas?: readonly string[];
@@ -72,7 +74,7 @@ export function attachMethods(backbone: Backbone, methods: readonly MethodReques
 
 /** One training run on an already-loaded backbone: attach, train, save, chart; deltas detached after. */
 export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, spec: RunSpec): Promise<RunSummary> {
-  const dataset = limitDataset(loadDataset(spec.dataset), spec.limits);
+  const dataset = limitDataset(loadDataset(spec.dataset, spec.columns), spec.limits);
   const loaded = (spec.deltas ?? []).map((dir) => {
     const { delta } = loadDelta(backbone, dir);
     delta.trainable = false;
@@ -129,6 +131,8 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
         maxLength: spec.maxLength,
         batchSize: spec.batchSize,
         model: spec.model,
+        limits: spec.limits,
+        columns: spec.columns,
       });
     }
     const test = result.test as Partial<ClassificationMetrics & LmMetrics>;

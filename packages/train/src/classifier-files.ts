@@ -19,6 +19,10 @@ export interface ClassifierConfig {
   readonly maxLength: number;
   readonly batchSize: number;
   readonly model: string;
+  /** Split sizes the run was limited to (so `eval` reproduces its numbers by default). */
+  readonly limits?: { readonly train?: number; readonly validation?: number; readonly test?: number };
+  /** Column names of a user's file dataset. */
+  readonly columns?: { readonly text?: string; readonly label?: string };
 }
 
 export function saveClassifier(dir: string, head: ClassificationHead, config: ClassifierConfig): void {

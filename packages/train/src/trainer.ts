@@ -156,8 +156,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     }
   }
 
+  let lastCheckpoint = -1;
   const saveCheckpoint = () => {
     if (!checkpointDir) return;
+    lastCheckpoint = step;
     const state: ProgressState = { step, fingerprint: fp, bestStep, bestScore, evalsWithoutImprovement: stale, history, evals, seconds: secondsBefore + (Date.now() - start) / 1000 };
     writeRunCheckpoint(checkpointDir, state, trained, [...optimizer.state().values()], best);
     emit({ type: 'checkpoint', step, dir: checkpointDir });
@@ -194,7 +196,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!Number.isFinite(loss)) {
       throw new DeltaTuneError(
         `training diverged: the loss is ${loss} at step ${step + 1} (learning rate ${lr.toExponential(2)})`,
-        `lower --lr or set --clip-norm; ${checkpointDir ? `the last good checkpoint (step ${history.at(-1)?.step ?? 0}) is in ${checkpointDir}` : 'no checkpoint was kept (pass --out)'}`,
+        `lower --lr or set --clip-norm; ${checkpointDir && lastCheckpoint >= 0 ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}` : 'no checkpoint was kept yet'}`,
       );
     }
     step++;

@@ -1,9 +1,9 @@
-import { mkdtempSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, type Backbone } from '@deltatune/core';
+import { attach, defineDelta, ownedVariable, type Backbone, type DeltaSpec } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { lora } from '@deltatune/lora';
@@ -47,12 +47,31 @@ describe('training on spam with USE-lite', () => {
 
   it('stops on a NaN/Inf loss with a clear error, keeping the last good checkpoint', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'nan-'));
-    const delta = attach(backbone, lora({ r: 2, seed: 1 }));
+    // A delta that starts producing NaN on its 5th training pass: divergence on cue.
+    let trainingPasses = 0;
+    const poisoned: DeltaSpec = {
+      method: 'poisoned',
+      version: '0.0.0',
+      coreRange: '^0.1.0',
+      options: {},
+      attach: (bb, name) => {
+        const scale = ownedVariable(tf.ones([1]));
+        return defineDelta({
+          name, method: 'poisoned', version: '0.0.0', backbone: bb, variables: new Map([['scale', scale]]), sites: ['pooler.dense'],
+          register: () => [bb.hooks.add('linear', 'pooler.dense', { output: (_x, y, _s, ctx) => {
+            if (ctx.training) trainingPasses++;
+            return tf.mul(y, trainingPasses >= 5 && ctx.training ? NaN : scale);
+          } }, { owner: name })],
+          config: () => ({}),
+        });
+      },
+    };
+    const delta = attach(backbone, poisoned);
     const small = limitDataset(data, { train: 64, validation: 16, test: 16 });
     await expect(
-      train({ backbone, tokenizer, dataset: small, deltas: [delta], learningRate: 1e38, clipNorm: 0, batchSize: 8, steps: 12, maxLength: 16, seed: 1, evalEvery: 2, runDir }),
-    ).rejects.toThrow(/training diverged: the loss is (NaN|Infinity|-Infinity) at step \d+[\s\S]*last good checkpoint/);
-    expect(existsSync(join(runDir, 'checkpoint', 'state.json'))).toBe(true);
+      train({ backbone, tokenizer, dataset: small, deltas: [delta], learningRate: 1e-3, batchSize: 8, steps: 12, maxLength: 16, seed: 1, evalEvery: 2, runDir }),
+    ).rejects.toThrow(/training diverged: the loss is NaN at step 5[\s\S]*the last good checkpoint \(step 4\) is in/);
+    expect(JSON.parse(readFileSync(join(runDir, 'checkpoint', 'state.json'), 'utf8')).step).toBe(4);
     delta.detach();
   });
 });

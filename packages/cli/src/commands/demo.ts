@@ -19,6 +19,8 @@ export const DEMO_DEFAULTS = {
   baselineSteps: 300,
   baselineLearningRate: 1e-2,
   evalEvery: 40,
+  /** Attention query/value, attention output, and both feed-forward projections. */
+  lora: { r: '8', alpha: '16', targets: 'query,value,output.dense,intermediate.dense' },
 };
 
 export async function demoCommand(flags: Flags): Promise<void> {
@@ -47,7 +49,7 @@ export async function demoCommand(flags: Flags): Promise<void> {
       outDir: join(out, 'baseline'),
       quiet: json,
     },
-    { ...base, methods: [{ name: 'lora', options: { r: '8', alpha: '16' } }], label: 'lora r=8 (q,v)', outDir: join(out, 'lora'), quiet: json },
+    { ...base, methods: [{ name: 'lora', options: DEMO_DEFAULTS.lora }], label: 'lora r=8', outDir: join(out, 'lora'), quiet: json },
   ];
   const results: RunSummary[] = [];
   for (const spec of runs) results.push(await runTraining(backbone, tokenizer!, spec));

@@ -10,7 +10,7 @@ import { ProgressBar, table } from '../progress';
 export const EVAL_HELP = `deltatune eval --delta DIR [--model <folder|use-lite>] [--dataset NAME] [--split test|validation]
   [--limit N] [--batch-size B] [--max-length L] [--plugin PKG]... [--backend ...] [--json]
   DIR is a folder written by train (delta/ or head/): its delta and classifier.json are loaded;
-  model, dataset, max length and batch size default to what the run used.`;
+  model, dataset, split size, max length and batch size default to what the run used.`;
 
 export async function evalCommand(flags: Flags): Promise<void> {
   const { backend } = await prepare(flags);
@@ -20,13 +20,13 @@ export async function evalCommand(flags: Flags): Promise<void> {
   const model = flags.string('model', config.model);
   const datasetName = flags.string('dataset', config.dataset);
   const split = flags.string('split', 'test') as 'test' | 'validation';
-  const limit = flags.number('limit');
+  const limit = flags.number('limit') ?? config.limits?.[split];
   const batchSize = flags.number('batch-size', config.batchSize);
   const maxLength = flags.number('max-length', config.maxLength);
   flags.finish();
   const { backbone, tokenizer } = modelAndTokenizer(model, true);
   const delta = existsSync(join(dir, CONFIG_FILE)) ? loadDelta(backbone, dir).delta : undefined;
-  const dataset = limitDataset(loadDataset(datasetName), { [split]: limit });
+  const dataset = limitDataset(loadDataset(datasetName, config.columns), { [split]: limit });
   const tokenized = tokenizeSplit(tokenizer!, dataset[split], maxLength);
   const bar = new ProgressBar('eval', tokenized.ids.length, 'ex', json);
   const metrics = evaluateClassification(backbone, head, tokenized, batchSize, tokenizer!.padId, (done) => bar.update(done));

@@ -10,6 +10,7 @@ export const TRAIN_HELP = `deltatune train --model <folder|use-lite> --dataset <
   [--full]                                  full fine-tuning: train every base parameter too
   [--task classification|lm] [--lr 1e-3] [--steps N | --epochs E] [--batch-size 32] [--max-length 64]
   [--eval-every 25] [--patience P] [--seed 0] [--warmup 10] [--weight-decay 0] [--clip-norm 1]
+  [--text-column COL] [--label-column COL]  columns of a .jsonl/.csv dataset (default text, label)
   [--schedule linear|cosine|constant] [--limit-train N] [--limit-validation N] [--limit-test N]
   [--out DIR] [--resume] [--plugin PKG]... [--backend auto|wasm|webgpu|tensorflow|cpu] [--json]`;
 
@@ -20,6 +21,7 @@ export function runSpecFromFlags(flags: Flags, backend: string, defaults: Partia
   return {
     model: flags.string('model', defaults.model ?? 'use-lite'),
     dataset,
+    columns: { text: flags.string('text-column'), label: flags.string('label-column') },
     methods,
     deltas: flags.all('delta'),
     task: (flags.string('task', 'classification') as RunSpec['task']),

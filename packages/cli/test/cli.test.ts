@@ -1,0 +1,152 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BIN = join(ROOT, 'packages/cli/dist/bin.js');
+const FIX = join(ROOT, 'fixtures/peft-reference');
+const tmp = mkdtempSync(join(tmpdir(), 'cli-'));
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
+}
+
+function maxAbsDiff(a: unknown, b: unknown): number {
+  if (Array.isArray(a) && Array.isArray(b)) return Math.max(...a.map((x, i) => maxAbsDiff(x, b[i])));
+  return Math.abs((a as number) - (b as number));
+}
+
+describe('deltatune forward against the PyTorch references', () => {
+  it('BERT base and with the PEFT LoRA, unmerged and merged', () => {
+    const ref = JSON.parse(readFileSync(join(FIX, 'bert-reference.json'), 'utf8'));
+    for (const [extra, key] of [[[], 'base'], [['--delta', join(FIX, 'bert-lora')], 'lora'], [['--delta', join(FIX, 'bert-lora'), '--merge'], 'lora']] as const) {
+      const out = join(tmp, `bert-${key}.json`);
+      const r = cli(['forward', '--model', join(FIX, 'bert'), '--inputs', join(FIX, 'bert-reference.json'), '--out', out, ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      const got = JSON.parse(readFileSync(out, 'utf8'));
+      expect(maxAbsDiff(got.last_hidden_state, ref[key].last_hidden_state)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(got.pooler_output, ref[key].pooler_output)).toBeLessThan(1e-4);
+    }
+  });
+
+  it('GPT-2 logits, base and LoRA merged', () => {
+    const ref = JSON.parse(readFileSync(join(FIX, 'gpt2-reference.json'), 'utf8'));
+    for (const [extra, key] of [[[], 'base'], [['--delta', join(FIX, 'gpt2-lora'), '--merge'], 'lora']] as const) {
+      const out = join(tmp, `gpt2-${key}.json`);
+      const r = cli(['forward', '--model', join(FIX, 'gpt2'), '--inputs', join(FIX, 'gpt2-reference.json'), '--out', out, ...extra]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(maxAbsDiff(JSON.parse(readFileSync(out, 'utf8')).logits, ref[key].logits)).toBeLessThan(1e-4);
+    }
+  });
+
+  it('USE-lite embeddings from text', () => {
+    const r = cli(['forward', '--model', 'use-lite', '--text', 'How old are you?', '--text', 'What is your age?', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const [a, b] = r.json().embedding as number[][];
+    expect(a).toHaveLength(512);
+    expect(a.reduce((s, x, i) => s + x * b[i], 0)).toBeGreaterThan(0.6);
+  });
+});
+
+describe('deltatune inspect', () => {
+  it('reports LoRA parameters equal to r * (in + out) per site, on all three architectures', () => {
+    const cases: Array<[string, number]> = [
+      [join(FIX, 'bert'), 2 * 2 * 8 * (32 + 32)], // 2 layers x query,value
+      [join(FIX, 'gpt2'), 2 * 8 * (32 + 96)], // 2 layers x c_attn
+      ['use-lite', 2 * 8 * (256 + 256) + 2 * 8 * (512 + 512)],
+    ];
+    for (const [model, expected] of cases) {
+      const r = cli(['inspect', '--model', model, '--method', 'lora', '--opt', 'r=8', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const j = r.json();
+      expect(j.deltas[0].parameters).toBe(expected);
+      expect(j.parameters.trainable).toBe(expected);
+      expect(j.sites.length).toBeGreaterThan(10);
+    }
+  });
+
+  it('prints the site tree and table without --json', () => {
+    const r = cli(['inspect', '--model', join(FIX, 'bert')]);
+    expect(r.stdout).toMatch(/query \[linear in=32 out=32\]/);
+    expect(r.stdout).toMatch(/backbone \(frozen\)/);
+  });
+});
+
+describe('errors are one line plus the fix', () => {
+  it('names the problem, no stack trace', () => {
+    const r = cli(['inspect', '--model', join(FIX, 'bert'), '--method', 'lora', '--opt', 'targets=qurey']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: target "qurey" matches no linear site; closest: .*query/);
+    expect(r.stderr).toMatch(/\n {2}fix: /);
+    expect(r.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    const missing = cli(['forward', '--model', join(tmp, 'nowhere'), '--text', 'x']);
+    expect(missing.stderr).toMatch(/config.json not found/);
+    const unknown = cli(['train', '--modle', 'use-lite']);
+    expect(unknown.stderr).toMatch(/does not take --modle/);
+  });
+});
+
+describe('train, eval and resume', () => {
+  const common = ['--model', 'use-lite', '--dataset', 'spam', '--method', 'lora', '--opt', 'r=4', '--eval-every', '3', '--batch-size', '8', '--max-length', '16', '--limit-train', '96', '--limit-validation', '24', '--limit-test', '48', '--seed', '5', '--lr', '0.003'];
+
+  it('train --json, then eval reproduces the test accuracy it printed', () => {
+    const out = join(tmp, 'run-a');
+    const r = cli(['train', ...common, '--steps', '30', '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const result = r.json();
+    expect(result).toMatchObject({ method: 'lora', savedTo: join(out, 'delta') });
+    expect(result.trainableParameters).toBe(4 * 2 * (256 + 256) + 4 * 2 * (512 + 512) + 512 * 2 + 2);
+    for (const f of ['delta/adapter_config.json', 'delta/adapter_model.safetensors', 'delta/classifier.json', 'curve.svg', 'curve.png', 'metrics.json']) {
+      expect(existsSync(join(out, f)), f).toBe(true);
+    }
+    const e = cli(['eval', '--delta', join(out, 'delta'), '--json']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.json().accuracy).toBe(result.accuracy);
+    expect(e.json().examples).toBe(48);
+  });
+
+  it('a run killed mid-way and resumed ends with the same weights as an uninterrupted one', async () => {
+    const full = join(tmp, 'full');
+    const killed = join(tmp, 'killed');
+    const args = ['train', ...common, '--steps', '60'];
+    expect(cli([...args, '--out', full]).code).toBe(0);
+    const child = spawn(process.execPath, [BIN, ...args, '--out', killed], { cwd: ROOT, stdio: 'ignore' });
+    const state = join(killed, 'checkpoint', 'state.json');
+    const stepOf = () => (existsSync(state) ? JSON.parse(readFileSync(state, 'utf8')).step : 0);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (stepOf() >= 9) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 20);
+      child.on('exit', () => {
+        clearInterval(timer);
+        reject(new Error('the run finished before it could be killed'));
+      });
+    });
+    await new Promise((r) => child.on('exit', r));
+    const killedAt = stepOf();
+    expect(killedAt).toBeLessThan(60);
+    expect(existsSync(join(killed, 'delta'))).toBe(false);
+    const resumed = cli([...args, '--out', killed, '--resume']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(new RegExp(`resumed from the checkpoint at step ${killedAt}`));
+    for (const f of ['delta/adapter_model.safetensors', 'delta/classifier.safetensors']) {
+      expect(Buffer.compare(readFileSync(join(full, f)), readFileSync(join(killed, f))), f).toBe(0);
+    }
+  });
+
+  it('train reads a user JSONL file with named columns', () => {
+    const file = join(tmp, 'mine.jsonl');
+    writeFileSync(file, Array.from({ length: 40 }, (_, i) => JSON.stringify({ body: i % 2 ? 'great film, loved it' : 'awful, boring mess', y: i % 2 ? 'pos' : 'neg' })).join('\n'));
+    const r = cli(['train', '--model', 'use-lite', '--dataset', file, '--text-column', 'body', '--label-column', 'y', '--steps', '10', '--batch-size', '8', '--lr', '0.01', '--out', join(tmp, 'mine'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json().accuracy).toBe(1);
+  });
+});
