@@ -1,5 +1,5 @@
 import type { Tensor } from '@tensorflow/tfjs-core';
-import type { AttentionSite, EmbeddingsSite, LinearSite, SiteKind, SublayerSite } from './sites';
+import type { AttentionSite, EmbeddingsSite, LinearSite, NormSite, SiteKind, SublayerSite } from './sites';
 
 /** What a backbone tells every hook about the pass in progress. */
 export interface PassContext {
@@ -37,11 +37,17 @@ export interface EmbeddingsHook {
   (embeds: Tensor, site: EmbeddingsSite, ctx: PassContext): Tensor;
 }
 
+/** Transforms a layer norm's output. */
+export interface NormHook {
+  (y: Tensor, site: NormSite, ctx: PassContext): Tensor;
+}
+
 export interface HookByKind {
   linear: LinearHook;
   sublayer: SublayerHook;
   attention: AttentionHook;
   embeddings: EmbeddingsHook;
+  norm: NormHook;
 }
 
 export interface HookOptions {

@@ -3,12 +3,12 @@ import './gradients';
 
 export { CORE_VERSION } from './version';
 export { DeltaTuneError } from './errors';
-export type { Site, SiteKind, SiteOfKind, LinearSite, SublayerSite, AttentionSite, EmbeddingsSite } from './sites';
+export type { Site, SiteKind, SiteOfKind, LinearSite, SublayerSite, AttentionSite, EmbeddingsSite, NormSite } from './sites';
 export { siteDimensions } from './sites';
 export { HookRegistry } from './hooks';
-export type { PassContext, LinearHook, SublayerHook, AttentionHook, AttentionExtra, EmbeddingsHook, HookByKind, HookOptions } from './hooks';
+export type { PassContext, LinearHook, SublayerHook, AttentionHook, AttentionExtra, EmbeddingsHook, NormHook, HookByKind, HookOptions } from './hooks';
 export type { Backbone, BackboneInputs, BackboneOutputs } from './backbone';
-export { runLinear, runSublayer, runAttention, runEmbeddings, denseLastAxis } from './run-hooks';
+export { runLinear, runSublayer, runAttention, runEmbeddings, runNorm, denseLastAxis } from './run-hooks';
 export { selectSites, compilePattern, closestNames, editDistance } from './targeting';
 export type { TargetPattern, Targeting } from './targeting';
 export type { Delta, DeltaSpec, DeltaState, DeltaMethod } from './method';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { HookRegistry, PassContext } from './hooks';
-import type { AttentionSite, EmbeddingsSite, LinearSite, SublayerSite } from './sites';
+import type { AttentionSite, EmbeddingsSite, LinearSite, NormSite, SublayerSite } from './sites';
 
 /**
  * The helpers a backbone calls at its hook sites. With no hooks registered each is the plain
@@ -67,4 +67,11 @@ export function runEmbeddings(
   const prefixes = list.map((h) => h(embeds, site, ctx));
   const prepended = prefixes.reduce((n, p) => n + (p.shape[1] as number), 0);
   return { embeds: tf.concat([...prefixes, embeds], 1), prepended };
+}
+
+/** A layer norm's output `y` through the site's norm hooks (computed by the backbone, which knows its epsilon). */
+export function runNorm(hooks: HookRegistry, site: NormSite, y: Tensor, ctx: PassContext): Tensor {
+  let out = y;
+  for (const h of hooks.at('norm', site.name)) out = h(out, site, ctx);
+  return out;
 }

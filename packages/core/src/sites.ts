@@ -4,7 +4,7 @@ import type { Variable } from '@tensorflow/tfjs-core';
  * Hook sites: the named places in a backbone where a delta method may act. Names are Hugging Face
  * module paths (`encoder.layer.0.attention.self.query`), so targets written for PEFT work here.
  */
-export type SiteKind = 'linear' | 'sublayer' | 'attention' | 'embeddings';
+export type SiteKind = 'linear' | 'sublayer' | 'attention' | 'embeddings' | 'norm';
 
 interface SiteBase {
   readonly name: string;
@@ -46,7 +46,15 @@ export interface EmbeddingsSite extends SiteBase {
   readonly table: Variable;
 }
 
-export type Site = LinearSite | SublayerSite | AttentionSite | EmbeddingsSite;
+/** A layer norm: `gamma * normalise(x) + beta`. Methods may transform its output (BitFit on `beta`). */
+export interface NormSite extends SiteBase {
+  readonly kind: 'norm';
+  readonly hidden: number;
+  readonly gamma: Variable;
+  readonly beta: Variable;
+}
+
+export type Site = LinearSite | SublayerSite | AttentionSite | EmbeddingsSite | NormSite;
 
 export type SiteOfKind<K extends SiteKind> = Extract<Site, { kind: K }>;
 
@@ -60,6 +68,7 @@ export function siteDimensions(site: Site): Record<string, number> {
     case 'attention':
       return { heads: site.numHeads, headDim: site.headDim };
     case 'embeddings':
+    case 'norm':
       return { hidden: site.hidden };
   }
 }

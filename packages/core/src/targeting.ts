@@ -55,11 +55,13 @@ function inLayers(site: Site, layers: Targeting['layers']): boolean {
  */
 export function selectSites<K extends SiteKind>(
   sites: readonly Site[],
-  kind: K,
+  kinds: K | readonly K[],
   targeting: Targeting,
   defaultTargets?: readonly TargetPattern[],
 ): SiteOfKind<K>[] {
-  const ofKind = sites.filter((s): s is SiteOfKind<K> => s.kind === kind);
+  const kindList: readonly SiteKind[] = Array.isArray(kinds) ? kinds : [kinds as K];
+  const kind = kindList.join(' or ');
+  const ofKind = sites.filter((s): s is SiteOfKind<K> => kindList.includes(s.kind));
   const targets = asList(targeting.targets).length > 0 ? asList(targeting.targets) : (defaultTargets ?? []);
   const excludes = asList(targeting.exclude).map(compilePattern);
   let chosen: SiteOfKind<K>[];
@@ -82,7 +84,7 @@ export function selectSites<K extends SiteKind>(
   return chosen;
 }
 
-function noMatchError(pattern: TargetPattern, kind: SiteKind, sites: readonly Site[]): DeltaTuneError {
+function noMatchError(pattern: TargetPattern, kind: string, sites: readonly Site[]): DeltaTuneError {
   const text = String(pattern);
   const names = sites.map((s) => s.name);
   const suggestions = closestNames(text, names, 5);

@@ -12,12 +12,13 @@ import {
   type BackboneOutputs,
   type EmbeddingsSite,
   type LinearSite,
+  type NormSite,
   type PassContext,
   type Site,
   type SublayerSite,
 } from '@deltatune/core';
 import { field } from './hf-config';
-import { geluErf, geluTanh, layerNorm, linearSite, multiHeadAttention } from './layers';
+import { geluErf, geluTanh, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
 import type { WeightStore } from './weights';
 
 export interface BertConfig {
@@ -55,11 +56,11 @@ interface BertLayer {
   attention: AttentionSite;
   attentionOutput: LinearSite;
   attentionSublayer: SublayerSite;
-  attentionNorm: [Variable, Variable];
+  attentionNorm: NormSite;
   intermediate: LinearSite;
   output: LinearSite;
   outputSublayer: SublayerSite;
-  outputNorm: [Variable, Variable];
+  outputNorm: NormSite;
 }
 
 /**
@@ -74,7 +75,7 @@ export class BertBackbone implements Backbone {
   private readonly embeddingsSite: EmbeddingsSite;
   private readonly positions: Variable;
   private readonly tokenTypes: Variable;
-  private readonly embeddingsNorm: [Variable, Variable];
+  private readonly embeddingsNorm: NormSite;
   private readonly layers: BertLayer[] = [];
   private readonly pooler: LinearSite;
   private readonly act: (x: Tensor) => Tensor;
@@ -88,7 +89,7 @@ export class BertBackbone implements Backbone {
     const h = c.hiddenSize;
     this.hiddenSize = h;
     this.act = c.hiddenAct === 'gelu' ? geluErf : geluTanh;
-    const norm = (name: string): [Variable, Variable] => [w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h])];
+    const norm = (name: string, layer?: number): NormSite => normSite(name, w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h]), layer);
     const linear = (name: string, inF: number, outF: number, layer?: number) =>
       linearSite(name, w.take(`${name}.weight`, [outF, inF], { transpose: true }), w.take(`${name}.bias`, [outF]), layer);
 
@@ -97,7 +98,7 @@ export class BertBackbone implements Backbone {
     this.positions = w.take('embeddings.position_embeddings.weight', [c.maxPositions, h]);
     this.tokenTypes = w.take('embeddings.token_type_embeddings.weight', [c.typeVocabSize, h]);
     this.embeddingsNorm = norm('embeddings.LayerNorm');
-    this.sites.push(this.embeddingsSite);
+    this.sites.push(this.embeddingsSite, this.embeddingsNorm);
 
     for (let i = 0; i < c.numLayers; i++) {
       const p = `encoder.layer.${i}`;
@@ -108,11 +109,11 @@ export class BertBackbone implements Backbone {
         attention: { kind: 'attention', name: `${p}.attention.self`, layer: i, numHeads: c.numHeads, headDim: h / c.numHeads },
         attentionOutput: linear(`${p}.attention.output.dense`, h, h, i),
         attentionSublayer: { kind: 'sublayer', name: `${p}.attention.output`, layer: i, position: 'attention', inFeatures: h, hidden: h },
-        attentionNorm: norm(`${p}.attention.output.LayerNorm`),
+        attentionNorm: norm(`${p}.attention.output.LayerNorm`, i),
         intermediate: linear(`${p}.intermediate.dense`, h, c.intermediateSize, i),
         output: linear(`${p}.output.dense`, c.intermediateSize, h, i),
         outputSublayer: { kind: 'sublayer', name: `${p}.output`, layer: i, position: 'feedforward', inFeatures: h, hidden: h },
-        outputNorm: norm(`${p}.output.LayerNorm`),
+        outputNorm: norm(`${p}.output.LayerNorm`, i),
       };
       this.layers.push(layer);
       this.sites.push(
@@ -122,9 +123,11 @@ export class BertBackbone implements Backbone {
         layer.value,
         layer.attentionOutput,
         layer.attentionSublayer,
+        layer.attentionNorm,
         layer.intermediate,
         layer.output,
         layer.outputSublayer,
+        layer.outputNorm,
       );
     }
     this.pooler = linear('pooler.dense', h, h);
@@ -149,7 +152,7 @@ export class BertBackbone implements Backbone {
       let types = inputs.tokenTypeIds ? tf.cast(inputs.tokenTypeIds, 'int32') : tf.zeros([b, s], 'int32');
       if (prepended > 0) types = tf.concat([tf.zeros([b, prepended], 'int32'), types], 1);
       let hidden = tf.add(tf.add(embeds, tf.gather(this.positions, positionIds)), tf.gather(this.tokenTypes, types));
-      hidden = layerNorm(hidden, this.embeddingsNorm[0], this.embeddingsNorm[1], c.layerNormEps);
+      hidden = runLayerNorm(this.hooks, this.embeddingsNorm, hidden, c.layerNormEps, ctx);
 
       this.layers.forEach((l, i) => {
         const context = multiHeadAttention({
@@ -164,11 +167,11 @@ export class BertBackbone implements Backbone {
         });
         let attended = runLinear(this.hooks, l.attentionOutput, context, ctx);
         attended = runSublayer(this.hooks, l.attentionSublayer, hidden, attended, ctx);
-        const afterAttention = layerNorm(tf.add(attended, hidden), l.attentionNorm[0], l.attentionNorm[1], c.layerNormEps);
+        const afterAttention = runLayerNorm(this.hooks, l.attentionNorm, tf.add(attended, hidden), c.layerNormEps, ctx);
         const inner = this.act(runLinear(this.hooks, l.intermediate, afterAttention, ctx));
         let out = runLinear(this.hooks, l.output, inner, ctx);
         out = runSublayer(this.hooks, l.outputSublayer, afterAttention, out, ctx);
-        hidden = layerNorm(tf.add(out, afterAttention), l.outputNorm[0], l.outputNorm[1], c.layerNormEps);
+        hidden = runLayerNorm(this.hooks, l.outputNorm, tf.add(out, afterAttention), c.layerNormEps, ctx);
       });
 
       const first = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, 1, c.hiddenSize]), [b, c.hiddenSize]);

@@ -12,12 +12,13 @@ import {
   type BackboneOutputs,
   type EmbeddingsSite,
   type LinearSite,
+  type NormSite,
   type PassContext,
   type Site,
   type SublayerSite,
 } from '@deltatune/core';
 import { field } from './hf-config';
-import { geluTanh, layerNorm, linearSite, multiHeadAttention } from './layers';
+import { geluTanh, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
 import type { WeightStore } from './weights';
 
 export interface Gpt2Config {
@@ -44,12 +45,12 @@ export function gpt2Config(hf: Record<string, unknown>): Gpt2Config {
 }
 
 interface Gpt2Block {
-  norm1: [Variable, Variable];
+  norm1: NormSite;
   attn: LinearSite;
   attention: AttentionSite;
   proj: LinearSite;
   attnSublayer: SublayerSite;
-  norm2: [Variable, Variable];
+  norm2: NormSite;
   fc: LinearSite;
   mlpProj: LinearSite;
   mlpSublayer: SublayerSite;
@@ -69,13 +70,13 @@ export class Gpt2Backbone implements Backbone {
   private readonly embeddingsSite: EmbeddingsSite;
   private readonly positions: Variable;
   private readonly blocks: Gpt2Block[] = [];
-  private readonly finalNorm: [Variable, Variable];
+  private readonly finalNorm: NormSite;
 
   constructor(readonly config: Gpt2Config, w: WeightStore) {
     const c = config;
     const h = c.hiddenSize;
     this.hiddenSize = h;
-    const norm = (name: string): [Variable, Variable] => [w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h])];
+    const norm = (name: string, layer?: number): NormSite => normSite(name, w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h]), layer);
     const conv1d = (name: string, inF: number, outF: number, layer: number) =>
       linearSite(name, w.take(`${name}.weight`, [inF, outF]), w.take(`${name}.bias`, [outF]), layer);
     const table = w.take('transformer.wte.weight', [c.vocabSize, h]);
@@ -85,20 +86,21 @@ export class Gpt2Backbone implements Backbone {
     for (let i = 0; i < c.numLayers; i++) {
       const p = `transformer.h.${i}`;
       const block: Gpt2Block = {
-        norm1: norm(`${p}.ln_1`),
+        norm1: norm(`${p}.ln_1`, i),
         attn: conv1d(`${p}.attn.c_attn`, h, 3 * h, i),
         attention: { kind: 'attention', name: `${p}.attn.attention`, layer: i, numHeads: c.numHeads, headDim: h / c.numHeads },
         proj: conv1d(`${p}.attn.c_proj`, h, h, i),
         attnSublayer: { kind: 'sublayer', name: `${p}.attn`, layer: i, position: 'attention', inFeatures: h, hidden: h },
-        norm2: norm(`${p}.ln_2`),
+        norm2: norm(`${p}.ln_2`, i),
         fc: conv1d(`${p}.mlp.c_fc`, h, c.innerSize, i),
         mlpProj: conv1d(`${p}.mlp.c_proj`, c.innerSize, h, i),
         mlpSublayer: { kind: 'sublayer', name: `${p}.mlp`, layer: i, position: 'feedforward', inFeatures: h, hidden: h },
       };
       this.blocks.push(block);
-      this.sites.push(block.attention, block.attn, block.proj, block.attnSublayer, block.fc, block.mlpProj, block.mlpSublayer);
+      this.sites.push(block.norm1, block.attention, block.attn, block.proj, block.attnSublayer, block.norm2, block.fc, block.mlpProj, block.mlpSublayer);
     }
     this.finalNorm = norm('transformer.ln_f');
+    this.sites.push(this.finalNorm);
     this.parameters = w.parameters;
   }
 
@@ -116,7 +118,7 @@ export class Gpt2Backbone implements Backbone {
       if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
       let hidden: Tensor = tf.add(embeds, tf.expandDims(tf.gather(this.positions, tf.range(past, past + total, 1, 'int32')), 0));
       this.blocks.forEach((blk, i) => {
-        const x = layerNorm(hidden, blk.norm1[0], blk.norm1[1], c.layerNormEps);
+        const x = runLayerNorm(this.hooks, blk.norm1, hidden, c.layerNormEps, ctx);
         const [q, k, v] = tf.split(runLinear(this.hooks, blk.attn, x, ctx), 3, -1);
         const context = multiHeadAttention({
           query: q,
@@ -131,12 +133,12 @@ export class Gpt2Backbone implements Backbone {
         let attended = runLinear(this.hooks, blk.proj, context, ctx);
         attended = runSublayer(this.hooks, blk.attnSublayer, x, attended, ctx);
         hidden = tf.add(hidden, attended);
-        const y = layerNorm(hidden, blk.norm2[0], blk.norm2[1], c.layerNormEps);
+        const y = runLayerNorm(this.hooks, blk.norm2, hidden, c.layerNormEps, ctx);
         let mlp = runLinear(this.hooks, blk.mlpProj, geluTanh(runLinear(this.hooks, blk.fc, y, ctx)), ctx);
         mlp = runSublayer(this.hooks, blk.mlpSublayer, y, mlp, ctx);
         hidden = tf.add(hidden, mlp);
       });
-      hidden = layerNorm(hidden, this.finalNorm[0], this.finalNorm[1], c.layerNormEps);
+      hidden = runLayerNorm(this.hooks, this.finalNorm, hidden, c.layerNormEps, ctx);
       const logits = tf.reshape(
         tf.matMul(tf.reshape(hidden, [b * total, c.hiddenSize]), this.embeddingsSite.table, false, true),
         [b, total, c.vocabSize],

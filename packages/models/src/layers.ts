@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { ownedVariable, type LinearSite } from '@deltatune/core';
+import { ownedVariable, runNorm, type HookRegistry, type LinearSite, type NormSite, type PassContext } from '@deltatune/core';
 
 /** Building blocks shared by the backbones, in tfjs ops (all differentiable). */
 
@@ -27,6 +27,15 @@ export function frozen(value: Tensor): Variable {
 
 export function linearSite(name: string, kernel: Variable, bias: Variable | undefined, layer?: number): LinearSite {
   return { kind: 'linear', name, layer, inFeatures: kernel.shape[0] as number, outFeatures: kernel.shape[1] as number, kernel, bias };
+}
+
+export function normSite(name: string, gamma: Variable, beta: Variable, layer?: number): NormSite {
+  return { kind: 'norm', name, layer, hidden: gamma.shape[0] as number, gamma, beta };
+}
+
+/** A layer norm at a norm site, its hooks applied. */
+export function runLayerNorm(hooks: HookRegistry, site: NormSite, x: Tensor, epsilon: number, ctx: PassContext): Tensor {
+  return runNorm(hooks, site, layerNorm(x, site.gamma, site.beta, epsilon), ctx);
 }
 
 export interface AttentionInputs {

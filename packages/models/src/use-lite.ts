@@ -12,11 +12,12 @@ import {
   type BackboneOutputs,
   type EmbeddingsSite,
   type LinearSite,
+  type NormSite,
   type PassContext,
   type Site,
   type SublayerSite,
 } from '@deltatune/core';
-import { frozen, layerNorm, linearSite, multiHeadAttention } from './layers';
+import { frozen, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
 import type { WeightStore } from './weights';
 
 /**
@@ -68,7 +69,7 @@ export function useLiteTensorNames(): Map<string, { source: string; shape: numbe
 }
 
 interface UseLayer {
-  norm: [Variable, Variable];
+  norm: NormSite;
   query: LinearSite;
   key: LinearSite;
   value: LinearSite;
@@ -76,7 +77,7 @@ interface UseLayer {
   output: LinearSite;
   attentionSublayer: SublayerSite;
   residual?: LinearSite;
-  ffnNorm: [Variable, Variable];
+  ffnNorm: NormSite;
   intermediate: LinearSite;
   ffnOutput: LinearSite;
   ffnSublayer: SublayerSite;
@@ -126,7 +127,7 @@ export class UseLiteBackbone implements Backbone {
         return linearSite(name, kernel, take(`${name}.bias`), i);
       };
       const layer: UseLayer = {
-        norm: [take(`${p}.attention.LayerNorm.weight`), take(`${p}.attention.LayerNorm.bias`)],
+        norm: normSite(`${p}.attention.LayerNorm`, take(`${p}.attention.LayerNorm.weight`), take(`${p}.attention.LayerNorm.bias`), i),
         query: part(0, 'query'),
         key: part(1, 'key'),
         value: part(2, 'value'),
@@ -134,15 +135,15 @@ export class UseLiteBackbone implements Backbone {
         output: conv(`${p}.attention.output.dense`, d, HIDDEN),
         attentionSublayer: { kind: 'sublayer', name: `${p}.attention.output`, layer: i, position: 'attention', inFeatures: d, hidden: HIDDEN },
         residual: i === 0 ? conv(`${p}.attention.residual.dense`, d, HIDDEN) : undefined,
-        ffnNorm: [take(`${p}.output.LayerNorm.weight`), take(`${p}.output.LayerNorm.bias`)],
+        ffnNorm: normSite(`${p}.output.LayerNorm`, take(`${p}.output.LayerNorm.weight`), take(`${p}.output.LayerNorm.bias`), i),
         intermediate: conv(`${p}.intermediate.dense`, HIDDEN, INNER),
         ffnOutput: conv(`${p}.output.dense`, INNER, HIDDEN),
         ffnSublayer: { kind: 'sublayer', name: `${p}.output`, layer: i, position: 'feedforward', inFeatures: HIDDEN, hidden: HIDDEN },
       };
       this.layers.push(layer);
-      this.sites.push(layer.attention, layer.query, layer.key, layer.value, layer.output, layer.attentionSublayer);
+      this.sites.push(layer.norm, layer.attention, layer.query, layer.key, layer.value, layer.output, layer.attentionSublayer);
       if (layer.residual) this.sites.push(layer.residual);
-      this.sites.push(layer.intermediate, layer.ffnOutput, layer.ffnSublayer);
+      this.sites.push(layer.ffnNorm, layer.intermediate, layer.ffnOutput, layer.ffnSublayer);
     }
     this.pooler = linearSite('pooler.dense', take('pooler.dense.weight'), take('pooler.dense.bias'));
     this.sites.push(this.pooler);
@@ -170,7 +171,7 @@ export class UseLiteBackbone implements Backbone {
       let hidden: Tensor = tf.add(tf.mul(embeds, 2), timing);
 
       this.layers.forEach((l, i) => {
-        const x = layerNorm(hidden, l.norm[0], l.norm[1], EPS);
+        const x = runLayerNorm(this.hooks, l.norm, hidden, EPS, ctx);
         const context = multiHeadAttention({
           query: runLinear(this.hooks, l.query, x, ctx),
           key: runLinear(this.hooks, l.key, x, ctx),
@@ -185,7 +186,7 @@ export class UseLiteBackbone implements Backbone {
         attended = runSublayer(this.hooks, l.attentionSublayer, x, attended, ctx);
         const residual = l.residual ? runLinear(this.hooks, l.residual, hidden, ctx) : hidden;
         hidden = tf.add(attended, residual);
-        const y = layerNorm(hidden, l.ffnNorm[0], l.ffnNorm[1], EPS);
+        const y = runLayerNorm(this.hooks, l.ffnNorm, hidden, EPS, ctx);
         let ffn = runLinear(this.hooks, l.ffnOutput, tf.relu(runLinear(this.hooks, l.intermediate, y, ctx)), ctx);
         ffn = runSublayer(this.hooks, l.ffnSublayer, y, ffn, ctx);
         hidden = tf.add(hidden, ffn);
