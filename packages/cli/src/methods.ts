@@ -1,11 +1,12 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DeltaTuneError, registerMethod, type DeltaMethod } from '@deltatune/core';
+import { adapterMethod } from '@deltatune/adapter';
 import { bitfitMethod } from '@deltatune/bitfit';
 import { loraMethod } from '@deltatune/lora';
 
 /** Methods shipped with the CLI. Others come from `--plugin`. */
-export const BUILTIN_METHODS: readonly DeltaMethod<any>[] = [loraMethod, bitfitMethod];
+export const BUILTIN_METHODS: readonly DeltaMethod<any>[] = [loraMethod, adapterMethod, bitfitMethod];
 
 export function registerBuiltinMethods(): void {
   for (const m of BUILTIN_METHODS) registerMethod(m);

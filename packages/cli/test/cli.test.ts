@@ -69,6 +69,22 @@ describe('deltatune inspect', () => {
     }
   });
 
+  it('reports adapter and BitFit counts on all three architectures', () => {
+    const cases: Array<[string, number, number]> = [
+      // model, houlsby adapter (reduction 16: m = hidden/16), all biases + layer norms
+      [join(FIX, 'bert'), 2 * 2 * (32 * 2 + 2 + 2 * 32 + 32), 640],
+      [join(FIX, 'gpt2'), 2 * 2 * (32 * 2 + 2 + 2 * 32 + 32), 736],
+      ['use-lite', 2 * 2 * (512 * 32 + 32 + 32 * 512 + 512), 3840 + 4096 + 512 + 1792], // biases of layer 0, layer 1, pooler; layer norms
+    ];
+    for (const [model, adapterCount, bitfitCount] of cases) {
+      const a = cli(['inspect', '--model', model, '--method', 'adapter', '--json']);
+      expect(a.code, a.stderr).toBe(0);
+      expect(a.json().deltas[0].parameters).toBe(adapterCount);
+      const b = cli(['inspect', '--model', model, '--method', 'bitfit', '--json']);
+      expect(b.json().deltas[0].parameters).toBe(bitfitCount);
+    }
+  });
+
   it('prints the site tree and table without --json', () => {
     const r = cli(['inspect', '--model', join(FIX, 'bert')]);
     expect(r.stdout).toMatch(/query \[linear in=32 out=32\]/);
