@@ -33,7 +33,7 @@ export function lineChartSvg(title: string, series: readonly Series[], labels: {
     const gy = m.t + (i * (H - m.t - m.b)) / 5;
     parts.push(`<line x1="${m.l}" y1="${gy}" x2="${W - m.r}" y2="${gy}" stroke="#e5e5e5"/>`);
     parts.push(`<text x="${m.l - 6}" y="${gy + 4}" text-anchor="end">${(leftMax * (1 - i / 5)).toFixed(2)}</text>`);
-    if (right.length) parts.push(`<text x="${W - m.r + 6}" y="${gy + 4}">${(1 - (i * (1 - rightMin)) / 5).toFixed(2)}</text>`);
+    if (right.length) parts.push(`<text x="${W - m.r + 6}" y="${gy + 4}">${(1 - (i * (1 - rightMin)) / 5).toFixed(3)}</text>`);
     const gx = m.l + (i * (W - m.l - m.r)) / 5;
     parts.push(`<text x="${gx}" y="${H - m.b + 18}" text-anchor="middle">${Math.round((i * xMax) / 5)}</text>`);
   }

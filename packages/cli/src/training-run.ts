@@ -59,12 +59,19 @@ export interface RunSummary {
   readonly charts: string[];
 }
 
-/** Attaches each requested method (options parsed by the method itself) under its own name. */
-export function attachMethods(backbone: Backbone, methods: readonly MethodRequest[], seed: number): Delta[] {
+/**
+ * Attaches each requested method (options parsed by the method itself) under its own name.
+ * `initText` (prompt tuning) is tokenized here, with the backbone's tokenizer.
+ */
+export function attachMethods(backbone: Backbone, methods: readonly MethodRequest[], seed: number, tokenizer?: TextTokenizer): Delta[] {
   const counts = new Map<string, number>();
   return methods.map((m) => {
     const method = getMethod(m.name);
     const options = method.parseOptions(m.options) as Record<string, unknown>;
+    if (typeof options.initText === 'string' && tokenizer) {
+      options.initTokenIds = tokenizer.encodeOne(options.initText).ids;
+      options.init ??= 'text';
+    }
     const n = (counts.get(m.name) ?? 0) + 1;
     counts.set(m.name, n);
     const name = n === 1 ? m.name : `${m.name}_${n}`;
@@ -80,7 +87,7 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     delta.trainable = false;
     return delta;
   });
-  const created = attachMethods(backbone, spec.methods, spec.seed);
+  const created = attachMethods(backbone, spec.methods, spec.seed, tokenizer);
   const deltas = [...loaded, ...created];
   const label = spec.label ?? (spec.fullFineTune ? 'full fine-tuning' : deltas.length ? deltas.map((d) => d.name).join('+') : 'head only');
   const bars = new Map<string, ProgressBar>();

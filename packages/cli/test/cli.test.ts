@@ -85,6 +85,17 @@ describe('deltatune inspect', () => {
     }
   });
 
+  it('reports prefix and prompt counts; prompt init from text', () => {
+    const prefix = cli(['inspect', '--model', 'use-lite', '--method', 'prefix', '--opt', 'virtualTokens=4', '--json']);
+    expect(prefix.code, prefix.stderr).toBe(0);
+    expect(prefix.json().deltas[0].parameters).toBe(4 * (2 * 256 + 2 * 512));
+    const prompt = cli(['inspect', '--model', join(FIX, 'bert'), '--method', 'prompt', '--opt', 'virtualTokens=6', '--json']);
+    expect(prompt.json().deltas[0].parameters).toBe(6 * 32);
+    const text = cli(['inspect', '--model', 'use-lite', '--method', 'prompt', '--opt', 'initText=is this spam', '--opt', 'virtualTokens=3', '--json']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.json().deltas[0].parameters).toBe(3 * 256);
+  });
+
   it('prints the site tree and table without --json', () => {
     const r = cli(['inspect', '--model', join(FIX, 'bert')]);
     expect(r.stdout).toMatch(/query \[linear in=32 out=32\]/);

@@ -19,6 +19,8 @@ export const DEMO_DEFAULTS = {
   baselineSteps: 300,
   baselineLearningRate: 1e-2,
   evalEvery: 40,
+  /** Validation examples checked every `evalEvery` steps (the test split stays whole: 907). */
+  validation: 300,
   /** Attention query/value, attention output, and both feed-forward projections. */
   lora: { r: '8', alpha: '16', targets: 'query,value,output.dense,intermediate.dense' },
 };
@@ -34,6 +36,7 @@ export async function demoCommand(flags: Flags): Promise<void> {
     maxLength: DEMO_DEFAULTS.maxLength,
     learningRate: DEMO_DEFAULTS.learningRate,
     evalEvery: DEMO_DEFAULTS.evalEvery,
+    limits: { validation: DEMO_DEFAULTS.validation },
     outDir: out,
   });
   flags.finish();

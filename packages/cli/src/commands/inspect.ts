@@ -17,8 +17,9 @@ export async function inspectCommand(flags: Flags): Promise<void> {
   const deltaDirs = flags.all('delta');
   const seed = flags.number('seed', 0);
   flags.finish();
-  const { backbone } = modelAndTokenizer(model, false);
-  const deltas = [...deltaDirs.map((d) => loadDelta(backbone, d).delta), ...attachMethods(backbone, methods, seed)];
+  const needsTokenizer = methods.some((m) => 'initText' in m.options);
+  const { backbone, tokenizer } = modelAndTokenizer(model, needsTokenizer);
+  const deltas = [...deltaDirs.map((d) => loadDelta(backbone, d).delta), ...attachMethods(backbone, methods, seed, tokenizer)];
   const report = countParameters(backbone);
   const sites = backbone.sites.map((s) => ({ name: s.name, kind: s.kind, layer: s.layer ?? null, hooks: backbone.hooks.ownersAt(s.kind, s.name) }));
   output(

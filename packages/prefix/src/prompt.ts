@@ -1,0 +1,94 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import {
+  createRng,
+  defineDelta,
+  DeltaTuneError,
+  normal,
+  ownedVariable,
+  selectSites,
+  type Backbone,
+  type Delta,
+  type DeltaSpec,
+  type EmbeddingsSite,
+} from '@deltatune/core';
+
+export const PROMPT_VERSION = '0.1.0';
+export const CORE_RANGE = '^0.1.0';
+
+export interface PromptTuningOptions {
+  /** Learned positions placed in front of the token embeddings. */
+  readonly virtualTokens: number;
+  /**
+   * `vocab`: rows of the word-embedding table picked at random (Lester et al. 2021);
+   * `random`: normal with the table's standard deviation; `text`: the embeddings of `initTokenIds`
+   * (repeated or cut to length), as PEFT's `prompt_tuning_init: TEXT`.
+   */
+  readonly init: 'vocab' | 'random' | 'text';
+  readonly initTokenIds?: readonly number[];
+  /** The text the ids came from, recorded in the config (PEFT's `prompt_tuning_init_text`). */
+  readonly initText?: string;
+  readonly seed: number;
+}
+
+export const PROMPT_DEFAULTS: PromptTuningOptions = { virtualTokens: 8, init: 'vocab', seed: 0 };
+
+/**
+ * Prompt tuning (Lester et al. 2021): `virtualTokens` learned embeddings prepended at the
+ * embeddings site; the attention mask gets ones in front, and positions count them (as PEFT does
+ * by passing `inputs_embeds`). Outputs are `virtualTokens` positions longer: `prependedPositions`
+ * says how many, and BERT's pooler reads the first virtual token.
+ */
+export function promptTuning(options: Partial<PromptTuningOptions> = {}): DeltaSpec<PromptTuningOptions> {
+  const o: PromptTuningOptions = { ...PROMPT_DEFAULTS, ...options };
+  if (!Number.isInteger(o.virtualTokens) || o.virtualTokens < 1) throw new DeltaTuneError(`prompt: virtualTokens must be a positive integer, got ${o.virtualTokens}`, 'e.g. --opt virtualTokens=8');
+  if (o.init === 'text' && !o.initTokenIds?.length) throw new DeltaTuneError('prompt: init "text" needs initTokenIds (or --opt initText="..." on the CLI)', 'give the text to start from, or use init=vocab');
+  return { method: 'prompt', version: PROMPT_VERSION, coreRange: CORE_RANGE, options: o, attach: (backbone, name) => attachPrompt(backbone, name, o) };
+}
+
+function initialPrompt(site: EmbeddingsSite, o: PromptTuningOptions): Tensor {
+  const [vocab] = site.table.shape as number[];
+  const rng = createRng(o.seed);
+  if (o.init === 'random') {
+    const std = tf.tidy(() => tf.sqrt(tf.moments(site.table).variance).dataSync()[0]);
+    return normal(rng, [o.virtualTokens, site.hidden], std);
+  }
+  const ids =
+    o.init === 'text'
+      ? Array.from({ length: o.virtualTokens }, (_, i) => o.initTokenIds![i % o.initTokenIds!.length])
+      : Array.from({ length: o.virtualTokens }, () => Math.floor(rng.next() * vocab));
+  return tf.gather(site.table, tf.tensor1d(ids, 'int32'));
+}
+
+function attachPrompt(backbone: Backbone, name: string, o: PromptTuningOptions): Delta {
+  const [site] = selectSites(backbone.sites, 'embeddings', {});
+  const prompt = ownedVariable(initialPrompt(site, o));
+  return defineDelta({
+    name,
+    method: 'prompt',
+    version: PROMPT_VERSION,
+    backbone,
+    variables: new Map([['prompt_embeddings', prompt]]),
+    sites: [site.name],
+    register: () => [
+      backbone.hooks.add('embeddings', site.name, (embeds) => tf.tile(tf.expandDims(prompt, 0), [embeds.shape[0] as number, 1, 1]), { owner: name }),
+    ],
+    config: () => ({
+      peft_type: 'PROMPT_TUNING',
+      task_type: null,
+      inference_mode: true,
+      num_virtual_tokens: o.virtualTokens,
+      token_dim: site.hidden,
+      num_transformer_submodules: 1,
+      prompt_tuning_init: o.init === 'text' ? 'TEXT' : 'RANDOM',
+      prompt_tuning_init_text: o.initText ?? null,
+      tokenizer_name_or_path: null,
+    }),
+  });
+}
+
+/** `virtualTokens * hidden`. */
+export function promptParameterCount(backbone: Backbone, options: Partial<PromptTuningOptions> = {}): number {
+  const [site] = selectSites(backbone.sites, 'embeddings', {});
+  return (options.virtualTokens ?? PROMPT_DEFAULTS.virtualTokens) * site.hidden;
+}
