@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 
 const root = fileURLToPath(new URL('.', import.meta.url));
 const packages = readdirSync(`${root}packages`).filter((p) => existsSync(`${root}packages/${p}/package.json`));
+const examples = readdirSync(`${root}examples`).filter((p) => existsSync(`${root}examples/${p}/package.json`));
 
 // Tests import the other packages from source, so editing one needs no rebuild. Core is the
 // exception: its build bundles tfjs's gradient definitions (see packages/core/build), so tests use
@@ -27,6 +28,16 @@ export default defineConfig({
           setupFiles: [`${root}test-setup.ts`],
           testTimeout: 300_000,
           hookTimeout: 300_000,
+        },
+      })),
+      // Example plugins test against the *built* @deltatune packages, as a third party would.
+      ...examples.map((p) => ({
+        test: {
+          name: p,
+          root: `${root}examples/${p}`,
+          include: ['test/**/*.test.ts'],
+          setupFiles: [`${root}test-setup.ts`],
+          testTimeout: 300_000,
         },
       })),
     ],

@@ -1,4 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DeltaTuneError, registerMethod, type DeltaMethod } from '@deltatune/core';
 import { adapterMethod } from '@deltatune/adapter';
@@ -18,7 +19,7 @@ export function registerBuiltinMethods(): void {
  * a `methods` array, a `method`, or a default export, each a `DeltaMethod`.
  */
 export async function loadPlugin(specifier: string): Promise<DeltaMethod<any>[]> {
-  const target = specifier.startsWith('.') || isAbsolute(specifier) ? pathToFileURL(resolve(specifier)).href : specifier;
+  const target = specifier.startsWith('.') || isAbsolute(specifier) ? pathToFileURL(entryOf(resolve(specifier))).href : specifier;
   let mod: Record<string, unknown>;
   try {
     mod = await import(target);
@@ -32,6 +33,19 @@ export async function loadPlugin(specifier: string): Promise<DeltaMethod<any>[]>
   }
   for (const m of methods) registerMethod(m);
   return methods;
+}
+
+/** A path may name a package folder: use its ESM entry (exports > module > main), as a package import would. */
+function entryOf(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) return path;
+  const manifest = join(path, 'package.json');
+  if (!existsSync(manifest)) throw new DeltaTuneError(`plugin folder ${path} has no package.json`, 'point --plugin at the plugin package folder or its built entry file');
+  const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
+  const dot = pkg.exports?.['.'];
+  const entry = (typeof dot === 'string' ? dot : dot?.import?.default ?? dot?.import ?? dot?.default) ?? pkg.module ?? pkg.main ?? 'index.js';
+  const file = join(path, entry);
+  if (!existsSync(file)) throw new DeltaTuneError(`plugin entry ${file} does not exist`, `build the plugin first (npm run build in ${path})`);
+  return file;
 }
 
 export async function prepareMethods(plugins: readonly string[]): Promise<void> {

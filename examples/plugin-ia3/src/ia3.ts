@@ -1,0 +1,108 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import {
+  compilePattern,
+  defineDelta,
+  DeltaTuneError,
+  ownedVariable,
+  selectSites,
+  type Backbone,
+  type Delta,
+  type DeltaSpec,
+  type LinearSite,
+  type Targeting,
+} from '@deltatune/core';
+
+export const IA3_VERSION = '0.1.0';
+
+export interface Ia3Options extends Targeting {
+  /**
+   * Of the targeted sites, those whose *input* is scaled (the feed-forward output projection);
+   * the others get their *output* scaled (keys and values). Patterns as in `targets`.
+   */
+  readonly feedforward: readonly string[];
+}
+
+/** PEFT's defaults for BERT-style models: keys, values, and the feed-forward output projection. */
+export const IA3_DEFAULTS = { targets: ['key', 'value', 'output.dense'], feedforward: ['output.dense'] };
+
+interface Scale {
+  readonly site: LinearSite;
+  readonly feedforward: boolean;
+  readonly vector: Variable;
+}
+
+/** PEFT's tensor name; its shape is `[out, 1]` for output scaling and `[1, in]` for input scaling. */
+const keyOf = (site: string) => `base_model.model.${site}.ia3_l`;
+
+/**
+ * IA3 (Liu et al. 2022): learned vectors, initialised to ones, that rescale activations:
+ * `y = (x W + b) * l` on keys/values, `y = (x * l) W + b` on the feed-forward output projection.
+ */
+export function ia3(options: Partial<Ia3Options> = {}): DeltaSpec<Ia3Options> {
+  const o: Ia3Options = { ...IA3_DEFAULTS, ...options };
+  return { method: 'ia3', version: IA3_VERSION, coreRange: '^0.1.0', options: o, attach: (backbone, name) => attachIa3(backbone, name, o) };
+}
+
+function attachIa3(backbone: Backbone, name: string, o: Ia3Options): Delta {
+  const isFeedforward = o.feedforward.map((p) => compilePattern(p));
+  const scales: Scale[] = selectSites(backbone.sites, 'linear', o).map((site) => {
+    const feedforward = isFeedforward.some((test) => test(site.name));
+    return { site, feedforward, vector: ownedVariable(tf.ones([feedforward ? site.inFeatures : site.outFeatures])) };
+  });
+  return defineDelta({
+    name,
+    method: 'ia3',
+    version: IA3_VERSION,
+    backbone,
+    variables: new Map(scales.map((s) => [keyOf(s.site.name), s.vector])),
+    sites: scales.map((s) => s.site.name),
+    register: () =>
+      scales.map((s) =>
+        backbone.hooks.add(
+          'linear',
+          s.site.name,
+          s.feedforward ? { input: (x) => tf.mul(x, s.vector) } : { output: (_x, y) => tf.mul(y, s.vector) },
+          { owner: name },
+        ),
+      ),
+    config: () => ({
+      peft_type: 'IA3',
+      task_type: null,
+      inference_mode: true,
+      target_modules: scales.map((s) => s.site.name),
+      feedforward_modules: scales.filter((s) => s.feedforward).map((s) => s.site.name),
+      fan_in_fan_out: backbone.architecture === 'gpt2',
+      init_ia3_weights: true,
+      modules_to_save: null,
+    }),
+    tensors: () => new Map<string, Tensor>(scales.map((s) => [keyOf(s.site.name), tf.reshape(s.vector, s.feedforward ? [1, -1] : [-1, 1])])),
+    expectedShapes: () => new Map(scales.map((s) => [keyOf(s.site.name), s.feedforward ? [1, s.site.inFeatures] : [s.site.outFeatures, 1]])),
+    assign: (tensors) => {
+      for (const s of scales) tf.tidy(() => s.vector.assign(tf.reshape(tensors.get(keyOf(s.site.name))!, [-1])));
+    },
+    // Scaling the output scales W's columns and b; scaling the input scales W's rows.
+    merge: () => {
+      for (const s of scales) tf.tidy(() => rescale(s, (t, v) => tf.mul(t, v)));
+    },
+    unmerge: () => {
+      for (const s of scales) tf.tidy(() => rescale(s, (t, v) => tf.div(t, v)));
+    },
+  });
+}
+
+function rescale(s: Scale, op: (t: Tensor, v: Tensor) => Tensor): void {
+  if (s.feedforward) {
+    s.site.kernel.assign(op(s.site.kernel, tf.reshape(s.vector, [-1, 1])));
+  } else {
+    s.site.kernel.assign(op(s.site.kernel, s.vector));
+    if (s.site.bias) s.site.bias.assign(op(s.site.bias, s.vector));
+  }
+}
+
+/** IA3 options from PEFT's `adapter_config.json`. */
+export function ia3FromPeft(config: Record<string, unknown>): Partial<Ia3Options> {
+  if (config.peft_type !== 'IA3') throw new DeltaTuneError(`not an IA3 adapter (peft_type ${JSON.stringify(config.peft_type)})`, 'load it with the method for its peft_type');
+  const asList = (v: unknown) => (typeof v === 'string' ? [`/^(?:${v})$/`] : (v as string[] | null) ?? undefined);
+  return { targets: asList(config.target_modules), feedforward: asList(config.feedforward_modules) ?? [] };
+}
