@@ -11,6 +11,7 @@ const examples = readdirSync(`${root}examples`).filter((p) => existsSync(`${root
 // its dist, as users do. `npm test` builds everything first; the CLI tests spawn the built bin.
 const alias = [
   { find: /^@deltatune\/models\/node$/, replacement: `${root}packages/models/src/node.ts` },
+  { find: /^@deltatune\/node\/composition$/, replacement: `${root}packages/node/src/composition.ts` },
   ...packages
     .filter((p) => p !== 'core')
     .map((p) => ({ find: new RegExp(`^@deltatune/${p}$`), replacement: `${root}packages/${p}/src/index.ts` })),

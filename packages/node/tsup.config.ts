@@ -1,3 +1,4 @@
 import { packageBuild } from '../../tsup.shared';
 
-export default packageBuild();
+// `@deltatune/node/composition` is its own entry: only it needs @deltatune/compose.
+export default packageBuild({ entry: ['src/index.ts', 'src/composition.ts'] });

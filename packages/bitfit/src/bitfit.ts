@@ -69,6 +69,7 @@ function attachBitFit(backbone: Backbone, name: string, o: BitFitOptions): Delta
   });
   const variables = new Map<string, Variable>(biases.map((b) => [b.name, b.delta]));
   let merged = false;
+  const originals = new Map<Variable, Tensor>();
   return defineDelta({
     name,
     method: 'bitfit',
@@ -88,12 +89,20 @@ function attachBitFit(backbone: Backbone, name: string, o: BitFitOptions): Delta
     assign: (tensors) => {
       for (const b of biases) tf.tidy(() => b.delta.assign(tf.sub(tensors.get(b.name)!, b.base)));
     },
+    // Merge keeps the original biases, so unmerge restores them bit for bit.
     merge: () => {
-      for (const b of biases) tf.tidy(() => b.base.assign(tf.add(b.base, b.delta)));
+      for (const b of biases) {
+        originals.set(b.base, tf.clone(b.base));
+        tf.tidy(() => b.base.assign(tf.add(b.base, b.delta)));
+      }
       merged = true;
     },
     unmerge: () => {
-      for (const b of biases) tf.tidy(() => b.base.assign(tf.sub(b.base, b.delta)));
+      for (const [base, original] of originals) {
+        base.assign(original);
+        original.dispose();
+      }
+      originals.clear();
       merged = false;
     },
   });

@@ -1,5 +1,6 @@
 import { DeltaTuneError } from '@deltatune/core';
 import { Flags, parseArgs } from './args';
+import { BENCH_HELP, benchCommand } from './commands/bench';
 import { DEMO_HELP, demoCommand } from './commands/demo';
 import { EVAL_HELP, evalCommand } from './commands/eval';
 import { FORWARD_HELP, forwardCommand } from './commands/forward';
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, { run: (flags: Flags) => Promise<void>; help: str
   forward: { run: forwardCommand, help: FORWARD_HELP, summary: 'run a backbone (with deltas) on inputs, write its outputs' },
   inspect: { run: inspectCommand, help: INSPECT_HELP, summary: 'hook sites and parameter counts, with methods attached' },
   merge: { run: mergeCommand, help: MERGE_HELP, summary: 'fold LoRA/BitFit deltas into a Hugging Face folder' },
+  bench: { run: benchCommand, help: BENCH_HELP, summary: 'training-step benchmark (BERT-size, every method); not a test' },
 };
 
 const BOOLEAN_FLAGS = new Set(['json', 'resume', 'merge', 'full', 'help']);

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { attach, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
-import { loadDelta, saveDelta, writeFileAtomic } from '@deltatune/node';
+import { saveDelta, writeFileAtomic } from '@deltatune/node';
+import { loadDeltas } from './deltas';
 import { limitDataset, loadDataset, saveClassifier, train, type ClassificationMetrics, type LmMetrics, type ScheduleKind, type TaskKind, type TrainEvent } from '@deltatune/train';
 import { lineChartSvg, writeChart } from './plot';
 import { formatSeconds, ProgressBar } from './progress';
@@ -82,11 +83,8 @@ export function attachMethods(backbone: Backbone, methods: readonly MethodReques
 /** One training run on an already-loaded backbone: attach, train, save, chart; deltas detached after. */
 export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, spec: RunSpec): Promise<RunSummary> {
   const dataset = limitDataset(loadDataset(spec.dataset, spec.columns), spec.limits);
-  const loaded = (spec.deltas ?? []).map((dir) => {
-    const { delta } = loadDelta(backbone, dir);
-    delta.trainable = false;
-    return delta;
-  });
+  const loaded = loadDeltas(backbone, spec.deltas ?? []);
+  for (const d of loaded) d.trainable = false;
   const created = attachMethods(backbone, spec.methods, spec.seed, tokenizer);
   const deltas = [...loaded, ...created];
   const label = spec.label ?? (spec.fullFineTune ? 'full fine-tuning' : deltas.length ? deltas.map((d) => d.name).join('+') : 'head only');

@@ -96,6 +96,15 @@ describe('deltatune inspect', () => {
     expect(text.json().deltas[0].parameters).toBe(3 * 256);
   });
 
+  it('several --method options: each delta counted, and the total', () => {
+    const r = cli(['inspect', '--model', join(FIX, 'bert'), '--method', 'lora', '--opt', 'r=4', '--method', 'bitfit', '--method', 'adapter', '--method', 'prefix', '--opt', 'virtualTokens=2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = r.json();
+    const counts = Object.fromEntries(j.deltas.map((d: { name: string; parameters: number }) => [d.name, d.parameters]));
+    expect(counts).toEqual({ lora: 2 * 2 * 4 * 64, bitfit: 640, adapter: 2 * 2 * (32 * 2 + 2 + 2 * 32 + 32), prefix: 2 * 2 * 2 * 32 });
+    expect(j.parameters.total).toBe(j.parameters.base + Object.values(counts).reduce((a: number, b) => a + (b as number), 0));
+  });
+
   it('prints the site tree and table without --json', () => {
     const r = cli(['inspect', '--model', join(FIX, 'bert')]);
     expect(r.stdout).toMatch(/query \[linear in=32 out=32\]/);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError } from './errors';
 import { installWasmMatMul } from './wasm-matmul';
+import { installWasmUnsortedSegmentSum } from './wasm-segment-sum';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
@@ -65,6 +66,7 @@ const loaders: Record<Exclude<BackendChoice, 'auto'>, (load: PackageLoader) => P
     if (!(await tryLoad(load, '@tensorflow/tfjs-backend-wasm'))) throw missing('wasm', '@tensorflow/tfjs-backend-wasm is not installed');
     if (!(await activate('wasm'))) throw missing('wasm', 'the wasm module failed to load');
     installWasmMatMul();
+    installWasmUnsortedSegmentSum();
   },
   async cpu(load) {
     if (!(await tryLoad(load, '@tensorflow/tfjs-backend-cpu'))) throw missing('cpu', '@tensorflow/tfjs-backend-cpu is not installed');

@@ -52,8 +52,9 @@ export interface HookByKind {
 
 export interface HookOptions {
   /**
-   * Position among the hooks at one site: lower runs first. Ties are broken by `owner` (the delta's
-   * name), so the result never depends on the order deltas were attached in.
+   * Position among the hooks at one site: lower runs first. Ties are broken by the owner's order
+   * (`setOwnerOrder`, what compose's explicit ordering sets), then by `owner` (the delta's name), so
+   * the result never depends on the order deltas were attached in.
    */
   readonly order?: number;
   /** Who registered the hook (a delta's name); shown in the structure tree. */
@@ -73,14 +74,31 @@ interface Entry<K extends SiteKind> {
  */
 export class HookRegistry {
   private readonly entries = new Map<string, Entry<SiteKind>[]>();
+  private readonly ownerOrder = new Map<string, number>();
   private serial = 0;
+
+  /** Places every hook of `owner` (a delta name) at `order` among equal-order hooks; lower runs first. */
+  setOwnerOrder(owner: string, order: number | undefined): void {
+    if (order === undefined) this.ownerOrder.delete(owner);
+    else this.ownerOrder.set(owner, order);
+    for (const list of this.entries.values()) list.sort(this.compare);
+  }
+
+  private readonly compare = (a: Entry<SiteKind>, b: Entry<SiteKind>): number => {
+    if (a.order !== b.order) return a.order - b.order;
+    const oa = this.ownerOrder.get(a.owner) ?? 0;
+    const ob = this.ownerOrder.get(b.owner) ?? 0;
+    if (oa !== ob) return oa - ob;
+    if (a.owner !== b.owner) return a.owner < b.owner ? -1 : 1;
+    return a.serial - b.serial;
+  };
 
   add<K extends SiteKind>(kind: K, site: string, hook: HookByKind[K], options: HookOptions = {}): () => void {
     const key = `${kind}:${site}`;
     const entry: Entry<K> = { hook, order: options.order ?? 0, owner: options.owner ?? '', serial: this.serial++ };
     const list = this.entries.get(key) ?? [];
     list.push(entry as Entry<SiteKind>);
-    list.sort(compareEntries);
+    list.sort(this.compare);
     this.entries.set(key, list);
     let removed = false;
     return () => {
@@ -110,10 +128,4 @@ export class HookRegistry {
     for (const list of this.entries.values()) n += list.length;
     return n;
   }
-}
-
-function compareEntries(a: Entry<SiteKind>, b: Entry<SiteKind>): number {
-  if (a.order !== b.order) return a.order - b.order;
-  if (a.owner !== b.owner) return a.owner < b.owner ? -1 : 1;
-  return a.serial - b.serial;
 }

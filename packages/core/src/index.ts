@@ -27,5 +27,6 @@ export { ownedVariable } from './variables';
 export type { Rng } from './random';
 export { selectBackend, BACKENDS } from './backend';
 export { installWasmMatMul } from './wasm-matmul';
+export { installWasmUnsortedSegmentSum } from './wasm-segment-sum';
 export type { BackendChoice, PackageLoader } from './backend';
 export { parseOptionValue, parseOptions } from './options';

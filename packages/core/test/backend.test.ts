@@ -30,3 +30,32 @@ describe('backend selection', () => {
     expect(await selectBackend('wasm')).toBe('wasm');
   });
 });
+
+describe('wasm kernels deltatune adds or replaces', () => {
+  it('the gradient of gather w.r.t. its table (UnsortedSegmentSum) matches the cpu backend', async () => {
+    const grad = () => {
+      const table = tf.variable(tf.tensor2d([[1, 2], [3, 4], [5, 6]]));
+      const ids = tf.tensor1d([2, 0, 2, 1], 'int32');
+      const w = tf.tensor2d([[1, -1], [2, 0.5], [3, 1], [-2, 4]]);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.gather(table, ids), w)), [table]);
+      return Array.from(grads[table.name].dataSync());
+    };
+    await selectBackend('cpu');
+    const onCpu = grad();
+    await selectBackend('wasm');
+    expect(grad()).toEqual(onCpu);
+    expect(onCpu).toEqual([2, 0.5, -2, 4, 4, 0]);
+  });
+
+  it('transposed matrix products give the plain-ops answer (both transpose flags)', () => {
+    const x = tf.randomNormal([64, 48], 0, 1, 'float32', 1);
+    const y = tf.randomNormal([32, 48], 0, 1, 'float32', 2);
+    const z = tf.randomNormal([64, 16], 0, 1, 'float32', 3);
+    const gap = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
+    expect(gap(tf.matMul(x, y, false, true), tf.matMul(x, tf.transpose(y)))).toBeLessThan(1e-5);
+    expect(gap(tf.matMul(x, z, true, false), tf.matMul(tf.transpose(x), z))).toBeLessThan(1e-5);
+    // exactly the values of a hand-sized case: [[1,2],[3,4]]^T @ [[1],[1]] = [[4],[6]]
+    expect(tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[1], [1]]), true, false).arraySync()).toEqual([[4], [6]]);
+  });
+
+});

@@ -74,6 +74,7 @@ function attachLora(backbone: Backbone, name: string, o: LoraOptions): Delta {
     variables.set(peftKey(s.name, 'bias'), s.bias);
   }
   const delta = (p: LoraPair) => tf.mul(tf.matMul(p.a, p.b), scale);
+  const beforeMerge = new Map<LoraPair, Tensor>();
 
   return defineDelta({
     name,
@@ -128,11 +129,20 @@ function attachLora(backbone: Backbone, name: string, o: LoraOptions): Delta {
       }
       for (const s of biasSites) if (s.bias) s.bias.assign(tensors.get(peftKey(s.name, 'bias'))!);
     },
+    // Merge keeps the original kernels, so unmerge restores them bit for bit (subtracting the
+    // update back out, as PEFT does, leaves float rounding behind).
     merge: () => {
-      for (const p of pairs) tf.tidy(() => p.site.kernel.assign(tf.add(p.site.kernel, delta(p))));
+      for (const p of pairs) {
+        beforeMerge.set(p, tf.clone(p.site.kernel));
+        tf.tidy(() => p.site.kernel.assign(tf.add(p.site.kernel, delta(p))));
+      }
     },
     unmerge: () => {
-      for (const p of pairs) tf.tidy(() => p.site.kernel.assign(tf.sub(p.site.kernel, delta(p))));
+      for (const [p, original] of beforeMerge) {
+        p.site.kernel.assign(original);
+        original.dispose();
+      }
+      beforeMerge.clear();
     },
     dispose: () => {
       for (const [v, original] of originals) {

@@ -11,3 +11,4 @@ export { encodeBatch, batchToTensors, disposeInputs } from './tokenizer';
 export type { TextTokenizer, EncodedBatch, EncodeOptions } from './tokenizer';
 export { SentencePieceTokenizer } from './sentencepiece';
 export { HuggingFaceTokenizer } from './hf-tokenizer';
+export { randomBert, BERT_BASE } from './random-init';

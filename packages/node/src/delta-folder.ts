@@ -11,6 +11,7 @@ import {
   WEIGHTS_FILE,
   type Backbone,
   type Delta,
+  type DeltaSpec,
   type DeltaState,
 } from '@deltatune/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -69,7 +70,7 @@ export function methodForConfig(config: Record<string, unknown>, dir = 'delta'):
  * config, validates and loads the tensors. Task-head tensors (`head.*`) are returned in `rest`
  * for the caller to own.
  */
-export function loadDelta(backbone: Backbone, dir: string, name?: string): { delta: Delta; rest: Map<string, tf.Tensor>; config: Record<string, unknown> } {
+export function loadDelta(backbone: Backbone, dir: string, name?: string): { delta: Delta; spec: DeltaSpec<unknown>; rest: Map<string, tf.Tensor>; config: Record<string, unknown> } {
   const state = readDeltaFolder(dir);
   const methodName = methodForConfig(state.config, dir);
   const method = getMethod(methodName, `this delta was saved by method "${methodName}": npm install @deltatune/${methodName} (or the plugin that provides it) and register it`);
@@ -88,5 +89,5 @@ export function loadDelta(backbone: Backbone, dir: string, name?: string): { del
     throw e;
   }
   tf.dispose([...own.values()]);
-  return { delta, rest, config: state.config };
+  return { delta, spec, rest, config: state.config };
 }

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError, type BackboneInputs } from '@deltatune/core';
 import { batchToTensors, disposeInputs, encodeBatch } from '@deltatune/models';
-import { loadDelta, writeFileAtomic } from '@deltatune/node';
+import { writeFileAtomic } from '@deltatune/node';
+import { loadDeltas } from '../deltas';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 
@@ -39,7 +40,7 @@ export async function forwardCommand(flags: Flags): Promise<void> {
   flags.finish();
   if (!inputsPath && texts.length === 0) throw new DeltaTuneError('deltatune forward needs --inputs in.json or --text', 'e.g. --text "hello world"');
   const { backbone, tokenizer } = modelAndTokenizer(model, !inputsPath);
-  const deltas = deltaDirs.map((d) => loadDelta(backbone, d).delta);
+  const deltas = loadDeltas(backbone, deltaDirs);
   if (merge) {
     for (const d of deltas) {
       if (!d.merge) throw new DeltaTuneError(`delta "${d.name}" (${d.method}) cannot be merged`, 'drop --merge; only merge-able methods (LoRA family, BitFit) fold into the weights');

@@ -1,5 +1,5 @@
 import { countParameters, structureTree } from '@deltatune/core';
-import { loadDelta } from '@deltatune/node';
+import { loadDeltas } from '../deltas';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { table } from '../progress';
@@ -19,7 +19,7 @@ export async function inspectCommand(flags: Flags): Promise<void> {
   flags.finish();
   const needsTokenizer = methods.some((m) => 'initText' in m.options);
   const { backbone, tokenizer } = modelAndTokenizer(model, needsTokenizer);
-  const deltas = [...deltaDirs.map((d) => loadDelta(backbone, d).delta), ...attachMethods(backbone, methods, seed, tokenizer)];
+  const deltas = [...loadDeltas(backbone, deltaDirs), ...attachMethods(backbone, methods, seed, tokenizer)];
   const report = countParameters(backbone);
   const sites = backbone.sites.map((s) => ({ name: s.name, kind: s.kind, layer: s.layer ?? null, hooks: backbone.hooks.ownersAt(s.kind, s.name) }));
   output(

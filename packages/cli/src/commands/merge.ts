@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError, writeSafetensors, type TensorToWrite } from '@deltatune/core';
 import { USE_LITE, readModelTensors } from '@deltatune/models/node';
-import { loadDelta, writeFileAtomic } from '@deltatune/node';
+import { writeFileAtomic } from '@deltatune/node';
+import { loadDeltas } from '../deltas';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 
@@ -21,7 +22,7 @@ export async function mergeCommand(flags: Flags): Promise<void> {
   if (model === USE_LITE) throw new DeltaTuneError('use-lite is not a Hugging Face folder, so there is nothing to write a merged copy into', 'apply the delta at load time instead: deltatune forward --model use-lite --delta DIR --merge');
   if (deltaDirs.length === 0) throw new DeltaTuneError('deltatune merge needs at least one --delta', 'e.g. --delta runs/x/delta');
   const { backbone } = modelAndTokenizer(model, false);
-  const deltas = deltaDirs.map((d) => loadDelta(backbone, d).delta);
+  const deltas = loadDeltas(backbone, deltaDirs);
   for (const d of deltas) {
     if (!d.merge) throw new DeltaTuneError(`delta "${d.name}" (${d.method}) cannot be merged into the weights`, 'merge only LoRA-family and BitFit deltas; keep others as adapters');
     d.merge();

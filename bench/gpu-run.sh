@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# One run on the GPU machine: deltatune on WebGPU and PyTorch + peft on the same card, same shapes,
+# then a side-by-side table with ratios. Prepare on the build machine first:
+#   npm ci && npm run build && ../shared/gpu/pack.sh
+# then, on the device:  bash .device/on-device.sh bash bench/gpu-run.sh
+# Results go to $OUT (or ./bench-results) as JSON and markdown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-bench-results}
+mkdir -p "$out"
+size=${SIZE:-base}; batch=${BATCH:-32}; seq=${SEQ:-128}; steps=${STEPS:-10}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/card.txt" || true
+# Loss agreement: the first steps of the same tiny run on wasm and on webgpu.
+for b in wasm webgpu; do
+  node packages/cli/dist/bin.js train --backend "$b" --model use-lite --dataset spam --method lora --opt r=8 \
+    --steps 5 --eval-every 0 --batch-size 8 --max-length 32 --limit-train 64 --limit-validation 16 --limit-test 16 \
+    --seed 1 --out "$out/agree-$b" --json > "$out/agree-$b.json"
+done
+node -e '
+const fs = require("fs"); const d = process.argv[1];
+const h = (b) => JSON.parse(fs.readFileSync(`${d}/agree-${b}/metrics.json`, "utf8")).history.map((x) => x.loss);
+const [a, g] = [h("wasm"), h("webgpu")];
+const diff = Math.max(...a.map((x, i) => Math.abs(x - g[i])));
+console.log(JSON.stringify({ wasm: a, webgpu: g, maxAbsDiff: diff }));
+fs.writeFileSync(`${d}/agreement.json`, JSON.stringify({ wasm: a, webgpu: g, maxAbsDiff: diff }, null, 2));
+' "$out"
+node packages/cli/dist/bin.js bench --backend webgpu --size "$size" --batch "$batch" --seq "$seq" --steps "$steps" --out "$out/deltatune.json" --json > /dev/null
+python3 bench/pytorch_peft.py --size "$size" --batch "$batch" --seq "$seq" --steps "$((steps * 2))" > "$out/pytorch.json"
+node -e '
+const fs = require("fs"); const d = process.argv[1];
+const ours = JSON.parse(fs.readFileSync(`${d}/deltatune.json`, "utf8"));
+const theirs = JSON.parse(fs.readFileSync(`${d}/pytorch.json`, "utf8"));
+const by = Object.fromEntries(theirs.rows.map((r) => [r.workload, r]));
+const lines = ["| workload | deltatune ms/step | PyTorch ms/step | deltatune tokens/s | PyTorch tokens/s | ratio (ours/theirs tokens/s) | kernels/step | peak MiB (ours / theirs) |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"];
+for (const r of ours.rows) {
+  const t = by[r.workload] || {};
+  lines.push(`| ${r.workload} | ${r.msPerStep.toFixed(1)} | ${(t.msPerStep ?? NaN).toFixed(1)} | ${r.tokensPerSecond.toFixed(0)} | ${(t.tokensPerSecond ?? NaN).toFixed(0)} | ${(r.tokensPerSecond / t.tokensPerSecond).toFixed(3)} | ${r.kernelsPerStep} | ${(r.peakBytes / 2 ** 20).toFixed(0)} / ${((t.peakBytes ?? NaN) / 2 ** 20).toFixed(0)} |`);
+}
+const md = `card: ${theirs.card}; BERT-${ours.size}, batch ${ours.batch} x ${ours.seq}; ${ours.date}\n\n` + lines.join("\n") + "\n";
+fs.writeFileSync(`${d}/side-by-side.md`, md);
+console.log(md);
+' "$out"

@@ -1,0 +1,80 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { DeltaTuneError, getMethod, type Delta } from '@deltatune/core';
+import type { Composition } from './composition';
+import { truncatedSvd } from './svd';
+
+export type LoraCombination = 'cat' | 'svd' | 'linear';
+
+interface LoraOptionsLike {
+  r: number;
+  alpha: number;
+  rsLoRA?: boolean;
+}
+
+const scalingOf = (o: LoraOptionsLike) => (o.rsLoRA ? o.alpha / Math.sqrt(o.r) : o.alpha / o.r);
+
+/** The LoRA sites of a delta: `base_model.model.<site>.lora_A.weight` -> A `[in, r]`, B `[r, out]`. */
+function pairs(delta: Delta): Map<string, { a: tf.Variable; b: tf.Variable }> {
+  const out = new Map<string, { a: tf.Variable; b: tf.Variable }>();
+  for (const [key, a] of delta.variables) {
+    const m = /^base_model\.model\.(.+)\.lora_A\.weight$/.exec(key);
+    if (m) out.set(m[1], { a, b: delta.variables.get(`base_model.model.${m[1]}.lora_B.weight`)! });
+  }
+  return out;
+}
+
+/**
+ * One LoRA whose update is the weighted sum of several: `dW = sum_i w_i * s_i * A_i B_i`, as
+ * PEFT's `add_weighted_adapter`:
+ * - `cat`: A's and B's concatenated, rank = sum of ranks; exact.
+ * - `svd`: the summed update truncated to `rank` by SVD; exact when `rank` covers it.
+ * - `linear`: A = sum sqrt(w_i s_i) A_i, B = sum sqrt(w_i s_i) B_i (equal ranks); equals the
+ *   weighted sum only without cross terms (PEFT's `linear` has the same caveat).
+ * The result has scaling 1 (`alpha = r`) and is added to the composition under `newName`.
+ */
+export function combineLoras(
+  composition: Composition,
+  newName: string,
+  names: readonly string[],
+  weights: readonly number[],
+  options: { combination: LoraCombination; rank?: number } = { combination: 'cat' },
+): Delta {
+  if (names.length !== weights.length) throw new DeltaTuneError(`combineLoras: ${names.length} LoRAs but ${weights.length} weights`, 'give one weight per LoRA');
+  const members = names.map((n) => composition.member(n));
+  for (const m of members) if (m.delta.method !== 'lora') throw new DeltaTuneError(`combineLoras: "${m.delta.name}" is ${m.delta.method}, not lora`, 'combine LoRA deltas only');
+  const opts = members.map((m) => m.spec.options as LoraOptionsLike);
+  const sitePairs = members.map((m) => pairs(m.delta));
+  const sites = [...sitePairs[0].keys()];
+  for (const p of sitePairs) {
+    if (p.size !== sites.length || sites.some((s) => !p.has(s))) throw new DeltaTuneError('combineLoras: the LoRAs target different sites', 'combine LoRAs made with the same targets');
+  }
+  const ranks = opts.map((o) => o.r);
+  const rank = options.combination === 'cat' ? ranks.reduce((a, b) => a + b, 0) : options.combination === 'linear' ? ranks[0] : (options.rank ?? Math.max(...ranks));
+  if (options.combination === 'linear' && ranks.some((r) => r !== rank)) throw new DeltaTuneError(`combineLoras linear needs equal ranks, got ${ranks.join(', ')}`, 'use combination "cat" or "svd"');
+  const spec = getMethod('lora').create({ ...(members[0].spec.options as object), r: rank, alpha: rank, rsLoRA: false, targets: sites });
+  const result = composition.add(newName, spec);
+  const target = pairs(result);
+  for (const site of sites) {
+    const { a: outA, b: outB } = target.get(site)!;
+    tf.tidy(() => {
+      const parts = sitePairs.map((p, i) => ({ a: p.get(site)!.a, b: p.get(site)!.b, f: weights[i] * scalingOf(opts[i]) }));
+      if (options.combination === 'cat') {
+        outA.assign(tf.concat(parts.map((p) => tf.mul(p.a, p.f)), 1));
+        outB.assign(tf.concat(parts.map((p) => p.b), 0));
+      } else if (options.combination === 'linear') {
+        outA.assign(tf.addN(parts.map((p) => tf.mul(p.a, Math.sign(p.f) * Math.sqrt(Math.abs(p.f))))));
+        outB.assign(tf.addN(parts.map((p) => tf.mul(p.b, Math.sqrt(Math.abs(p.f))))));
+      } else {
+        const delta = tf.addN(parts.map((p) => tf.mul(tf.matMul(p.a, p.b), p.f)));
+        const [m, n] = delta.shape as number[];
+        const { u, s, vt } = truncatedSvd(Float64Array.from(delta.dataSync()), m, n, rank);
+        const root = Array.from(s, Math.sqrt);
+        const aData = new Float32Array(m * rank).map((_, idx) => u[idx] * root[idx % rank]);
+        const bData = new Float32Array(rank * n).map((_, idx) => vt[idx] * root[Math.floor(idx / n)]);
+        outA.assign(tf.tensor2d(aData, [m, rank]));
+        outB.assign(tf.tensor2d(bData, [rank, n]));
+      }
+    });
+  }
+  return result;
+}

@@ -1,0 +1,1 @@
+export { saveComposition, loadComposition, isCompositionFolder, MANIFEST_FILE } from './composition-folder';
