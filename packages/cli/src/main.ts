@@ -2,19 +2,21 @@ import { DeltaTuneError } from '@deltatune/core';
 import { Flags, parseArgs } from './args';
 import { BENCH_HELP, benchCommand } from './commands/bench';
 import { DEMO_HELP, demoCommand } from './commands/demo';
+import { EXPERIMENT_HELP, experimentCommand } from './commands/experiment';
 import { EVAL_HELP, evalCommand } from './commands/eval';
 import { FORWARD_HELP, forwardCommand } from './commands/forward';
 import { INSPECT_HELP, inspectCommand } from './commands/inspect';
 import { MERGE_HELP, mergeCommand } from './commands/merge';
 import { TRAIN_HELP, trainCommand } from './commands/train';
 
-const COMMANDS: Record<string, { run: (flags: Flags) => Promise<void>; help: string; summary: string }> = {
+const COMMANDS: Record<string, { run: (flags: Flags, positional: readonly string[]) => Promise<void>; help: string; summary: string }> = {
   demo: { run: demoCommand, help: DEMO_HELP, summary: 'the main job: USE-lite on spam, head-only baseline vs LoRA' },
   train: { run: trainCommand, help: TRAIN_HELP, summary: 'train deltas (and a task head) on a dataset' },
   eval: { run: evalCommand, help: EVAL_HELP, summary: 'evaluate a saved delta + head on a split' },
   forward: { run: forwardCommand, help: FORWARD_HELP, summary: 'run a backbone (with deltas) on inputs, write its outputs' },
   inspect: { run: inspectCommand, help: INSPECT_HELP, summary: 'hook sites and parameter counts, with methods attached' },
   merge: { run: mergeCommand, help: MERGE_HELP, summary: 'fold LoRA/BitFit deltas into a Hugging Face folder' },
+  experiment: { run: experimentCommand, help: EXPERIMENT_HELP, summary: 'a grid of methods x tasks x seeds x budgets: table and plots, resumable' },
   bench: { run: benchCommand, help: BENCH_HELP, summary: 'training-step benchmark (BERT-size, every method); not a test' },
 };
 
@@ -38,8 +40,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(command.help + '\n');
       return 0;
     }
-    if (args.positional.length) throw new DeltaTuneError(`unexpected argument "${args.positional[0]}"`, `options are written --name value; see deltatune ${args.command} --help`);
-    await command.run(new Flags(args, args.command));
+    if (args.positional.length && args.command !== 'experiment') throw new DeltaTuneError(`unexpected argument "${args.positional[0]}"`, `options are written --name value; see deltatune ${args.command} --help`);
+    await command.run(new Flags(args, args.command), args.positional);
     return 0;
   } catch (e) {
     if (e instanceof DeltaTuneError) {

@@ -71,3 +71,46 @@ export async function writeChart(base: string, svg: string): Promise<string[]> {
     return [`${base}.svg`];
   }
 }
+
+export interface ScatterPoint {
+  readonly label: string;
+  readonly x: number;
+  readonly y: number;
+  /** Half-height of the error bar (std over seeds). */
+  readonly error?: number;
+  readonly color: string;
+}
+
+/** A labelled scatter plot with a log-scale x axis (trainable %) and error bars. */
+export function scatterSvg(title: string, points: readonly ScatterPoint[], labels: { x: string; y: string }): string {
+  const W = 760;
+  const H = 460;
+  const m = { l: 70, r: 30, t: 40, b: 56 };
+  const xs = points.map((p) => Math.log10(Math.max(p.x, 1e-6)));
+  const lo = Math.floor(Math.min(...xs, -3));
+  const hi = Math.ceil(Math.max(...xs, 0)) + 0.2;
+  const yLo = Math.max(0, Math.min(...points.map((p) => p.y - (p.error ?? 0))) - 0.02);
+  const yHi = Math.min(1, Math.max(...points.map((p) => p.y + (p.error ?? 0))) + 0.02);
+  const x = (v: number) => m.l + ((Math.log10(Math.max(v, 1e-6)) - lo) / (hi - lo)) * (W - m.l - m.r);
+  const y = (v: number) => H - m.b - ((v - yLo) / Math.max(1e-6, yHi - yLo)) * (H - m.t - m.b);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${title.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`,
+    `<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#333"/>`,
+  ];
+  for (let e = lo; e <= Math.floor(hi); e++) parts.push(`<line x1="${x(10 ** e)}" y1="${m.t}" x2="${x(10 ** e)}" y2="${H - m.b}" stroke="#e5e5e5"/><text x="${x(10 ** e)}" y="${H - m.b + 18}" text-anchor="middle">${10 ** e >= 1 ? 10 ** e : (10 ** e).toFixed(-e)}%</text>`);
+  for (let i = 0; i <= 5; i++) {
+    const v = yLo + ((yHi - yLo) * i) / 5;
+    parts.push(`<line x1="${m.l}" y1="${y(v)}" x2="${W - m.r}" y2="${y(v)}" stroke="#f0f0f0"/><text x="${m.l - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(3)}</text>`);
+  }
+  parts.push(`<text x="${W / 2}" y="${H - 14}" text-anchor="middle">${labels.x}</text>`, `<text transform="translate(18 ${H / 2}) rotate(-90)" text-anchor="middle">${labels.y}</text>`);
+  for (const p of points) {
+    const cx = x(p.x);
+    const cy = y(p.y);
+    if (p.error) parts.push(`<line x1="${cx}" y1="${y(p.y - p.error)}" x2="${cx}" y2="${y(p.y + p.error)}" stroke="${p.color}"/>`);
+    parts.push(`<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="4" fill="${p.color}"/>`, `<text x="${(cx + 6).toFixed(1)}" y="${(cy - 6).toFixed(1)}" font-size="10">${p.label.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`);
+  }
+  parts.push('</svg>');
+  return parts.join('\n');
+}

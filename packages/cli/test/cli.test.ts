@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,5 +184,56 @@ describe('train, eval and resume', () => {
     const r = cli(['train', '--model', 'use-lite', '--dataset', file, '--text-column', 'body', '--label-column', 'y', '--steps', '10', '--batch-size', '8', '--lr', '0.01', '--out', join(tmp, 'mine'), '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json().accuracy).toBe(1);
+  });
+});
+
+describe('deltatune experiment', () => {
+  it('runs a small grid (2 methods x 1 task x 2 seeds), survives a kill, resumes, writes the table and plots', async () => {
+    const grid = join(tmp, 'grid.json');
+    writeFileSync(
+      grid,
+      JSON.stringify({
+        name: 'small',
+        model: 'use-lite',
+        target: 0.6,
+        tasks: [{ dataset: 'spam', limits: { train: 48, validation: 16, test: 32 } }],
+        seeds: [0, 1],
+        budgets: [{ name: 'tiny', steps: 6, batchSize: 8, maxLength: 16, learningRate: 0.003, evalEvery: 2 }],
+        methods: [
+          { name: 'lora', deltas: [{ method: 'lora', options: { r: 2 } }] },
+          { name: 'prompt+bitfit (seq)', deltas: [{ method: 'prompt', options: { virtualTokens: 2 } }, { method: 'bitfit' }], schedule: 'sequential' },
+        ],
+      }),
+    );
+    const out = join(tmp, 'experiment');
+    const cells = join(out, 'cells');
+    const child = spawn(process.execPath, [BIN, 'experiment', grid, '--out', out], { cwd: ROOT, stdio: 'ignore' });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (existsSync(cells) && readdirSync(cells).filter((f) => f.endsWith('.json')).length >= 1) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 20);
+      child.on('exit', () => {
+        clearInterval(timer);
+        reject(new Error('the grid finished before it could be killed'));
+      });
+    });
+    await new Promise((r) => child.on('exit', r));
+    const doneBefore = readdirSync(cells).filter((f) => f.endsWith('.json')).length;
+    expect(doneBefore).toBeLessThan(4);
+    const r = cli(['experiment', grid, '--out', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = r.json();
+    expect(j).toMatchObject({ cells: 4, completed: 4, skipped: doneBefore });
+    expect(j.rows.map((x: { method: string }) => x.method)).toEqual(['lora', 'prompt+bitfit (seq)']);
+    expect(j.rows[0].seeds).toBe(2);
+    const lines = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(4);
+    for (const l of lines) expect(l).toHaveProperty('stepsToTarget');
+    expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/\| spam \| lora \| [\d.]+ \| [\d.]+ ± [\d.]+ \|/);
+    for (const f of ['convergence-spam.svg', 'convergence-spam.png', 'score-vs-params-spam.svg', 'score-vs-params-spam.png']) expect(existsSync(join(out, f)), f).toBe(true);
   });
 });

@@ -44,6 +44,8 @@ export interface TrainOptions {
   readonly resume?: boolean;
   readonly checkpointEvery?: number;
   readonly onEvent?: (event: TrainEvent) => void;
+  /** Continue with this head (sequential stages share one); a new one is made when absent. */
+  readonly head?: ClassificationHead;
 }
 
 export type TrainEvent =
@@ -94,7 +96,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const validationSplit = tokenizeSplit(o.tokenizer, o.dataset.validation, o.maxLength);
   const testSplit = tokenizeSplit(o.tokenizer, o.dataset.test, o.maxLength);
 
-  const head = task === 'classification' ? new ClassificationHead(o.backbone.hiddenSize, o.dataset.labels, o.seed) : undefined;
+  const head = task === 'classification' ? (o.head ?? new ClassificationHead(o.backbone.hiddenSize, o.dataset.labels, o.seed)) : undefined;
   const deltaVariables = (o.deltas ?? []).filter((d) => d.trainable).flatMap((d) => [...d.variables.values()]);
   const baseVariables = o.fullFineTune ? [...o.backbone.parameters.values()] : [];
   for (const v of baseVariables) v.trainable = true;

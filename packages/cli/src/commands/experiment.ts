@@ -1,0 +1,68 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DeltaTuneError } from '@deltatune/core';
+import { writeFileAtomic } from '@deltatune/node';
+import type { Flags } from '../args';
+import { modelAndTokenizer, output, prepare } from '../context';
+import { aggregate, markdownTable, writeReport } from '../experiment/report';
+import { cellsOf, readGrid } from '../experiment/grid';
+import { runCell, type CellResult } from '../experiment/run-cell';
+import { formatSeconds } from '../progress';
+
+export const EXPERIMENT_HELP = `deltatune experiment <grid.json|grid.yaml> [--out DIR] [--workers N] [--backend ...] [--json]
+  Runs every cell of a grid (methods x tasks x seeds x budgets; see experiments/seed-paper-small.json).
+  Finished cells are kept in DIR/cells/ and skipped when the command runs again, so a killed run
+  resumes. Writes DIR/results.jsonl, DIR/results.md (mean ± std over seeds) and, per task,
+  convergence-<task>.svg/png and score-vs-params-<task>.svg/png.`;
+
+export async function experimentCommand(flags: Flags, positional: readonly string[]): Promise<void> {
+  const gridPath = positional[0] ?? flags.string('grid');
+  if (!gridPath) throw new DeltaTuneError('deltatune experiment needs a grid file', 'e.g. deltatune experiment experiments/seed-paper-small.json');
+  const grid = readGrid(gridPath);
+  const out = flags.string('out', join('runs', 'experiments', grid.name));
+  const workers = flags.number('workers', 1);
+  const shard = flags.string('shard');
+  const json = flags.bool('json');
+  const backendChoice = flags.string('backend', 'auto');
+  const { backend } = await prepare(flags);
+  flags.finish();
+  const cells = cellsOf(grid);
+  const cellFile = (id: string) => join(out, 'cells', `${id}.json`);
+  const pending = cells.filter((c) => !existsSync(cellFile(c.id)));
+  const log = (s: string) => !json && process.stderr.write(s + '\n');
+
+  if (shard || workers <= 1) {
+    const [index, count] = shard ? shard.split('/').map(Number) : [0, 1];
+    const mine = pending.filter((c) => cells.indexOf(c) % count === index);
+    if (!shard) log(`experiment ${grid.name}: ${cells.length} cells, ${cells.length - pending.length} already done, backend ${backend}`);
+    if (mine.length) {
+      const { backbone, tokenizer } = modelAndTokenizer(grid.model, true);
+      for (const [i, cell] of mine.entries()) {
+        const result = await runCell(backbone, tokenizer!, cell, grid.target);
+        writeFileAtomic(cellFile(cell.id), JSON.stringify(result) + '\n');
+        log(`  [${shard ?? '1/1'}] ${i + 1}/${mine.length} ${cell.id}: test accuracy ${result.testAccuracy.toFixed(4)} (${formatSeconds(result.seconds)})`);
+      }
+      backbone.dispose();
+    }
+    if (shard) return;
+  } else {
+    log(`experiment ${grid.name}: ${cells.length} cells, ${cells.length - pending.length} already done, ${workers} workers, backend ${backend}`);
+    const bin = process.argv[1];
+    await Promise.all(
+      Array.from({ length: workers }, (_, i) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(process.execPath, [bin, 'experiment', gridPath, '--out', out, '--shard', `${i}/${workers}`, '--backend', backendChoice], { stdio: ['ignore', 'inherit', 'inherit'] });
+          child.on('exit', (code) => (code === 0 ? resolve() : reject(new DeltaTuneError(`experiment worker ${i} exited with ${code}`, 'see its messages above; rerun to resume'))));
+        }),
+      ),
+    );
+  }
+
+  const results: CellResult[] = cells.filter((c) => existsSync(cellFile(c.id))).map((c) => JSON.parse(readFileSync(cellFile(c.id), 'utf8')));
+  writeFileAtomic(join(out, 'results.jsonl'), results.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const methodOrder = grid.methods.map((m) => m.name);
+  const files = await writeReport(out, results, methodOrder, grid.target, grid.name);
+  const rows = aggregate(results, methodOrder);
+  output(json, { grid: grid.name, backend, cells: cells.length, completed: results.length, skipped: cells.length - pending.length, out, files, rows }, () => `${markdownTable(rows, grid.target)}\n\nresults: ${join(out, 'results.jsonl')}\nfiles: ${files.join(', ')}`);
+}

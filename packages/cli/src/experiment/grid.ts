@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { DeltaTuneError } from '@deltatune/core';
+
+/** One delta of a method entry: a registered method name and its options. */
+export interface GridDelta {
+  readonly method: string;
+  readonly options?: Record<string, unknown>;
+}
+
+/** A method entry: one delta, several (combined), full fine-tuning, or none (head only). */
+export interface GridMethod {
+  readonly name: string;
+  readonly deltas?: readonly GridDelta[];
+  /** Several deltas: train together, or one after another (the steps split evenly, head shared). */
+  readonly schedule?: 'simultaneous' | 'sequential';
+  readonly full?: boolean;
+  /** Overrides the budget's learning rate (full fine-tuning wants a smaller one). */
+  readonly learningRate?: number;
+}
+
+export interface GridTask {
+  readonly dataset: string;
+  readonly limits?: { train?: number; validation?: number; test?: number };
+}
+
+export interface GridBudget {
+  readonly name: string;
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly maxLength: number;
+  readonly learningRate: number;
+  readonly evalEvery: number;
+}
+
+export interface Grid {
+  readonly name: string;
+  readonly model: string;
+  readonly methods: readonly GridMethod[];
+  readonly tasks: readonly GridTask[];
+  readonly seeds: readonly number[];
+  readonly budgets: readonly GridBudget[];
+  /** Convergence: steps until validation accuracy first reaches this. */
+  readonly target: number;
+}
+
+export interface Cell {
+  readonly id: string;
+  readonly method: GridMethod;
+  readonly task: GridTask;
+  readonly seed: number;
+  readonly budget: GridBudget;
+}
+
+export function readGrid(path: string): Grid {
+  let raw: unknown;
+  try {
+    const text = readFileSync(path, 'utf8');
+    raw = /\.ya?ml$/.test(path) ? parseYaml(text) : JSON.parse(text);
+  } catch (e) {
+    throw new DeltaTuneError(`cannot read grid ${path}: ${(e as Error).message.split('\n')[0]}`, 'give a .json or .yaml grid (see experiments/seed-paper-small.json)');
+  }
+  const g = raw as Partial<Grid>;
+  for (const key of ['name', 'methods', 'tasks', 'seeds', 'budgets'] as const) {
+    if (!g[key]) throw new DeltaTuneError(`grid ${path} has no "${key}"`, 'see experiments/seed-paper-small.json for the fields');
+  }
+  const names = new Set<string>();
+  for (const m of g.methods!) {
+    if (names.has(m.name)) throw new DeltaTuneError(`grid ${path} names method "${m.name}" twice`, 'give each method entry its own name');
+    names.add(m.name);
+  }
+  return { model: 'use-lite', target: 0.9, ...g } as Grid;
+}
+
+/** Every cell: methods x tasks x seeds x budgets, with a stable id (file-name safe). */
+export function cellsOf(grid: Grid): Cell[] {
+  const safe = (s: string) => s.replace(/[^\w.-]+/g, '_');
+  return grid.methods.flatMap((method) =>
+    grid.tasks.flatMap((task) =>
+      grid.seeds.flatMap((seed) => grid.budgets.map((budget) => ({ id: [method.name, task.dataset, `seed${seed}`, budget.name].map(safe).join('__'), method, task, seed, budget }))),
+    ),
+  );
+}
