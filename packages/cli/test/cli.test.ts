@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,24 @@ const tmp = mkdtempSync(join(tmpdir(), 'cli-'));
 function cli(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
+}
+
+/** Kills `child` (SIGKILL) as soon as `ready()` holds; fails if it exits first. Resolves once it is gone. */
+async function killWhen(child: ChildProcess, ready: () => boolean): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (ready()) {
+        clearInterval(timer);
+        child.kill('SIGKILL');
+        resolve();
+      }
+    }, 20);
+    child.on('exit', () => {
+      clearInterval(timer);
+      reject(new Error('the process finished before it could be killed'));
+    });
+  });
+  if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.on('exit', r));
 }
 
 function maxAbsDiff(a: unknown, b: unknown): number {
@@ -153,20 +171,7 @@ describe('train, eval and resume', () => {
     const child = spawn(process.execPath, [BIN, ...args, '--out', killed], { cwd: ROOT, stdio: 'ignore' });
     const state = join(killed, 'checkpoint', 'state.json');
     const stepOf = () => (existsSync(state) ? JSON.parse(readFileSync(state, 'utf8')).step : 0);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (stepOf() >= 9) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 20);
-      child.on('exit', () => {
-        clearInterval(timer);
-        reject(new Error('the run finished before it could be killed'));
-      });
-    });
-    await new Promise((r) => child.on('exit', r));
+    await killWhen(child, () => stepOf() >= 9);
     const killedAt = stepOf();
     expect(killedAt).toBeLessThan(60);
     expect(existsSync(join(killed, 'delta'))).toBe(false);
@@ -208,20 +213,7 @@ describe('deltatune experiment', () => {
     const out = join(tmp, 'experiment');
     const cells = join(out, 'cells');
     const child = spawn(process.execPath, [BIN, 'experiment', grid, '--out', out], { cwd: ROOT, stdio: 'ignore' });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (existsSync(cells) && readdirSync(cells).filter((f) => f.endsWith('.json')).length >= 1) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 20);
-      child.on('exit', () => {
-        clearInterval(timer);
-        reject(new Error('the grid finished before it could be killed'));
-      });
-    });
-    await new Promise((r) => child.on('exit', r));
+    await killWhen(child, () => existsSync(cells) && readdirSync(cells).filter((f) => f.endsWith('.json')).length >= 1);
     const doneBefore = readdirSync(cells).filter((f) => f.endsWith('.json')).length;
     expect(doneBefore).toBeLessThan(4);
     const r = cli(['experiment', grid, '--out', out, '--json']);

@@ -51,5 +51,7 @@ export function splitByGroup(
     const target = test.length < total * fractions.test ? test : validation.length < total * fractions.validation ? validation : train;
     target.push(...g);
   }
-  return { name, labels, source, test, validation, train };
+  // Shuffle within each split, so a prefix (limitDataset) samples across groups, not a few of them.
+  const shuffle = (xs: Example[], salt: number) => permutation(createRng(SPLIT_SEED + salt), xs.length).map((i) => xs[i]);
+  return { name, labels, source, test: shuffle(test, 1), validation: shuffle(validation, 2), train: shuffle(train, 3) };
 }
