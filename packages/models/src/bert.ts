@@ -188,7 +188,8 @@ export class BertBackbone implements Backbone {
     }
     const pad = this.config.padTokenId;
     const real = tf.cast(tf.notEqual(inputs.inputIds, pad), 'int32');
-    const counted = tf.add(tf.mul(tf.add(tf.cumsum(real, 1), prepended + past), real), pad);
+    const int = (v: number) => tf.scalar(v, 'int32');
+    const counted = tf.add(tf.mul(tf.add(tf.cumsum(real, 1), int(prepended + past)), real), int(pad));
     if (prepended === 0) return counted;
     const front = tf.tile(tf.reshape(tf.range(pad + 1 + past, pad + 1 + past + prepended, 1, 'int32'), [1, prepended]), [b, 1]);
     return tf.concat([front, counted], 1);

@@ -68,6 +68,20 @@ describe('prefix and prompt on GPT-2 and USE-lite', () => {
     model.dispose();
   });
 
+  it('GPT-2 prompt: logits grow by the virtual tokens; real tokens still cannot see later ones', () => {
+    const model = loadHuggingFaceFolder(`${FIXTURES}gpt2`);
+    const delta = attach(model, promptTuning({ virtualTokens: 2, init: 'random', seed: 4 }));
+    const ids = gptRef.input_ids[0] as number[];
+    const run = (n: number) => model.forward({ inputIds: tf.tensor2d([ids.slice(0, n)], undefined, 'int32'), attentionMask: tf.ones([1, n], 'int32') });
+    const full = run(ids.length);
+    expect(full.prependedPositions).toBe(2);
+    expect(full.logits!.shape).toEqual([1, ids.length + 2, 100]);
+    const cut = run(5);
+    expect(tf.max(tf.abs(tf.sub(tf.slice(full.logits!, [0, 0, 0], [1, 7, -1]), cut.logits!))).dataSync()[0]).toBeLessThan(1e-5);
+    delta.detach();
+    model.dispose();
+  });
+
   it('USE-lite: prefix keys sized per layer (256, then 512 wide); prompt prepends 256-wide embeddings', () => {
     const model = loadUseLite();
     const prefix = attach(model, prefixTuning({ virtualTokens: 4 }), 'px');
