@@ -67,27 +67,22 @@ export function methodForConfig(config: Record<string, unknown>, dir = 'delta'):
 
 /**
  * Attaches a saved delta to a backbone: finds its method in the registry, re-creates it from the
- * config, validates and loads the tensors. Task-head tensors (`head.*`) are returned in `rest`
- * for the caller to own.
+ * config, validates and loads the tensors. (A task head is saved beside it, in classifier.*.)
  */
-export function loadDelta(backbone: Backbone, dir: string, name?: string): { delta: Delta; spec: DeltaSpec<unknown>; rest: Map<string, tf.Tensor>; config: Record<string, unknown> } {
+export function loadDelta(backbone: Backbone, dir: string, name?: string): { delta: Delta; spec: DeltaSpec<unknown>; config: Record<string, unknown> } {
   const state = readDeltaFolder(dir);
   const methodName = methodForConfig(state.config, dir);
   const method = getMethod(methodName, `this delta was saved by method "${methodName}": npm install @deltatune/${methodName} (or the plugin that provides it) and register it`);
   const spec = method.fromConfig(state.config);
   const deltaName = name ?? ((state.config.deltatune as { name?: string } | undefined)?.name ?? 'default');
   const delta = attach(backbone, spec, deltaName);
-  const own = new Map<string, tf.Tensor>();
-  const rest = new Map<string, tf.Tensor>();
-  // Task-head tensors are saved under `head.`; everything else belongs to the method.
-  for (const [k, t] of state.tensors) (k.startsWith('head.') ? rest : own).set(k, t);
   try {
-    delta.load({ config: state.config, tensors: own });
+    delta.load(state);
   } catch (e) {
     delta.detach();
-    tf.dispose([...state.tensors.values()]);
     throw e;
+  } finally {
+    tf.dispose([...state.tensors.values()]);
   }
-  tf.dispose([...own.values()]);
-  return { delta, spec, rest, config: state.config };
+  return { delta, spec, config: state.config };
 }
