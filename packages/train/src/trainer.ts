@@ -141,86 +141,96 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let secondsBefore = 0;
   const checkpointDir = o.runDir ? join(o.runDir, 'checkpoint') : undefined;
 
-  if (o.resume && checkpointDir) {
-    const loaded = readRunCheckpoint(checkpointDir, fp);
-    if (loaded) {
-      trained.forEach((v, i) => v.assign(loaded.trained[i]));
-      optimizer.loadState(new Map([...optimizer.state().keys()].map((k, i) => [k, loaded.optimizer[i]])), loaded.state.step);
-      tf.dispose(best);
-      best = loaded.best;
-      tf.dispose([...loaded.trained, ...loaded.optimizer]);
-      ({ step, bestStep, bestScore } = loaded.state);
-      stale = loaded.state.evalsWithoutImprovement;
-      history = [...loaded.state.history];
-      evals = [...loaded.state.evals];
-      secondsBefore = loaded.state.seconds;
-      emit({ type: 'resumed', step });
-    }
-  }
-
   let lastCheckpoint = -1;
-  const saveCheckpoint = () => {
-    if (!checkpointDir) return;
-    lastCheckpoint = step;
-    const state: ProgressState = { step, fingerprint: fp, bestStep, bestScore, evalsWithoutImprovement: stale, history, evals, seconds: secondsBefore + (Date.now() - start) / 1000 };
-    writeRunCheckpoint(checkpointDir, state, trained, [...optimizer.state().values()], best);
-    emit({ type: 'checkpoint', step, dir: checkpointDir });
-  };
-
-  const runEval = (): boolean => {
-    const metrics = validate();
-    evals.push({ step, metrics });
-    emit({ type: 'eval', step, metrics });
-    const s = score(metrics);
-    if (bestScore === null || s > bestScore) {
-      bestScore = s;
-      bestStep = step;
-      stale = 0;
-      tf.dispose(best);
-      best = trained.map((v) => tf.clone(v));
-      return false;
+  let succeeded = false;
+  // Whatever happens (a NaN stop, a kill signal turned error), the optimizer state, snapshots and
+  // feature caches are freed and the base parameters frozen again.
+  try {
+    if (o.resume && checkpointDir) {
+      const loaded = readRunCheckpoint(checkpointDir, fp);
+      if (loaded) {
+        trained.forEach((v, i) => v.assign(loaded.trained[i]));
+        optimizer.loadState(new Map([...optimizer.state().keys()].map((k, i) => [k, loaded.optimizer[i]])), loaded.state.step);
+        tf.dispose(best);
+        best = loaded.best;
+        tf.dispose([...loaded.trained, ...loaded.optimizer]);
+        ({ step, bestStep, bestScore } = loaded.state);
+        stale = loaded.state.evalsWithoutImprovement;
+        history = [...loaded.state.history];
+        evals = [...loaded.state.evals];
+        secondsBefore = loaded.state.seconds;
+        lastCheckpoint = step;
+        emit({ type: 'resumed', step });
+      }
     }
-    stale++;
-    return o.patience !== undefined && stale >= o.patience;
-  };
 
-  emit({ type: 'phase', name: 'train', total: totalSteps });
-  const loopStart = Date.now();
-  const stepAtLoopStart = step;
-  let stopped = false;
-  while (step < totalSteps && !stopped) {
-    const epoch = Math.floor(step / stepsPerEpoch);
-    const order = permutation(createRng(o.seed * 1_000_003 + epoch), trainSplit.ids.length);
-    const offset = (step % stepsPerEpoch) * o.batchSize;
-    const indices = order.slice(offset, offset + o.batchSize);
-    const lr = learningRate(step + 1, o.learningRate, warmup, totalSteps, o.schedule ?? 'linear');
-    const loss = trainStep(indices, lr);
-    if (!Number.isFinite(loss)) {
-      throw new DeltaTuneError(
-        `training diverged: the loss is ${loss} at step ${step + 1} (learning rate ${lr.toExponential(2)})`,
-        `lower --lr or set --clip-norm; ${checkpointDir && lastCheckpoint >= 0 ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}` : 'no checkpoint was kept yet'}`,
-      );
+    const saveCheckpoint = () => {
+      if (!checkpointDir) return;
+      lastCheckpoint = step;
+      const state: ProgressState = { step, fingerprint: fp, bestStep, bestScore, evalsWithoutImprovement: stale, history, evals, seconds: secondsBefore + (Date.now() - start) / 1000 };
+      writeRunCheckpoint(checkpointDir, state, trained, [...optimizer.state().values()], best);
+      emit({ type: 'checkpoint', step, dir: checkpointDir });
+    };
+
+    const runEval = (): boolean => {
+      const metrics = validate();
+      evals.push({ step, metrics });
+      emit({ type: 'eval', step, metrics });
+      const s = score(metrics);
+      if (bestScore === null || s > bestScore) {
+        bestScore = s;
+        bestStep = step;
+        stale = 0;
+        tf.dispose(best);
+        best = trained.map((v) => tf.clone(v));
+        return false;
+      }
+      stale++;
+      return o.patience !== undefined && stale >= o.patience;
+    };
+
+    emit({ type: 'phase', name: 'train', total: totalSteps });
+    const loopStart = Date.now();
+    const stepAtLoopStart = step;
+    let stopped = false;
+    while (step < totalSteps && !stopped) {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const order = permutation(createRng(o.seed * 1_000_003 + epoch), trainSplit.ids.length);
+      const offset = (step % stepsPerEpoch) * o.batchSize;
+      const indices = order.slice(offset, offset + o.batchSize);
+      const lr = learningRate(step + 1, o.learningRate, warmup, totalSteps, o.schedule ?? 'linear');
+      const loss = trainStep(indices, lr);
+      if (!Number.isFinite(loss)) {
+        throw new DeltaTuneError(
+          `training diverged: the loss is ${loss} at step ${step + 1} (learning rate ${lr.toExponential(2)})`,
+          `lower --lr or set --clip-norm; ${checkpointDir && lastCheckpoint >= 0 ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}` : 'no checkpoint was kept yet'}`,
+        );
+      }
+      step++;
+      history.push({ step, loss, lr });
+      const elapsed = (Date.now() - loopStart) / 1000;
+      const rate = ((step - stepAtLoopStart) * o.batchSize) / Math.max(elapsed, 1e-9);
+      emit({ type: 'step', step, total: totalSteps, loss, lr, examplesPerSecond: rate, etaSeconds: ((totalSteps - step) * o.batchSize) / Math.max(rate, 1e-9) });
+      if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) stopped = runEval();
+      if (step % checkpointEvery === 0 && step < totalSteps) saveCheckpoint();
     }
-    step++;
-    history.push({ step, loss, lr });
-    const elapsed = (Date.now() - loopStart) / 1000;
-    const rate = ((step - stepAtLoopStart) * o.batchSize) / Math.max(elapsed, 1e-9);
-    emit({ type: 'step', step, total: totalSteps, loss, lr, examplesPerSecond: rate, etaSeconds: ((totalSteps - step) * o.batchSize) / Math.max(rate, 1e-9) });
-    if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) stopped = runEval();
-    if (step % checkpointEvery === 0 && step < totalSteps) saveCheckpoint();
+    if (evals.at(-1)?.step !== step) runEval();
+    saveCheckpoint();
+
+    // Continue from the best validation state.
+    trained.forEach((v, i) => v.assign(best[i]));
+    emit({ type: 'phase', name: 'test' });
+    const validation = evals.find((e) => e.step === bestStep)?.metrics as unknown as ClassificationMetrics | LmMetrics;
+    const test = task === 'lm' ? evaluateLm(o.backbone, testSplit, o.batchSize, padId) : evaluateClassification(o.backbone, head!, testSplit, o.batchSize, padId);
+    succeeded = true;
+    return { steps: step, seconds: secondsBefore + (Date.now() - start) / 1000, bestStep, history, evals, validation, test, head, trainedParameters };
+  } finally {
+    tf.dispose([...best, trainFeatures, validationFeatures].filter((t): t is Tensor => !!t));
+    optimizer.dispose();
+    for (const v of baseVariables) v.trainable = false;
+    // A head made here is the caller's on success; on failure nobody else holds it.
+    if (!succeeded && head && !o.head) head.dispose();
   }
-  if (evals.at(-1)?.step !== step) runEval();
-  saveCheckpoint();
-
-  // Continue from the best validation state.
-  trained.forEach((v, i) => v.assign(best[i]));
-  emit({ type: 'phase', name: 'test' });
-  const validation = evals.find((e) => e.step === bestStep)?.metrics as unknown as ClassificationMetrics | LmMetrics;
-  const test = task === 'lm' ? evaluateLm(o.backbone, testSplit, o.batchSize, padId) : evaluateClassification(o.backbone, head!, testSplit, o.batchSize, padId);
-  tf.dispose([...best, trainFeatures, validationFeatures].filter((t): t is Tensor => !!t));
-  optimizer.dispose();
-  for (const v of baseVariables) v.trainable = false;
-  return { steps: step, seconds: secondsBefore + (Date.now() - start) / 1000, bestStep, history, evals, validation, test, head, trainedParameters };
 
   function trainStep(indices: number[], lr: number): number {
     let lossTensor: Tensor;

@@ -66,6 +66,7 @@ describe('training on spam with USE-lite', () => {
         });
       },
     };
+    const before = tf.memory().numTensors;
     const delta = attach(backbone, poisoned);
     const small = limitDataset(data, { train: 64, validation: 16, test: 16 });
     await expect(
@@ -73,5 +74,7 @@ describe('training on spam with USE-lite', () => {
     ).rejects.toThrow(/training diverged: the loss is NaN at step 5[\s\S]*the last good checkpoint \(step 4\) is in/);
     expect(JSON.parse(readFileSync(join(runDir, 'checkpoint', 'state.json'), 'utf8')).step).toBe(4);
     delta.detach();
+    // The failed run freed its optimizer state, snapshots and head.
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
