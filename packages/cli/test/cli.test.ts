@@ -70,6 +70,21 @@ describe('deltatune forward against the PyTorch references', () => {
   });
 });
 
+describe('deltatune merge', () => {
+  it('writes a Hugging Face folder with the PEFT LoRA folded in, which runs as the adapted model (< 1e-4)', () => {
+    const ref = JSON.parse(readFileSync(join(FIX, 'bert-reference.json'), 'utf8'));
+    const merged = join(tmp, 'bert-merged');
+    const m = cli(['merge', '--model', join(FIX, 'bert'), '--delta', join(FIX, 'bert-lora'), '--out', merged]);
+    expect(m.code, m.stderr).toBe(0);
+    const out = join(tmp, 'merged-out.json');
+    const r = cli(['forward', '--model', merged, '--inputs', join(FIX, 'bert-reference.json'), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const got = JSON.parse(readFileSync(out, 'utf8'));
+    expect(maxAbsDiff(got.last_hidden_state, ref.lora.last_hidden_state)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(got.pooler_output, ref.lora.pooler_output)).toBeLessThan(1e-4);
+  });
+});
+
 describe('deltatune inspect', () => {
   it('reports LoRA parameters equal to r * (in + out) per site, on all three architectures', () => {
     const cases: Array<[string, number]> = [

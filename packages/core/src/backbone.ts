@@ -33,6 +33,8 @@ export interface Backbone {
   readonly sites: readonly Site[];
   readonly hooks: HookRegistry;
   readonly parameters: ReadonlyMap<string, Variable>;
+  /** Parameters held as `[in, out]` whose file stores PyTorch's `[out, in]` (writers transpose them back). */
+  readonly transposedParameters?: ReadonlySet<string>;
   /** Width of `pooled`. */
   readonly hiddenSize: number;
   forward(inputs: BackboneInputs, options?: { training?: boolean }): BackboneOutputs;

@@ -71,6 +71,7 @@ export class BertBackbone implements Backbone {
   readonly hooks = new HookRegistry();
   readonly sites: Site[] = [];
   readonly parameters: ReadonlyMap<string, Variable>;
+  readonly transposedParameters: ReadonlySet<string>;
   readonly hiddenSize: number;
   private readonly embeddingsSite: EmbeddingsSite;
   private readonly positions: Variable;
@@ -133,6 +134,7 @@ export class BertBackbone implements Backbone {
     this.pooler = linear('pooler.dense', h, h);
     this.sites.push(this.pooler);
     this.parameters = w.parameters;
+    this.transposedParameters = w.transposed;
   }
 
   forward(inputs: BackboneInputs, options: { training?: boolean } = {}): BackboneOutputs {

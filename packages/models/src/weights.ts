@@ -11,6 +11,8 @@ import { frozen } from './layers';
 export class WeightStore {
   private readonly taken = new Set<string>();
   readonly parameters = new Map<string, Variable>();
+  /** Names taken with `transpose` (PyTorch `[out, in]` in the file, `[in, out]` here). */
+  readonly transposed = new Set<string>();
 
   constructor(
     private readonly tensors: ReadonlyMap<string, RawTensor>,
@@ -45,6 +47,7 @@ export class WeightStore {
     const t = this.raw(name, shape);
     let value = tf.tensor(t.data, [...t.shape], t.dtype);
     if (options.transpose) {
+      this.transposed.add(options.as ?? name);
       const transposed = tf.transpose(value);
       value.dispose();
       value = transposed;

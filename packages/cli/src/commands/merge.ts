@@ -1,12 +1,13 @@
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError, writeSafetensors, type TensorToWrite } from '@deltatune/core';
+import { backboneFromHuggingFace } from '@deltatune/models';
 import { USE_LITE, readModelTensors } from '@deltatune/models/node';
 import { writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from '../deltas';
 import type { Flags } from '../args';
-import { modelAndTokenizer, output, prepare } from '../context';
+import { output, prepare } from '../context';
 
 export const MERGE_HELP = `deltatune merge --model <HF folder> --delta DIR [--delta DIR]... --out <folder> [--plugin PKG]... [--json]
   Folds merge-able deltas (LoRA family, BitFit) into the weights and writes a Hugging Face folder
@@ -21,24 +22,26 @@ export async function mergeCommand(flags: Flags): Promise<void> {
   flags.finish();
   if (model === USE_LITE) throw new DeltaTuneError('use-lite is not a Hugging Face folder, so there is nothing to write a merged copy into', 'apply the delta at load time instead: deltatune forward --model use-lite --delta DIR --merge');
   if (deltaDirs.length === 0) throw new DeltaTuneError('deltatune merge needs at least one --delta', 'e.g. --delta runs/x/delta');
-  const { backbone } = modelAndTokenizer(model, false);
+  // One read of the weights serves both the backbone and the tensors it does not hold (heads).
+  const original = readModelTensors(resolve(model));
+  const backbone = backboneFromHuggingFace(JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')), original, model);
   const deltas = loadDeltas(backbone, deltaDirs);
   for (const d of deltas) {
     if (!d.merge) throw new DeltaTuneError(`delta "${d.name}" (${d.method}) cannot be merged into the weights`, 'merge only LoRA-family and BitFit deltas; keep others as adapters');
     d.merge();
   }
   // Write every tensor of the original file, replacing those the backbone holds (merged now).
-  const original = readModelTensors(resolve(model));
   const tensors = new Map<string, TensorToWrite>();
   const prefix = [...original.keys()].some((k) => k.startsWith(`${backbone.architecture}.`)) ? `${backbone.architecture}.` : '';
   for (const [name, raw] of original) {
-    const ours = backbone.parameters.get(name.startsWith(prefix) ? name.slice(prefix.length) : name) ?? backbone.parameters.get(name);
+    const key = name.startsWith(prefix) ? name.slice(prefix.length) : name;
+    const ours = backbone.parameters.get(key);
     if (!ours) {
       tensors.set(name, raw);
       continue;
     }
     // BERT Linear weights are held [in, out]; the file wants PyTorch's [out, in].
-    const transposed = ours.rank === 2 && raw.shape.length === 2 && (ours.shape[0] !== raw.shape[0] || ours.shape[1] !== raw.shape[1]);
+    const transposed = !!backbone.transposedParameters?.has(key);
     const value = transposed ? tf.transpose(ours) : ours;
     tensors.set(name, { dtype: 'float32', shape: raw.shape, data: value.dataSync() as Float32Array });
     if (value !== ours) value.dispose();
