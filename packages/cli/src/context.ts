@@ -1,12 +1,32 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { selectBackend, type BackendChoice, type Backbone } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { loadBackbone, loadTokenizer } from '@deltatune/models/node';
 import type { Flags } from './args';
 import { prepareMethods } from './methods';
 
+/**
+ * Whether `auto` should probe WebGPU. Probing starts Dawn, which enumerates Vulkan drivers and
+ * prints its warnings about a software one (lavapipe) to stderr: on Linux without a GPU device
+ * node there is no hardware adapter to find, so skip it there.
+ */
+function mayHaveGpu(): boolean {
+  if (process.platform !== 'linux') return true;
+  return existsSync('/dev/dri') || readdirSafe('/dev').some((f) => f.startsWith('nvidia'));
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 /** What every command starts with: a backend, the registered methods (plugins too). */
 export async function prepare(flags: Flags): Promise<{ backend: string }> {
-  const backend = await selectBackend((flags.string('backend', 'auto') as BackendChoice));
+  const choice = flags.string('backend', 'auto') as BackendChoice;
+  const backend = await selectBackend(choice, undefined, mayHaveGpu() ? undefined : ['tensorflow', 'wasm']);
   await prepareMethods(flags.all('plugin'));
   return { backend };
 }

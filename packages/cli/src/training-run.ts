@@ -129,7 +129,7 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     const savedTo = trainedDeltas.length === 1 ? join(spec.outDir, 'delta') : trainedDeltas.length ? join(spec.outDir, 'deltas') : join(spec.outDir, 'head');
     for (const d of trainedDeltas) await saveDelta(trainedDeltas.length === 1 ? savedTo : join(savedTo, d.name), d);
     if (result.head) {
-      saveClassifier(trainedDeltas.length > 1 ? join(savedTo, trainedDeltas[0].name) : savedTo, result.head, {
+      await saveClassifier(trainedDeltas.length > 1 ? join(savedTo, trainedDeltas[0].name) : savedTo, result.head, {
         labels: dataset.labels,
         hidden: backbone.hiddenSize,
         dataset: spec.dataset,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { DeltaTuneError, getMethod, type Delta } from '@deltatune/core';
+import { addMany, DeltaTuneError, getMethod, type Delta } from '@deltatune/core';
 import type { Composition } from './composition';
 import { truncatedSvd } from './svd';
 
@@ -32,13 +32,14 @@ function pairs(delta: Delta): Map<string, { a: tf.Variable; b: tf.Variable }> {
  *   weighted sum only without cross terms (PEFT's `linear` has the same caveat).
  * The result has scaling 1 (`alpha = r`) and is added to the composition under `newName`.
  */
-export function combineLoras(
+// Async because `svd` reads the summed update to the CPU, and WebGPU in Node reads only asynchronously.
+export async function combineLoras(
   composition: Composition,
   newName: string,
   names: readonly string[],
   weights: readonly number[],
   options: { combination: LoraCombination; rank?: number } = { combination: 'cat' },
-): Delta {
+): Promise<Delta> {
   if (names.length !== weights.length) throw new DeltaTuneError(`combineLoras: ${names.length} LoRAs but ${weights.length} weights`, 'give one weight per LoRA');
   const members = names.map((n) => composition.member(n));
   for (const m of members) if (m.delta.method !== 'lora') throw new DeltaTuneError(`combineLoras: "${m.delta.name}" is ${m.delta.method}, not lora`, 'combine LoRA deltas only');
@@ -56,25 +57,31 @@ export function combineLoras(
   const target = pairs(result);
   for (const site of sites) {
     const { a: outA, b: outB } = target.get(site)!;
-    tf.tidy(() => {
-      const parts = sitePairs.map((p, i) => ({ a: p.get(site)!.a, b: p.get(site)!.b, f: weights[i] * scalingOf(opts[i]) }));
-      if (options.combination === 'cat') {
+    const parts = sitePairs.map((p, i) => ({ a: p.get(site)!.a, b: p.get(site)!.b, f: weights[i] * scalingOf(opts[i]) }));
+    if (options.combination === 'cat') {
+      tf.tidy(() => {
         outA.assign(tf.concat(parts.map((p) => tf.mul(p.a, p.f)), 1));
         outB.assign(tf.concat(parts.map((p) => p.b), 0));
-      } else if (options.combination === 'linear') {
-        outA.assign(tf.addN(parts.map((p) => tf.mul(p.a, Math.sign(p.f) * Math.sqrt(Math.abs(p.f))))));
-        outB.assign(tf.addN(parts.map((p) => tf.mul(p.b, Math.sqrt(Math.abs(p.f))))));
-      } else {
-        const delta = tf.addN(parts.map((p) => tf.mul(tf.matMul(p.a, p.b), p.f)));
-        const [m, n] = delta.shape as number[];
-        const { u, s, vt } = truncatedSvd(Float64Array.from(delta.dataSync()), m, n, rank);
-        const root = Array.from(s, Math.sqrt);
-        const aData = new Float32Array(m * rank).map((_, idx) => u[idx] * root[idx % rank]);
-        const bData = new Float32Array(rank * n).map((_, idx) => vt[idx] * root[Math.floor(idx / n)]);
+      });
+    } else if (options.combination === 'linear') {
+      tf.tidy(() => {
+        outA.assign(addMany(parts.map((p) => tf.mul(p.a, Math.sign(p.f) * Math.sqrt(Math.abs(p.f))))));
+        outB.assign(addMany(parts.map((p) => tf.mul(p.b, Math.sqrt(Math.abs(p.f))))));
+      });
+    } else {
+      const delta = tf.tidy(() => addMany(parts.map((p) => tf.mul(tf.matMul(p.a, p.b), p.f))));
+      const [m, n] = delta.shape as number[];
+      const values = Float64Array.from(await delta.data());
+      delta.dispose();
+      const { u, s, vt } = truncatedSvd(values, m, n, rank);
+      const root = Array.from(s, Math.sqrt);
+      const aData = new Float32Array(m * rank).map((_, idx) => u[idx] * root[idx % rank]);
+      const bData = new Float32Array(rank * n).map((_, idx) => vt[idx] * root[Math.floor(idx / n)]);
+      tf.tidy(() => {
         outA.assign(tf.tensor2d(aData, [m, rank]));
         outB.assign(tf.tensor2d(bData, [rank, n]));
-      }
-    });
+      });
+    }
   }
   return result;
 }

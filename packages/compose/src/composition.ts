@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, DeltaTuneError, type Backbone, type Delta, type DeltaSpec } from '@deltatune/core';
+import { addMany, attach, DeltaTuneError, type Backbone, type Delta, type DeltaSpec } from '@deltatune/core';
 
 export interface Member {
   readonly delta: Delta;
@@ -132,7 +132,7 @@ export class Composition {
         this.members.delete(newName);
         throw new DeltaTuneError(`average: the deltas differ in "${key}" (other options or sites)`, 'average deltas made with the same options');
       }
-      tf.tidy(() => v.assign(tf.addN(parts.map((p, i) => tf.mul(p!, w[i])))));
+      tf.tidy(() => v.assign(addMany(parts.map((p, i) => tf.mul(p!, w[i])))));
     }
     return result;
   }

@@ -142,7 +142,7 @@ describe('four methods on one BERT', () => {
     c.detachAll();
   });
 
-  it('weighted LoRA combination: cat is exact, svd at full rank is exact, svd truncated approximates; averaging adapters', () => {
+  it('weighted LoRA combination: cat is exact, svd at full rank is exact, svd truncated approximates; averaging adapters', async () => {
     const c = compose(model);
     fill(c.add('l1', lora({ r: 2, alpha: 4 })).variables, 6);
     fill(c.add('l2', lora({ r: 3, alpha: 3 })).variables, 7);
@@ -154,9 +154,9 @@ describe('four methods on one BERT', () => {
     const weighted = hidden(model);
     scaleB('l1', 1 / 0.7);
     scaleB('l2', 1 / 0.3);
-    combineLoras(c, 'cat', ['l1', 'l2'], [0.7, 0.3], { combination: 'cat' });
-    combineLoras(c, 'svd', ['l1', 'l2'], [0.7, 0.3], { combination: 'svd', rank: 5 });
-    combineLoras(c, 'svd1', ['l1', 'l2'], [0.7, 0.3], { combination: 'svd', rank: 1 });
+    await combineLoras(c, 'cat', ['l1', 'l2'], [0.7, 0.3], { combination: 'cat' });
+    await combineLoras(c, 'svd', ['l1', 'l2'], [0.7, 0.3], { combination: 'svd', rank: 5 });
+    await combineLoras(c, 'svd1', ['l1', 'l2'], [0.7, 0.3], { combination: 'svd', rank: 1 });
     const base = (c.activate(), hidden(model));
     c.activate('cat');
     expect(maxDiff(hidden(model), weighted)).toBeLessThan(1e-5);

@@ -41,13 +41,21 @@ async function activate(name: string): Promise<boolean> {
   }
 }
 
-const loaders: Record<Exclude<BackendChoice, 'auto'>, (load: PackageLoader) => Promise<void>> = {
+type Loader = (load: PackageLoader, automatic: boolean) => Promise<void>;
+
+interface AdapterInfo {
+  readonly isFallbackAdapter?: boolean;
+  readonly description?: string;
+  readonly device?: string;
+}
+
+const loaders: Record<Exclude<BackendChoice, 'auto'>, Loader> = {
   async tensorflow(load) {
     const mod = (await tryLoad(load, '@tensorflow/tfjs-node-gpu')) ?? (await tryLoad(load, '@tensorflow/tfjs-node'));
     if (!mod) throw missing('tensorflow', 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed');
     if (!(await activate('tensorflow'))) throw missing('tensorflow', 'the tfjs-node binding did not initialise (libtensorflow or CUDA not found)');
   },
-  async webgpu(load) {
+  async webgpu(load, automatic) {
     const g = globalThis as { navigator?: { gpu?: unknown } };
     if (!g.navigator?.gpu) {
       const dawn = await tryLoad(load, 'webgpu');
@@ -57,8 +65,13 @@ const loaders: Record<Exclude<BackendChoice, 'auto'>, (load: PackageLoader) => P
       const nav = (g.navigator ??= {} as { gpu?: unknown });
       Object.defineProperty(nav, 'gpu', { value: create([]), configurable: true });
     }
-    const adapter = await (g.navigator!.gpu as { requestAdapter(): Promise<unknown> }).requestAdapter();
+    const adapter = await (g.navigator!.gpu as { requestAdapter(): Promise<{ info?: AdapterInfo } | null> }).requestAdapter();
     if (!adapter) throw missing('webgpu', 'no WebGPU adapter was found (no GPU, or its Vulkan driver is not loaded)');
+    // A software adapter (Mesa's llvmpipe) is exact but far slower than wasm: fine when asked for
+    // by name (tests, kernel checks), never picked by `auto`.
+    if (automatic && adapter.info?.isFallbackAdapter) {
+      throw missing('webgpu', `the only adapter is a software one (${adapter.info.description || adapter.info.device || 'fallback'})`);
+    }
     if (!(await tryLoad(load, '@tensorflow/tfjs-backend-webgpu'))) throw missing('webgpu', '@tensorflow/tfjs-backend-webgpu is not installed');
     if (!(await activate('webgpu'))) throw missing('webgpu', 'tfjs could not start the webgpu backend');
   },
@@ -76,25 +89,30 @@ const loaders: Record<Exclude<BackendChoice, 'auto'>, (load: PackageLoader) => P
 
 /**
  * Selects and initialises a tfjs backend. `auto` takes `tensorflow` when tfjs-node(-gpu) is
- * installed, else `webgpu` when an adapter is found, else `wasm`. Naming an unavailable backend
+ * installed, else `webgpu` when a hardware adapter is found, else `wasm`. Naming an unavailable backend
  * is an error that says what to install. Returns the backend now active.
  */
-export async function selectBackend(choice: BackendChoice = 'auto', load: PackageLoader = defaultLoader): Promise<string> {
+export async function selectBackend(
+  choice: BackendChoice = 'auto',
+  load: PackageLoader = defaultLoader,
+  /** What `auto` tries, in order, before `cpu`: a caller that knows there is no GPU can leave webgpu out. */
+  autoOrder: ReadonlyArray<'tensorflow' | 'webgpu' | 'wasm'> = ['tensorflow', 'webgpu', 'wasm'],
+): Promise<string> {
   if (!BACKENDS.includes(choice)) {
     throw new DeltaTuneError(`unknown backend "${choice}"`, `use one of ${BACKENDS.join(', ')}`);
   }
   if (choice !== 'auto') {
-    await loaders[choice](load);
+    await loaders[choice](load, false);
     return tf.getBackend();
   }
-  for (const candidate of ['tensorflow', 'webgpu', 'wasm'] as const) {
+  for (const candidate of autoOrder) {
     try {
-      await loaders[candidate](load);
+      await loaders[candidate](load, true);
       return tf.getBackend();
     } catch (e) {
       if (!(e instanceof DeltaTuneError)) throw e;
     }
   }
-  await loaders.cpu(load);
+  await loaders.cpu(load, true);
   return tf.getBackend();
 }

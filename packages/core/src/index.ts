@@ -24,9 +24,49 @@ export { encodeCheckpoint, decodeCheckpoint, validateTensors, CONFIG_FILE, WEIGH
 export type { CheckpointFiles } from './checkpoint';
 export { createRng, uniform, normal, kaimingUniform, permutation } from './random';
 export { ownedVariable } from './variables';
+export { addMany } from './sum';
 export type { Rng } from './random';
 export { selectBackend, BACKENDS } from './backend';
 export { installWasmMatMul } from './wasm-matmul';
 export { installWasmUnsortedSegmentSum } from './wasm-segment-sum';
 export type { BackendChoice, PackageLoader } from './backend';
 export { parseOptionValue, parseOptions } from './options';
+export {
+  layerNorm,
+  layerNormReference,
+  gelu,
+  geluReference,
+  attentionSoftmax,
+  attentionSoftmaxReference,
+  attentionBias,
+  attentionScores,
+  attentionContext,
+  attentionScoresReference,
+  attentionContextReference,
+  splitHeads,
+  mergeHeads,
+  ATTENTION_SCORES,
+  ATTENTION_CONTEXT,
+  sumOfSquares,
+  dense,
+  lowRankUpdate,
+  lowRankUpdateReference,
+  DENSE,
+  LOW_RANK_UPDATE,
+  adamwMoment,
+  adamwParam,
+  setFusedKernels,
+  fusedKernelsEnabled,
+  useFused,
+  LAYER_NORM,
+  ADD_LAYER_NORM,
+  LAYER_NORM_GRAD,
+  GELU,
+  GELU_GRAD,
+  ATTENTION_SOFTMAX,
+  ATTENTION_SOFTMAX_GRAD,
+  SUM_OF_SQUARES,
+  ADAMW_MOMENT,
+  ADAMW_PARAM,
+} from './fused';
+export type { GeluForm, AttentionMasking, AdamWStep } from './fused';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
+import { dense } from './fused/dense';
 import type { HookRegistry, PassContext } from './hooks';
 import type { AttentionSite, EmbeddingsSite, LinearSite, NormSite, SublayerSite } from './sites';
 
@@ -23,8 +24,7 @@ export function denseLastAxis(x: Tensor, kernel: Tensor, bias?: Tensor): Tensor 
   const inFeatures = x.shape[x.rank - 1];
   const lead = x.shape.slice(0, -1);
   const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inFeatures]) as tf.Tensor2D;
-  let y: Tensor = tf.matMul(flat, kernel as tf.Tensor2D);
-  if (bias) y = tf.add(y, bias);
+  const y = dense(flat, kernel, bias);
   return x.rank === 2 ? y : tf.reshape(y, [...lead, kernel.shape[1] as number]);
 }
 

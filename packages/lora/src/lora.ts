@@ -5,6 +5,7 @@ import {
   defineDelta,
   DeltaTuneError,
   kaimingUniform,
+  lowRankUpdate,
   ownedVariable,
   selectSites,
   uniform,
@@ -93,8 +94,9 @@ function attachLora(backbone: Backbone, name: string, o: LoraOptions): Delta {
             output: (x, y, _site, ctx) => {
               const input = ctx.training && o.dropout > 0 ? tf.dropout(x, o.dropout) : x;
               const flat = tf.reshape(input, [-1, p.site.inFeatures]) as tf.Tensor2D;
-              const update = tf.mul(tf.matMul(tf.matMul(flat, p.a), p.b), scale);
-              return tf.add(y, tf.reshape(update, y.shape));
+              // y + s (x A) B: matmul, then one fused low-rank kernel where the backend has it.
+              const out = lowRankUpdate(tf.reshape(y, [-1, p.site.outFeatures]), tf.matMul(flat, p.a), p.b, scale);
+              return tf.reshape(out, y.shape);
             },
           },
           { owner: name },

@@ -169,11 +169,11 @@ export class BertBackbone implements Backbone {
         });
         let attended = runLinear(this.hooks, l.attentionOutput, context, ctx);
         attended = runSublayer(this.hooks, l.attentionSublayer, hidden, attended, ctx);
-        const afterAttention = runLayerNorm(this.hooks, l.attentionNorm, tf.add(attended, hidden), c.layerNormEps, ctx);
+        const afterAttention = runLayerNorm(this.hooks, l.attentionNorm, attended, c.layerNormEps, ctx, hidden);
         const inner = this.act(runLinear(this.hooks, l.intermediate, afterAttention, ctx));
         let out = runLinear(this.hooks, l.output, inner, ctx);
         out = runSublayer(this.hooks, l.outputSublayer, afterAttention, out, ctx);
-        hidden = runLayerNorm(this.hooks, l.outputNorm, tf.add(out, afterAttention), c.layerNormEps, ctx);
+        hidden = runLayerNorm(this.hooks, l.outputNorm, out, c.layerNormEps, ctx, afterAttention);
       });
 
       const first = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, 1, c.hiddenSize]), [b, c.hiddenSize]);

@@ -9,10 +9,18 @@ export function reference(name: 'bert' | 'gpt2'): any {
   return JSON.parse(readFileSync(`${FIXTURES}${name}-reference.json`, 'utf8'));
 }
 
-/** Largest absolute difference between a tensor and nested reference arrays. */
+/** Largest absolute difference between a tensor and nested reference arrays (a sync read: not on webgpu). */
 export function maxAbsDiff(actual: tf.Tensor, expected: unknown): number {
   const e = tf.tensor(expected as number[]);
   const d = tf.max(tf.abs(tf.sub(actual, e))).dataSync()[0];
   e.dispose();
   return d;
+}
+
+/** The same, read asynchronously: every backend, webgpu included. */
+export async function maxAbsDiffAsync(actual: tf.Tensor, expected: unknown): Promise<number> {
+  const d = tf.tidy(() => tf.max(tf.abs(tf.sub(actual, tf.tensor(expected as number[])))));
+  const value = (await d.data())[0];
+  d.dispose();
+  return value;
 }

@@ -50,8 +50,8 @@ function initialPrompt(site: EmbeddingsSite, o: PromptTuningOptions): Tensor {
   const [vocab] = site.table.shape as number[];
   const rng = createRng(o.seed);
   if (o.init === 'random') {
-    const std = tf.tidy(() => tf.sqrt(tf.moments(site.table).variance).dataSync()[0]);
-    return normal(rng, [o.virtualTokens, site.hidden], std);
+    // Scaled on the device: reading the table's spread back would need a synchronous GPU read.
+    return tf.tidy(() => tf.mul(normal(rng, [o.virtualTokens, site.hidden], 1), tf.sqrt(tf.moments(site.table).variance)));
   }
   const ids =
     o.init === 'text'

@@ -25,10 +25,10 @@ export interface ClassifierConfig {
   readonly columns?: { readonly text?: string; readonly label?: string };
 }
 
-export function saveClassifier(dir: string, head: ClassificationHead, config: ClassifierConfig): void {
-  const tensors = new Map(
-    [...head.tensors()].map(([k, t]) => [k, { dtype: 'float32' as const, shape: t.shape, data: t.dataSync() as Float32Array }]),
-  );
+export async function saveClassifier(dir: string, head: ClassificationHead, config: ClassifierConfig): Promise<void> {
+  const entries = [...head.tensors()];
+  const data = await Promise.all(entries.map(([, t]) => t.data() as Promise<Float32Array>));
+  const tensors = new Map(entries.map(([k, t], i) => [k, { dtype: 'float32' as const, shape: t.shape, data: data[i] }]));
   writeFileAtomic(join(dir, CLASSIFIER_WEIGHTS), writeSafetensors(tensors));
   writeFileAtomic(join(dir, CLASSIFIER_CONFIG), JSON.stringify(config, null, 2) + '\n');
 }

@@ -4,6 +4,8 @@ import { chunks, disposeBatch, makeBatch, type TokenizedSplit } from './batches'
 import { causalLmLoss, crossEntropy, type ClassificationHead } from './head';
 import { classificationMetrics, type ClassificationMetrics, type LmMetrics } from './metrics';
 
+// Reads are asynchronous throughout: WebGPU in Node cannot read a GPU buffer synchronously.
+
 /** Pooled backbone outputs for a whole split, `[n, hidden]` (no gradients; the caller disposes it). */
 export function pooledFeatures(backbone: Backbone, split: TokenizedSplit, batchSize: number, padId: number, onBatch?: (done: number) => void): tf.Tensor2D {
   const parts: tf.Tensor[] = [];
@@ -23,34 +25,34 @@ export function pooledFeatures(backbone: Backbone, split: TokenizedSplit, batchS
 }
 
 /** Accuracy, macro-F1 and loss of head(pooled) over precomputed features. */
-export function evaluateFeatures(features: tf.Tensor2D, labels: Int32Array, head: ClassificationHead): ClassificationMetrics {
+export async function evaluateFeatures(features: tf.Tensor2D, labels: Int32Array, head: ClassificationHead): Promise<ClassificationMetrics> {
   const [predicted, loss] = tf.tidy(() => {
     const logits = head.logits(features);
     const y = tf.tensor1d(labels, 'int32');
     return [tf.argMax(logits, 1), crossEntropy(logits, y)];
   });
-  const metrics = classificationMetrics(predicted.dataSync(), labels, head.labels.length, loss.dataSync()[0]);
+  const metrics = classificationMetrics(await predicted.data(), labels, head.labels.length, (await loss.data())[0]);
   tf.dispose([predicted, loss]);
   return metrics;
 }
 
 /** Classification metrics of backbone (with its attached deltas) + head over a split. */
-export function evaluateClassification(
+export async function evaluateClassification(
   backbone: Backbone,
   head: ClassificationHead,
   split: TokenizedSplit,
   batchSize: number,
   padId: number,
   onBatch?: (done: number) => void,
-): ClassificationMetrics {
+): Promise<ClassificationMetrics> {
   const features = pooledFeatures(backbone, split, batchSize, padId, onBatch);
-  const metrics = evaluateFeatures(features, split.labels, head);
+  const metrics = await evaluateFeatures(features, split.labels, head);
   features.dispose();
   return metrics;
 }
 
 /** Mean next-token loss and perplexity over a split (token-weighted). */
-export function evaluateLm(backbone: Backbone, split: TokenizedSplit, batchSize: number, padId: number): LmMetrics {
+export async function evaluateLm(backbone: Backbone, split: TokenizedSplit, batchSize: number, padId: number): Promise<LmMetrics> {
   let totalLoss = 0;
   let totalTokens = 0;
   for (const idx of chunks(split.ids.length, batchSize)) {
@@ -60,7 +62,7 @@ export function evaluateLm(backbone: Backbone, split: TokenizedSplit, batchSize:
       const out = backbone.forward(batch.inputs);
       return causalLmLoss(out.logits!, batch.inputs.inputIds, batch.inputs.attentionMask);
     });
-    totalLoss += loss.dataSync()[0] * tokens;
+    totalLoss += (await loss.data())[0] * tokens;
     totalTokens += tokens;
     loss.dispose();
     disposeBatch(batch);

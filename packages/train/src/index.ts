@@ -1,7 +1,7 @@
 export { train } from './trainer';
 export type { TrainOptions, TrainResult, TrainEvent, TaskKind } from './trainer';
 export { ClassificationHead, crossEntropy, causalLmLoss } from './head';
-export { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
+export { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm, globalNormClip } from './optimizer';
 export type { AdamWOptions } from './optimizer';
 export { learningRate } from './schedule';
 export type { ScheduleKind } from './schedule';

@@ -20,8 +20,9 @@ export interface ProgressState {
   readonly seconds: number;
 }
 
-function toBytes(tensors: readonly Tensor[]): Uint8Array {
-  return writeSafetensors(new Map(tensors.map((t, i) => [`t.${String(i).padStart(5, '0')}`, { dtype: 'float32' as const, shape: t.shape, data: t.dataSync() as Float32Array }])));
+async function toBytes(tensors: readonly Tensor[]): Promise<Uint8Array> {
+  const data = await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>));
+  return writeSafetensors(new Map(tensors.map((t, i) => [`t.${String(i).padStart(5, '0')}`, { dtype: 'float32' as const, shape: t.shape, data: data[i] }])));
 }
 
 function fromBytes(bytes: Uint8Array, source: string): Tensor[] {
@@ -32,12 +33,12 @@ function fromBytes(bytes: Uint8Array, source: string): Tensor[] {
   });
 }
 
-export function writeRunCheckpoint(dir: string, state: ProgressState, trained: readonly Variable[], optimizer: readonly Tensor[], best: readonly Tensor[]): void {
+export async function writeRunCheckpoint(dir: string, state: ProgressState, trained: readonly Variable[], optimizer: readonly Tensor[], best: readonly Tensor[]): Promise<void> {
   writeFolderAtomic(dir, {
     'state.json': JSON.stringify(state) + '\n',
-    'trained.safetensors': toBytes(trained),
-    'optimizer.safetensors': toBytes(optimizer),
-    'best.safetensors': toBytes(best),
+    'trained.safetensors': await toBytes(trained),
+    'optimizer.safetensors': await toBytes(optimizer),
+    'best.safetensors': await toBytes(best),
   });
 }
 

@@ -8,7 +8,7 @@ import type { Dataset } from './datasets/types';
 import { evaluateClassification, evaluateFeatures, evaluateLm, pooledFeatures } from './evaluate';
 import { causalLmLoss, ClassificationHead, crossEntropy } from './head';
 import type { ClassificationMetrics, LmMetrics } from './metrics';
-import { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm } from './optimizer';
+import { AdamW, ADAMW_DEFAULTS, globalNormClip } from './optimizer';
 import { readRunCheckpoint, writeRunCheckpoint, type ProgressState } from './run-checkpoint';
 import { learningRate, type ScheduleKind } from './schedule';
 
@@ -123,10 +123,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     validationFeatures = pooledFeatures(o.backbone, validationSplit, o.batchSize, padId, (done) => emit({ type: 'progress', done: trainSplit.ids.length + done, total: trainSplit.ids.length + validationSplit.ids.length }));
   }
 
-  const validate = (): Record<string, number> => {
-    if (task === 'lm') return { ...evaluateLm(o.backbone, validationSplit, o.batchSize, padId) };
-    if (validationFeatures) return { ...evaluateFeatures(validationFeatures, validationSplit.labels, head!) };
-    return { ...evaluateClassification(o.backbone, head!, validationSplit, o.batchSize, padId) };
+  const validate = async (): Promise<Record<string, number>> => {
+    if (task === 'lm') return { ...(await evaluateLm(o.backbone, validationSplit, o.batchSize, padId)) };
+    if (validationFeatures) return { ...(await evaluateFeatures(validationFeatures, validationSplit.labels, head!)) };
+    return { ...(await evaluateClassification(o.backbone, head!, validationSplit, o.batchSize, padId)) };
   };
   // Higher is better: accuracy for classification, -loss for LM.
   const score = (m: Record<string, number>) => (task === 'lm' ? -m.loss : m.accuracy);
@@ -164,16 +164,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }
     }
 
-    const saveCheckpoint = () => {
+    const saveCheckpoint = async () => {
       if (!checkpointDir) return;
       lastCheckpoint = step;
       const state: ProgressState = { step, fingerprint: fp, bestStep, bestScore, evalsWithoutImprovement: stale, history, evals, seconds: secondsBefore + (Date.now() - start) / 1000 };
-      writeRunCheckpoint(checkpointDir, state, trained, [...optimizer.state().values()], best);
+      await writeRunCheckpoint(checkpointDir, state, trained, [...optimizer.state().values()], best);
       emit({ type: 'checkpoint', step, dir: checkpointDir });
     };
 
-    const runEval = (): boolean => {
-      const metrics = validate();
+    const runEval = async (): Promise<boolean> => {
+      const metrics = await validate();
       evals.push({ step, metrics });
       emit({ type: 'eval', step, metrics });
       const s = score(metrics);
@@ -199,7 +199,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const offset = (step % stepsPerEpoch) * o.batchSize;
       const indices = order.slice(offset, offset + o.batchSize);
       const lr = learningRate(step + 1, o.learningRate, warmup, totalSteps, o.schedule ?? 'linear');
-      const loss = trainStep(indices, lr);
+      const loss = await trainStep(indices, lr);
       if (!Number.isFinite(loss)) {
         throw new DeltaTuneError(
           `training diverged: the loss is ${loss} at step ${step + 1} (learning rate ${lr.toExponential(2)})`,
@@ -211,17 +211,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const elapsed = (Date.now() - loopStart) / 1000;
       const rate = ((step - stepAtLoopStart) * o.batchSize) / Math.max(elapsed, 1e-9);
       emit({ type: 'step', step, total: totalSteps, loss, lr, examplesPerSecond: rate, etaSeconds: ((totalSteps - step) * o.batchSize) / Math.max(rate, 1e-9) });
-      if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) stopped = runEval();
-      if (step % checkpointEvery === 0 && step < totalSteps) saveCheckpoint();
+      if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) stopped = await runEval();
+      if (step % checkpointEvery === 0 && step < totalSteps) await saveCheckpoint();
     }
-    if (evals.at(-1)?.step !== step) runEval();
-    saveCheckpoint();
+    if (evals.at(-1)?.step !== step) await runEval();
+    await saveCheckpoint();
 
     // Continue from the best validation state.
     trained.forEach((v, i) => v.assign(best[i]));
     emit({ type: 'phase', name: 'test' });
     const validation = evals.find((e) => e.step === bestStep)?.metrics as unknown as ClassificationMetrics | LmMetrics;
-    const test = task === 'lm' ? evaluateLm(o.backbone, testSplit, o.batchSize, padId) : evaluateClassification(o.backbone, head!, testSplit, o.batchSize, padId);
+    const test = task === 'lm' ? await evaluateLm(o.backbone, testSplit, o.batchSize, padId) : await evaluateClassification(o.backbone, head!, testSplit, o.batchSize, padId);
     succeeded = true;
     return { steps: step, seconds: secondsBefore + (Date.now() - start) / 1000, bestStep, history, evals, validation, test, head, trainedParameters };
   } finally {
@@ -232,7 +232,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!succeeded && head && !o.head) head.dispose();
   }
 
-  function trainStep(indices: number[], lr: number): number {
+  async function trainStep(indices: number[], lr: number): Promise<number> {
     let lossTensor: Tensor;
     let grads: Tensor[];
     if (trainFeatures) {
@@ -250,10 +250,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }));
       disposeBatch(batch);
     }
-    const clipped = clipByGlobalNorm(grads, o.clipNorm ?? 1);
-    const loss = lossTensor.dataSync()[0];
-    if (Number.isFinite(loss)) optimizer.apply(clipped.grads, lr);
-    tf.dispose([lossTensor, ...grads, ...clipped.grads, clipped.norm]);
+    const clip = globalNormClip(grads, o.clipNorm ?? 1);
+    const loss = (await lossTensor.data())[0];
+    if (Number.isFinite(loss)) optimizer.apply(grads, lr, clip.factor);
+    tf.dispose([lossTensor, ...grads, clip.factor, clip.norm]);
     return loss;
   }
 

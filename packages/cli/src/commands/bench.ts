@@ -1,16 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, DeltaTuneError, encodeCheckpoint, getMethod, type Delta } from '@deltatune/core';
+import { attach, DeltaTuneError, encodeCheckpoint, getMethod, setFusedKernels, useFused, LAYER_NORM, type Delta } from '@deltatune/core';
 import { BERT_BASE, randomBert, type BertConfig } from '@deltatune/models';
 import { writeFileAtomic } from '@deltatune/node';
-import { AdamW, clipByGlobalNorm, crossEntropy, ClassificationHead } from '@deltatune/train';
+import { AdamW, crossEntropy, globalNormClip, ClassificationHead } from '@deltatune/train';
 import type { Flags } from '../args';
 import { output, prepare } from '../context';
+import { countDispatches } from '../dispatch-count';
 import { table } from '../progress';
 
 export const BENCH_HELP = `deltatune bench [--size base|small|tiny] [--batch 32] [--seq 128] [--steps 5] [--warmup 2]
-  [--methods full,lora,adapter,bitfit,prefix] [--out results.json] [--backend ...] [--json]
+  [--methods full,lora,adapter,bitfit,prefix] [--fused on|off|both] [--out results.json] [--backend ...] [--json]
   A training-step benchmark on a randomly initialised BERT (base: 110M parameters) with a
-  classification head: ms/step, tokens/s, kernels per step, peak memory, delta checkpoint size.
+  classification head: ms/step, tokens/s, dispatches per step, peak memory, delta checkpoint size.
+  --fused both runs each workload with deltatune's fused kernels and with plain tfjs ops.
   Not a test. On the CPU machines use --backend wasm --size small.`;
 
 const SIZES: Record<string, BertConfig> = {
@@ -30,10 +32,17 @@ const WORKLOADS: Record<string, { method?: string; options?: Record<string, unkn
 
 export interface BenchRow {
   workload: string;
+  /** Whether deltatune's fused kernels ran (they exist for webgpu and cpu; elsewhere plain ops run either way). */
+  fused: boolean;
   trainableParameters: number;
   msPerStep: number;
   tokensPerSecond: number;
+  /** GPU dispatches (webgpu) or working kernels (other backends) of one training step. */
+  dispatchesPerStep: number;
+  /** Every kernel tfjs ran in one step, no-op reshapes included (tf.profile's count). */
   kernelsPerStep: number;
+  /** Dispatches of one step by kind, most first: where fusion pays. */
+  dispatchKinds: Record<string, number>;
   peakBytes: number;
   checkpointBytes: number;
 }
@@ -50,7 +59,10 @@ export async function benchCommand(flags: Flags): Promise<void> {
   const warmup = flags.number('warmup', 2);
   const workloads = flags.string('methods', Object.keys(WORKLOADS).join(',')).split(',');
   const out = flags.string('out');
+  const fusedFlag = flags.string('fused', 'on');
   flags.finish();
+  const fusedModes = ({ on: [true], off: [false], both: [false, true] } as Record<string, boolean[]>)[fusedFlag];
+  if (!fusedModes) throw new DeltaTuneError(`unknown --fused ${fusedFlag}`, 'use on, off or both');
   for (const w of workloads) if (!WORKLOADS[w]) throw new DeltaTuneError(`unknown workload ${w}`, `use ${Object.keys(WORKLOADS).join(', ')}`);
 
   const backbone = randomBert(config, 0);
@@ -58,7 +70,8 @@ export async function benchCommand(flags: Flags): Promise<void> {
   const inputs = { inputIds: ids, attentionMask: tf.ones([batch, seq], 'int32') };
   const labels = tf.tensor1d(Int32Array.from({ length: batch }, (_, i) => i % 2), 'int32');
   const rows: BenchRow[] = [];
-  for (const name of workloads) {
+
+  async function benchWorkload(name: string, fused: boolean): Promise<BenchRow> {
     const w = WORKLOADS[name];
     const delta: Delta | undefined = w.method ? attach(backbone, getMethod(w.method).create(w.options), name) : undefined;
     const head = new ClassificationHead(config.hiddenSize, ['a', 'b'], 0);
@@ -66,46 +79,59 @@ export async function benchCommand(flags: Flags): Promise<void> {
     for (const v of base) v.trainable = true;
     const vars = [...(delta ? delta.variables.values() : []), ...base, ...head.variables];
     const optimizer = new AdamW(vars);
-    const step = () => {
+    // The trainer's step: gradients, global-norm clip folded into AdamW, one read of the loss.
+    const step = async () => {
       const { value, grads } = tf.variableGrads(() => crossEntropy(head.logits(backbone.forward(inputs, { training: true }).pooled), labels) as tf.Scalar, vars);
-      const clipped = clipByGlobalNorm(vars.map((v) => grads[v.name]), 1);
-      optimizer.apply(clipped.grads, 1e-4);
-      value.dataSync(); // one GPU->CPU read per step, as the trainer does
-      tf.dispose([value, ...Object.values(grads), ...clipped.grads, clipped.norm]);
+      const ordered = vars.map((v) => grads[v.name]);
+      const clip = globalNormClip(ordered, 1);
+      optimizer.apply(ordered, 1e-4, clip.factor);
+      await value.data();
+      tf.dispose([value, ...ordered, clip.factor, clip.norm]);
     };
-    for (let i = 0; i < warmup; i++) step();
+    for (let i = 0; i < warmup; i++) await step();
     const times: number[] = [];
     for (let i = 0; i < steps; i++) {
       const t = performance.now();
-      step();
+      await step();
       times.push(performance.now() - t);
     }
-    const profile = await tf.profile(step);
+    const counted = await countDispatches(step);
     const ms = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
     const checkpointBytes = delta
       ? (await encodeCheckpoint(delta.save()))['adapter_model.safetensors'].byteLength
       : base.reduce((n, v) => n + v.size * 4, 0);
-    rows.push({
-      workload: name,
-      trainableParameters: vars.reduce((n, v) => n + v.size, 0),
-      msPerStep: ms,
-      tokensPerSecond: (batch * seq) / (ms / 1000),
-      kernelsPerStep: profile.kernels.length,
-      peakBytes: profile.peakBytes,
-      checkpointBytes,
-    });
     for (const v of base) v.trainable = false;
     optimizer.dispose();
     head.dispose();
     delta?.detach();
-    if (!json) process.stderr.write(`  ${name}: ${ms.toFixed(1)} ms/step\n`);
+    return {
+      workload: name,
+      fused: fused && useFused(LAYER_NORM),
+      trainableParameters: vars.reduce((n, v) => n + v.size, 0),
+      msPerStep: ms,
+      tokensPerSecond: (batch * seq) / (ms / 1000),
+      dispatchesPerStep: counted.dispatches,
+      kernelsPerStep: counted.kernels,
+      dispatchKinds: counted.byKind,
+      peakBytes: counted.peakBytes,
+      checkpointBytes,
+    };
   }
+
+  for (const name of workloads) {
+    for (const fused of fusedModes) {
+      setFusedKernels(fused);
+      rows.push(await benchWorkload(name, fused));
+      if (!json) process.stderr.write(`  ${name}${fusedModes.length > 1 ? (fused ? ' (fused)' : ' (plain ops)') : ''}: ${rows.at(-1)!.msPerStep.toFixed(1)} ms/step\n`);
+    }
+  }
+  setFusedKernels(true);
   tf.dispose([ids, inputs.attentionMask, labels]);
   backbone.dispose();
   const meta = { backend, size, batch, seq, steps, date: new Date().toISOString(), parameters: { hidden: config.hiddenSize, layers: config.numLayers, heads: config.numHeads } };
   const markdown = table(
-    ['workload', 'trainable params', 'ms/step', 'tokens/s', 'kernels/step', 'peak MiB', 'checkpoint MiB'],
-    rows.map((r) => [r.workload, String(r.trainableParameters), r.msPerStep.toFixed(1), r.tokensPerSecond.toFixed(0), String(r.kernelsPerStep), (r.peakBytes / 2 ** 20).toFixed(1), (r.checkpointBytes / 2 ** 20).toFixed(3)]),
+    ['workload', 'fused', 'trainable params', 'ms/step', 'tokens/s', 'dispatches/step', 'peak MiB', 'checkpoint MiB'],
+    rows.map((r) => [r.workload, r.fused ? 'yes' : 'no', String(r.trainableParameters), r.msPerStep.toFixed(1), r.tokensPerSecond.toFixed(0), String(r.dispatchesPerStep), (r.peakBytes / 2 ** 20).toFixed(1), (r.checkpointBytes / 2 ** 20).toFixed(3)]),
   );
   if (out) writeFileAtomic(out, JSON.stringify({ ...meta, rows }, null, 2) + '\n');
   output(json, { ...meta, rows }, () => `deltatune bench: ${backend}, BERT-${size}, batch ${batch} x ${seq} tokens, median of ${steps} steps\n\n${markdown}`);

@@ -29,7 +29,7 @@ export async function evalCommand(flags: Flags): Promise<void> {
   const dataset = limitDataset(loadDataset(datasetName, config.columns), { [split]: limit });
   const tokenized = tokenizeSplit(tokenizer!, dataset[split], maxLength);
   const bar = new ProgressBar('eval', tokenized.ids.length, 'ex', json);
-  const metrics = evaluateClassification(backbone, head, tokenized, batchSize, tokenizer!.padId, (done) => bar.update(done));
+  const metrics = await evaluateClassification(backbone, head, tokenized, batchSize, tokenizer!.padId, (done) => bar.update(done));
   output(json, { backend, model, dataset: datasetName, split, delta: dir, method: delta?.method ?? 'head only', ...metrics }, () =>
     table(['dataset', 'split', 'examples', 'accuracy', 'macro-F1', 'loss'], [[datasetName, split, String(metrics.examples), metrics.accuracy.toFixed(4), metrics.macroF1.toFixed(4), metrics.loss.toFixed(4)]]),
   );

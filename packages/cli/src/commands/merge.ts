@@ -43,7 +43,7 @@ export async function mergeCommand(flags: Flags): Promise<void> {
     // BERT Linear weights are held [in, out]; the file wants PyTorch's [out, in].
     const transposed = !!backbone.transposedParameters?.has(key);
     const value = transposed ? tf.transpose(ours) : ours;
-    tensors.set(name, { dtype: 'float32', shape: raw.shape, data: value.dataSync() as Float32Array });
+    tensors.set(name, { dtype: 'float32', shape: raw.shape, data: (await value.data()) as Float32Array });
     if (value !== ours) value.dispose();
   }
   writeFileAtomic(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));

@@ -1,0 +1,39 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Kernels that only relabel a buffer (no GPU dispatch, no copy on any tfjs backend). */
+const NO_OP_KERNELS = new Set(['Reshape', 'Identity']);
+
+/**
+ * Counts what a function actually dispatches. On webgpu: every compute pass the backend records
+ * (its `recordAndSubmit`, wrapped for the call). Elsewhere: the kernels tfjs runs, less those that
+ * only relabel a buffer. tf.profile's kernel list counts both kinds, and kernels the webgpu
+ * backend forwards to the CPU for tiny inputs.
+ */
+export async function countDispatches(f: () => Promise<void>): Promise<{ dispatches: number; kernels: number; peakBytes: number; byKind: Record<string, number> }> {
+  type Program = { constructor: { name: string }; shaderKey?: string };
+  const backend = tf.backend() as unknown as { recordAndSubmit?: (program: Program, ...rest: unknown[]) => unknown };
+  // tfjs's programs are classes; deltatune's fused ones are plain objects keyed `deltatune_<kernel>...`.
+  const kindOf = (p: Program) => (p.shaderKey?.startsWith('deltatune_') ? p.shaderKey.split(/_\d|_ \d/)[0].replace(/_(full|causal|erf|tanh|1|2)$/, '') : p.constructor.name);
+  const byKind = new Map<string, number>();
+  const original = backend.recordAndSubmit;
+  let dispatches = 0;
+  if (original) {
+    backend.recordAndSubmit = function (program, ...rest) {
+      dispatches++;
+      const kind = kindOf(program);
+      byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+      return original.call(this, program, ...rest);
+    };
+  }
+  try {
+    const profile = await tf.profile(f);
+    const working = profile.kernels.filter((k) => !NO_OP_KERNELS.has(k.name));
+    if (!original) {
+      dispatches = working.length;
+      for (const k of working) byKind.set(k.name, (byKind.get(k.name) ?? 0) + 1);
+    }
+    return { dispatches, kernels: profile.kernels.length, peakBytes: profile.peakBytes, byKind: Object.fromEntries([...byKind].sort((a, b) => b[1] - a[1])) };
+  } finally {
+    if (original) backend.recordAndSubmit = original;
+  }
+}

@@ -1,0 +1,147 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import { elementwiseProgram, useFused, type CpuBackendLike, type WebGpuBackendLike, type WebGpuProgram } from './program';
+
+/**
+ * An AdamW step is ~14 elementwise kernels per variable in plain ops, and clipping by the global
+ * norm 3 more (square, sum, scale). Fused: one kernel for the squared norm, one per moment (the
+ * clip factor folded in), one for the parameter: 4 per variable. The moments stay two tensors, so
+ * checkpoints are the same with and without fusion and a run resumes across backends.
+ */
+export const SUM_OF_SQUARES = 'DeltatuneSumOfSquares';
+export const ADAMW_MOMENT = 'DeltatuneAdamWMoment';
+export const ADAMW_PARAM = 'DeltatuneAdamWParam';
+
+export interface AdamWStep {
+  readonly lr: number;
+  /** 1 - beta1^t and 1 - beta2^t: the bias corrections. */
+  readonly c1: number;
+  readonly c2: number;
+  readonly epsilon: number;
+  readonly weightDecay: number;
+}
+
+/** sum(x^2) as a scalar. */
+export function sumOfSquares(x: Tensor): Tensor {
+  if (!useFused(SUM_OF_SQUARES)) return tf.tidy(() => tf.sum(tf.square(x)));
+  return tf.engine().runKernel(SUM_OF_SQUARES, { x }, {}) as Tensor;
+}
+
+/**
+ * The first (`second: false`: beta m + (1 - beta) f g) or second (beta v + (1 - beta) (f g)^2)
+ * moment after one step, where f is the scalar clip factor.
+ */
+export function adamwMoment(moment: Tensor, grad: Tensor, factor: Tensor, beta: number, second: boolean): Tensor {
+  if (!useFused(ADAMW_MOMENT)) {
+    return tf.tidy(() => {
+      const g = tf.mul(grad, factor);
+      return tf.add(tf.mul(moment, beta), tf.mul(second ? tf.square(g) : g, 1 - beta));
+    });
+  }
+  return tf.engine().runKernel(ADAMW_MOMENT, { moment, grad, factor }, { beta, second } as unknown as NamedAttrMap) as Tensor;
+}
+
+/** p - lr ((m / c1) / (sqrt(v / c2) + eps) + wd p). */
+export function adamwParam(param: Tensor, m: Tensor, v: Tensor, s: AdamWStep): Tensor {
+  if (!useFused(ADAMW_PARAM)) {
+    return tf.tidy(() => {
+      let update = tf.div(tf.div(m, s.c1), tf.add(tf.sqrt(tf.div(v, s.c2)), s.epsilon));
+      if (s.weightDecay > 0) update = tf.add(update, tf.mul(param, s.weightDecay));
+      return tf.sub(param, tf.mul(update, s.lr));
+    });
+  }
+  return tf.engine().runKernel(ADAMW_PARAM, { param, m, v }, { ...s } as unknown as NamedAttrMap) as Tensor;
+}
+
+type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
+const f32 = (data: number) => ({ type: 'float32' as const, data: [data] });
+
+const SUM_WG = 256;
+
+function webgpuSumOfSquares({ inputs, backend }: KernelArgs): TensorInfo {
+  const n = tf.util.sizeFromShape(inputs.x.shape);
+  // One workgroup strides over the whole tensor (as tfjs's own full reductions do).
+  const program: WebGpuProgram = {
+    variableNames: ['x'],
+    outputShape: [1],
+    shaderKey: 'deltatune_sum_of_squares',
+    dispatchLayout: { x: [0] },
+    dispatch: [1, 1, 1],
+    workgroupSize: [SUM_WG, 1, 1],
+    uniforms: 'n : i32,',
+    getUserCode: () => `
+      var<workgroup> partial : array<f32, ${SUM_WG}>;
+      fn main(index : i32) {
+        let tid = i32(localId.x);
+        var s = 0.0;
+        for (var i = tid; i < uniforms.n; i = i + ${SUM_WG}) { let v = x[i]; s = s + v * v; }
+        partial[tid] = s;
+        workgroupBarrier();
+        for (var stride = ${SUM_WG / 2}; stride > 0; stride = stride / 2) {
+          if (tid < stride) { partial[tid] = partial[tid] + partial[tid + stride]; }
+          workgroupBarrier();
+        }
+        if (tid == 0) { setOutputAtIndex(0, partial[0]); }
+      }`,
+  };
+  const out = (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.x], 'float32', [{ type: 'int32', data: [n] }]);
+  return { ...out, shape: [] };
+}
+
+function webgpuMoment({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const second = attrs!.second as boolean;
+  const g = second ? '(grad[index] * factor[0]) * (grad[index] * factor[0])' : 'grad[index] * factor[0]';
+  const program = elementwiseProgram(`adamw_moment_${second ? 2 : 1}`, ['moment', 'grad', 'factor'], inputs.moment.shape, `setOutputAtIndex(index, uniforms.beta * moment[index] + (1.0 - uniforms.beta) * ${g});`, 'beta : f32,');
+  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.moment, inputs.grad, inputs.factor], 'float32', [f32(attrs!.beta as number)]);
+}
+
+function webgpuParam({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const s = attrs as unknown as AdamWStep;
+  const body = `
+    let p = param[index];
+    let update = (m[index] / uniforms.c1) / (sqrt(v[index] / uniforms.c2) + uniforms.epsilon) + uniforms.weightDecay * p;
+    setOutputAtIndex(index, p - uniforms.lr * update);`;
+  const program = elementwiseProgram('adamw_param', ['param', 'm', 'v'], inputs.param.shape, body, 'lr : f32, c1 : f32, c2 : f32, epsilon : f32, weightDecay : f32,');
+  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.param, inputs.m, inputs.v], 'float32', [f32(s.lr), f32(s.c1), f32(s.c2), f32(s.epsilon), f32(s.weightDecay)]);
+}
+
+function cpuSumOfSquares({ inputs, backend }: KernelArgs): TensorInfo {
+  const b = backend as CpuBackendLike;
+  const x = b.data.get(inputs.x.dataId).values;
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return b.makeTensorInfo([], 'float32', Float32Array.of(s));
+}
+
+function cpuMoment({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const b = backend as CpuBackendLike;
+  const [moment, grad] = [b.data.get(inputs.moment.dataId).values, b.data.get(inputs.grad.dataId).values];
+  const f = b.data.get(inputs.factor.dataId).values[0];
+  const beta = attrs!.beta as number;
+  const out = new Float32Array(moment.length);
+  for (let i = 0; i < out.length; i++) {
+    const g = grad[i] * f;
+    out[i] = beta * moment[i] + (1 - beta) * (attrs!.second ? g * g : g);
+  }
+  return b.makeTensorInfo(inputs.moment.shape, 'float32', out);
+}
+
+function cpuParam({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const b = backend as CpuBackendLike;
+  const s = attrs as unknown as AdamWStep;
+  const [p, m, v] = [b.data.get(inputs.param.dataId).values, b.data.get(inputs.m.dataId).values, b.data.get(inputs.v.dataId).values];
+  const out = new Float32Array(p.length);
+  for (let i = 0; i < out.length; i++) out[i] = p[i] - s.lr * (m[i] / s.c1 / (Math.sqrt(v[i] / s.c2) + s.epsilon) + s.weightDecay * p[i]);
+  return b.makeTensorInfo(inputs.param.shape, 'float32', out);
+}
+
+export function registerAdamW(): void {
+  for (const [kernelName, webgpu, cpu] of [
+    [SUM_OF_SQUARES, webgpuSumOfSquares, cpuSumOfSquares],
+    [ADAMW_MOMENT, webgpuMoment, cpuMoment],
+    [ADAMW_PARAM, webgpuParam, cpuParam],
+  ] as const) {
+    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: webgpu as tf.KernelFunc });
+    tf.registerKernel({ kernelName, backendName: 'cpu', kernelFunc: cpu as tf.KernelFunc });
+  }
+}

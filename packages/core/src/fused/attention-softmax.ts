@@ -1,0 +1,175 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import { rowProgram, useFused, type CpuBackendLike, type WebGpuBackendLike } from './program';
+
+/**
+ * Attention probabilities in one kernel: scale the scores, mask keys (padding, causal, with prefix
+ * positions always visible), softmax. Plain ops build the additive mask (4 kernels per layer), scale
+ * q, add and softmax; the backward pass of softmax alone is 4 more. Here: one kernel each way.
+ */
+export const ATTENTION_SOFTMAX = 'DeltatuneAttentionSoftmax';
+export const ATTENTION_SOFTMAX_GRAD = 'DeltatuneAttentionSoftmaxGrad';
+
+export interface AttentionMasking {
+  readonly heads: number;
+  /** Multiplies the scores (1/sqrt(headDim)). */
+  readonly scale: number;
+  /** Key positions before the real ones (prefix tuning), always visible. */
+  readonly extra: number;
+  readonly causal: boolean;
+}
+
+const NEG = -1e9;
+
+/** Additive mask `[b, 1, s|1, extra + s]`: 0 where a query may look, -1e9 where it may not. */
+export function attentionBias(keyMask: Tensor, seq: number, extraLength: number, causal: boolean): Tensor {
+  return tf.tidy(() => {
+    const b = keyMask.shape[0] as number;
+    let keys = tf.cast(keyMask, 'float32');
+    if (extraLength > 0) keys = tf.concat([tf.ones([b, extraLength]), keys], 1);
+    let allowed = tf.reshape(keys, [b, 1, 1, extraLength + seq]);
+    if (causal) {
+      const tri = tf.linalg.bandPart(tf.ones([seq, seq]), -1, 0); // j <= i
+      const withExtra = extraLength > 0 ? tf.concat([tf.ones([seq, extraLength]), tri], 1) : tri;
+      allowed = tf.mul(allowed, tf.reshape(withExtra, [1, 1, seq, extraLength + seq]));
+    }
+    return tf.mul(tf.sub(1, allowed), NEG);
+  });
+}
+
+/** The plain-ops reference. `scores`: `[b, heads, s, extra + s]` unscaled; `keyMask`: `[b, s]` 1/0. */
+export function attentionSoftmaxReference(scores: Tensor, keyMask: Tensor, o: AttentionMasking): Tensor {
+  return tf.tidy(() => tf.softmax(tf.add(tf.mul(scores, o.scale), attentionBias(keyMask, scores.shape[2] as number, o.extra, o.causal))));
+}
+
+export function attentionSoftmax(scores: Tensor, keyMask: Tensor, o: AttentionMasking): Tensor {
+  if (!useFused(ATTENTION_SOFTMAX)) return attentionSoftmaxReference(scores, keyMask, o);
+  return tf.engine().runKernel(ATTENTION_SOFTMAX, { scores, keyMask }, { ...o } as unknown as NamedAttrMap) as Tensor;
+}
+
+type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
+
+function geometry(scores: TensorInfo) {
+  const [b, heads, seq, cols] = scores.shape;
+  return { b, heads, seq, cols, rows: b * heads * seq };
+}
+
+function webgpuForward({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const o = attrs as unknown as AttentionMasking;
+  const { seq, cols, rows } = geometry(inputs.scores);
+  const real = cols - o.extra;
+  // Row r is (batch r / (heads * seq), query r % seq).
+  const body = `
+    let batch = row / (uniforms.heads * uniforms.seq);
+    let query = row % uniforms.seq;
+    var rowMax = -3.402823e+38;
+    for (var c = tid; c < cols; c = c + WG) { rowMax = max(rowMax, logit(row, c, batch, query)); }
+    partialA[tid] = rowMax;
+    workgroupBarrier();
+    for (var stride = WG / 2; stride > 0; stride = stride / 2) {
+      if (tid < stride) { partialA[tid] = max(partialA[tid], partialA[tid + stride]); }
+      workgroupBarrier();
+    }
+    let m = partialA[0];
+    workgroupBarrier();
+    var sum = 0.0;
+    for (var c = tid; c < cols; c = c + WG) { sum = sum + exp(logit(row, c, batch, query) - m); }
+    let total = reduceA(sum, tid);
+    for (var c = tid; c < cols; c = c + WG) { setOutputAtIndex(row * cols + c, exp(logit(row, c, batch, query) - m) / total); }`;
+  const program = rowProgram(`attention_softmax_${o.causal ? 'causal' : 'full'}`, ['scores', 'keyMask'], rows, cols, body, 'heads : i32, seq : i32, extra : i32, real : i32, scale : f32,');
+  const userCode = program.getUserCode;
+  program.getUserCode = () => `
+    fn logit(row : i32, c : i32, batch : i32, query : i32) -> f32 {
+      let z = f32(scores[row * (uniforms.extra + uniforms.real) + c]) * uniforms.scale;
+      if (c < uniforms.extra) { return z; }
+      let key = c - uniforms.extra;
+      var allowed = f32(keyMask[batch * uniforms.real + key]) != 0.0;
+      ${o.causal ? 'allowed = allowed && key <= query;' : ''}
+      return select(z + ${NEG.toFixed(1)}, z, allowed);
+    }
+    ${userCode()}`;
+  const uniforms = [
+    { type: 'int32' as const, data: [o.heads] },
+    { type: 'int32' as const, data: [seq] },
+    { type: 'int32' as const, data: [o.extra] },
+    { type: 'int32' as const, data: [real] },
+    { type: 'float32' as const, data: [o.scale] },
+  ];
+  const out = (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.scores, inputs.keyMask], 'float32', uniforms);
+  return { ...out, shape: inputs.scores.shape };
+}
+
+// dscores = scale * y * (dy - sum(dy * y)) per row.
+function webgpuGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const o = attrs as unknown as AttentionMasking;
+  const { cols, rows } = geometry(inputs.y);
+  const body = `
+    var dot = 0.0;
+    for (var c = tid; c < cols; c = c + WG) { let i = row * cols + c; dot = dot + dy[i] * y[i]; }
+    let total = reduceA(dot, tid);
+    for (var c = tid; c < cols; c = c + WG) { let i = row * cols + c; setOutputAtIndex(i, uniforms.scale * y[i] * (dy[i] - total)); }`;
+  const program = rowProgram('attention_softmax_grad', ['y', 'dy'], rows, cols, body, 'scale : f32,');
+  const out = (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.y, inputs.dy], 'float32', [{ type: 'float32', data: [o.scale] }]);
+  return { ...out, shape: inputs.y.shape };
+}
+
+function cpuForward({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const o = attrs as unknown as AttentionMasking;
+  const b = backend as CpuBackendLike;
+  const { heads, seq, cols, rows } = geometry(inputs.scores);
+  const scores = b.data.get(inputs.scores.dataId).values;
+  const mask = b.data.get(inputs.keyMask.dataId).values;
+  const real = cols - o.extra;
+  const out = new Float32Array(rows * cols);
+  const z = new Float64Array(cols);
+  for (let r = 0; r < rows; r++) {
+    const batch = Math.floor(r / (heads * seq));
+    const query = r % seq;
+    let max = -Infinity;
+    for (let c = 0; c < cols; c++) {
+      const key = c - o.extra;
+      const allowed = c < o.extra || (mask[batch * real + key] !== 0 && (!o.causal || key <= query));
+      z[c] = Math.fround(scores[r * cols + c] * o.scale) + (allowed ? 0 : NEG);
+      max = Math.max(max, z[c]);
+    }
+    let sum = 0;
+    for (let c = 0; c < cols; c++) sum += Math.exp(z[c] - max);
+    for (let c = 0; c < cols; c++) out[r * cols + c] = Math.exp(z[c] - max) / sum;
+  }
+  return b.makeTensorInfo(inputs.scores.shape, 'float32', out);
+}
+
+function cpuGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const scale = (attrs as unknown as AttentionMasking).scale;
+  const b = backend as CpuBackendLike;
+  const { cols, rows } = geometry(inputs.y);
+  const y = b.data.get(inputs.y.dataId).values;
+  const dy = b.data.get(inputs.dy.dataId).values;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    let dot = 0;
+    for (let c = 0; c < cols; c++) dot += dy[r * cols + c] * y[r * cols + c];
+    for (let c = 0; c < cols; c++) out[r * cols + c] = scale * y[r * cols + c] * (dy[r * cols + c] - dot);
+  }
+  return b.makeTensorInfo(inputs.y.shape, 'float32', out);
+}
+
+export function registerAttentionSoftmax(): void {
+  tf.registerKernel({ kernelName: ATTENTION_SOFTMAX, backendName: 'webgpu', kernelFunc: webgpuForward as tf.KernelFunc });
+  tf.registerKernel({ kernelName: ATTENTION_SOFTMAX_GRAD, backendName: 'webgpu', kernelFunc: webgpuGrad as tf.KernelFunc });
+  tf.registerKernel({ kernelName: ATTENTION_SOFTMAX, backendName: 'cpu', kernelFunc: cpuForward as tf.KernelFunc });
+  tf.registerKernel({ kernelName: ATTENTION_SOFTMAX_GRAD, backendName: 'cpu', kernelFunc: cpuGrad as tf.KernelFunc });
+  tf.registerGradient({
+    kernelName: ATTENTION_SOFTMAX,
+    inputsToSave: ['keyMask'],
+    outputsToSave: [true],
+    gradFunc: (dy, saved, attrs) => {
+      const [keyMask, y] = saved;
+      return {
+        scores: () => tf.engine().runKernel(ATTENTION_SOFTMAX_GRAD, { y, dy: dy as Tensor }, attrs as NamedAttrMap) as Tensor,
+        // The mask says which keys exist: not something to differentiate.
+        keyMask: () => tf.zeros(keyMask.shape),
+      };
+    },
+  });
+}

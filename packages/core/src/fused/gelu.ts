@@ -1,0 +1,88 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import { elementwiseProgram, erfApprox, useFused, WGSL_MATH, type CpuBackendLike, type WebGpuBackendLike } from './program';
+
+/**
+ * GELU in one kernel forward and one backward (plain ops: 5 and about 8). `erf` is BERT's exact
+ * form, `tanh` GPT-2's `gelu_new` approximation.
+ */
+export const GELU = 'DeltatuneGelu';
+export const GELU_GRAD = 'DeltatuneGeluGrad';
+export type GeluForm = 'erf' | 'tanh';
+
+const TANH_C = Math.sqrt(2 / Math.PI);
+
+export function geluReference(x: Tensor, form: GeluForm): Tensor {
+  return tf.tidy(() => {
+    if (form === 'erf') return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+    const inner = tf.mul(TANH_C, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+    return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
+  });
+}
+
+export function gelu(x: Tensor, form: GeluForm): Tensor {
+  if (!useFused(GELU)) return geluReference(x, form);
+  return tf.engine().runKernel(GELU, { x }, { form } as unknown as NamedAttrMap) as Tensor;
+}
+
+const WGSL = {
+  erf: {
+    value: 'let v = 0.5 * xi * (1.0 + erfApprox(xi * 0.7071067811865476));',
+    slope: 'let s = 0.5 * (1.0 + erfApprox(xi * 0.7071067811865476)) + xi * 0.3989422804014327 * exp(-0.5 * xi * xi);',
+  },
+  tanh: {
+    value: `let v = 0.5 * xi * (1.0 + tanhSafe(${TANH_C} * (xi + 0.044715 * xi * xi * xi)));`,
+    slope: `let t = tanhSafe(${TANH_C} * (xi + 0.044715 * xi * xi * xi));
+            let s = 0.5 * (1.0 + t) + 0.5 * xi * (1.0 - t * t) * ${TANH_C} * (1.0 + 0.134145 * xi * xi);`,
+  },
+};
+
+function geluValue(x: number, form: GeluForm): number {
+  if (form === 'erf') return 0.5 * x * (1 + erfApprox(x * Math.SQRT1_2));
+  return 0.5 * x * (1 + Math.tanh(TANH_C * (x + 0.044715 * x ** 3)));
+}
+
+function geluSlope(x: number, form: GeluForm): number {
+  if (form === 'erf') return 0.5 * (1 + erfApprox(x * Math.SQRT1_2)) + x * 0.3989422804014327 * Math.exp(-0.5 * x * x);
+  const t = Math.tanh(TANH_C * (x + 0.044715 * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * TANH_C * (1 + 0.134145 * x * x);
+}
+
+type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
+
+function webgpu(grad: boolean) {
+  return ({ inputs, backend, attrs }: KernelArgs): TensorInfo => {
+    const form = attrs!.form as GeluForm;
+    const body = grad
+      ? `let xi = x[index]; ${WGSL[form].slope} setOutputAtIndex(index, dy[index] * s);`
+      : `let xi = x[index]; ${WGSL[form].value} setOutputAtIndex(index, v);`;
+    const program = elementwiseProgram(`gelu_${form}${grad ? '_grad' : ''}`, grad ? ['x', 'dy'] : ['x'], inputs.x.shape, body);
+    const userCode = program.getUserCode;
+    program.getUserCode = () => WGSL_MATH + userCode();
+    return (backend as WebGpuBackendLike).runWebGPUProgram(program, grad ? [inputs.x, inputs.dy] : [inputs.x], 'float32');
+  };
+}
+
+function cpu(grad: boolean) {
+  return ({ inputs, backend, attrs }: KernelArgs): TensorInfo => {
+    const b = backend as CpuBackendLike;
+    const form = attrs!.form as GeluForm;
+    const x = b.data.get(inputs.x.dataId).values;
+    const dy = grad ? b.data.get(inputs.dy.dataId).values : undefined;
+    const out = new Float32Array(x.length);
+    for (let i = 0; i < x.length; i++) out[i] = dy ? dy[i] * geluSlope(x[i], form) : geluValue(x[i], form);
+    return b.makeTensorInfo(inputs.x.shape, 'float32', out);
+  };
+}
+
+export function registerGelu(): void {
+  tf.registerKernel({ kernelName: GELU, backendName: 'webgpu', kernelFunc: webgpu(false) as tf.KernelFunc });
+  tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'webgpu', kernelFunc: webgpu(true) as tf.KernelFunc });
+  tf.registerKernel({ kernelName: GELU, backendName: 'cpu', kernelFunc: cpu(false) as tf.KernelFunc });
+  tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'cpu', kernelFunc: cpu(true) as tf.KernelFunc });
+  tf.registerGradient({
+    kernelName: GELU,
+    inputsToSave: ['x'],
+    gradFunc: (dy, [x], attrs) => ({ x: () => tf.engine().runKernel(GELU_GRAD, { x, dy: dy as Tensor }, attrs as NamedAttrMap) as Tensor }),
+  });
+}

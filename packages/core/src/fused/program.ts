@@ -1,0 +1,145 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { DataType, TensorInfo } from '@tensorflow/tfjs-core';
+
+/**
+ * The part of @tensorflow/tfjs-backend-webgpu's program contract our kernels use. The backend
+ * wraps `getUserCode()` with bindings (`result`, then one `array` per variable name, read-only),
+ * a `uniforms` struct (each input's shape, `outShape`, `size` when asked for, then ours) and
+ * `_start`, which calls our `main(index)` with the global invocation index. Kept structural so core
+ * needs no import of the optional webgpu package.
+ */
+export interface WebGpuProgram {
+  variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  uniforms?: string;
+  size?: boolean;
+  getUserCode(): string;
+}
+
+export type ProgramUniform = { type: 'float32' | 'int32'; data: number[] };
+
+export interface WebGpuBackendLike {
+  runWebGPUProgram(program: WebGpuProgram, inputs: TensorInfo[], dtype: DataType, uniforms?: ProgramUniform[]): TensorInfo;
+}
+
+export interface CpuBackendLike {
+  data: { get(id: object): { values: ArrayLike<number> } };
+  makeTensorInfo(shape: number[], dtype: DataType, values: Float32Array): TensorInfo;
+}
+
+/** Threads per workgroup of a row program: a power of two, so the tree reduction halves evenly. */
+export function rowWorkgroup(cols: number): number {
+  return cols >= 512 ? 256 : cols >= 128 ? 128 : 64;
+}
+
+/** `reduce<name>(value, tid)`: the sum of one value per thread over the workgroup (every thread must call it). */
+function workgroupSum(name: string, wg: number): string {
+  return `
+      var<workgroup> partial${name} : array<f32, ${wg}>;
+      fn reduce${name}(value : f32, tid : i32) -> f32 {
+        partial${name}[tid] = value;
+        workgroupBarrier();
+        for (var stride = WG / 2; stride > 0; stride = stride / 2) {
+          if (tid < stride) { partial${name}[tid] = partial${name}[tid] + partial${name}[tid + stride]; }
+          workgroupBarrier();
+        }
+        let total = partial${name}[0];
+        workgroupBarrier();
+        return total;
+      }`;
+}
+
+/**
+ * A program with one workgroup per row of `[rows, cols]`: `body` sees `row`, `tid` (thread in the
+ * row), `cols`, the constant `WG`, and two independent workgroup sums, `reduceA` and `reduceB`.
+ */
+export function rowProgram(key: string, variableNames: string[], rows: number, cols: number, body: string, uniforms?: string): WebGpuProgram {
+  const wg = rowWorkgroup(cols);
+  return {
+    variableNames,
+    outputShape: [rows, cols],
+    shaderKey: `deltatune_${key}_${wg}`,
+    dispatchLayout: { x: [0, 1] },
+    dispatch: [rows, 1, 1],
+    workgroupSize: [wg, 1, 1],
+    uniforms,
+    getUserCode: () => `
+      const WG = ${wg};
+      ${workgroupSum('A', wg)}
+      ${workgroupSum('B', wg)}
+      fn main(index : i32) {
+        // Past 65535 rows tfjs spreads the dispatch over two dimensions and may launch a few
+        // workgroups too many: those recompute the last row (same values), keeping every thread
+        // in the uniform control flow the barriers need.
+        let row = min(index / WG, uniforms.outShape[0] - 1);
+        let tid = i32(localId.x);
+        let cols = uniforms.outShape[1];
+        ${body}
+      }`,
+  };
+}
+
+const ELEMENTWISE_WG = 256;
+
+/** A program with one thread per output element (`index` is the flat index into every input). */
+export function elementwiseProgram(key: string, variableNames: string[], shape: number[], body: string, uniforms?: string): WebGpuProgram {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return {
+    variableNames,
+    outputShape: shape,
+    shaderKey: `deltatune_${key}`,
+    dispatchLayout: { x: shape.map((_, i) => i) },
+    dispatch: [Math.ceil(size / ELEMENTWISE_WG), 1, 1],
+    workgroupSize: [ELEMENTWISE_WG, 1, 1],
+    size: true,
+    uniforms,
+    getUserCode: () => `
+      fn main(index : i32) {
+        if (index >= uniforms.size) { return; }
+        ${body}
+      }`,
+  };
+}
+
+/** WGSL helpers shared by kernels: erf as tfjs computes it (A&S 7.1.26), a tanh safe for large inputs. */
+export const WGSL_MATH = `
+  fn erfApprox(x : f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+    let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    return sign(x) * (1.0 - poly * exp(-x * x));
+  }
+  fn tanhSafe(x : f32) -> f32 {
+    let e = exp(-2.0 * abs(x));
+    return sign(x) * (1.0 - e) / (1.0 + e);
+  }`;
+
+/** The same erf in JS, for the CPU twins. */
+export function erfApprox(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return Math.sign(x) * (1 - poly * Math.exp(-x * x));
+}
+
+let fusedEnabled = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DELTATUNE_FUSED !== '0';
+
+/**
+ * Turns deltatune's fused kernels on or off (on by default; `DELTATUNE_FUSED=0` starts them off).
+ * Off, every op runs as plain tfjs ops: the reference the fused kernels are tested and benchmarked
+ * against.
+ */
+export function setFusedKernels(enabled: boolean): void {
+  fusedEnabled = enabled;
+}
+
+export function fusedKernelsEnabled(): boolean {
+  return fusedEnabled;
+}
+
+/** Whether `kernelName` runs fused on the active backend now. */
+export function useFused(kernelName: string): boolean {
+  return fusedEnabled && tf.getKernel(kernelName, tf.getBackend()) !== undefined;
+}

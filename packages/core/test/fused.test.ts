@@ -1,0 +1,184 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  adamwMoment,
+  adamwParam,
+  attentionContext,
+  attentionScores,
+  attentionSoftmax,
+  createRng,
+  dense,
+  lowRankUpdate,
+  gelu,
+  layerNorm,
+  normal,
+  selectBackend,
+  setFusedKernels,
+  sumOfSquares,
+  useFused,
+  ADAMW_MOMENT,
+  ADAMW_PARAM,
+  ADD_LAYER_NORM,
+  ATTENTION_CONTEXT,
+  ATTENTION_SCORES,
+  ATTENTION_SOFTMAX,
+  DENSE,
+  GELU,
+  LAYER_NORM,
+  LOW_RANK_UPDATE,
+  SUM_OF_SQUARES,
+} from '@deltatune/core';
+import { probeWebgpu } from '../../../test-webgpu';
+
+/**
+ * Each fused kernel against its plain-ops reference: the same function run with fused kernels on
+ * and off, values and gradients. On the cpu backend (the kernels' JS twins) always; on webgpu (the
+ * WGSL kernels) when this machine has an adapter (lavapipe in CI: scripts/install-lavapipe.sh).
+ */
+const webgpuMissing = await probeWebgpu();
+const backends = ['cpu', ...(webgpuMissing ? [] : ['webgpu'])];
+if (webgpuMissing) console.log(`fused kernels tested on cpu only: ${webgpuMissing}`);
+
+afterAll(async () => {
+  setFusedKernels(true);
+  await selectBackend('wasm');
+});
+
+async function values(ts: tf.Tensor[]): Promise<Float32Array[]> {
+  return Promise.all(ts.map(async (t) => (await t.data()) as Float32Array));
+}
+
+/** Runs `f` with fused kernels on and off on `backend`; returns the largest absolute difference. */
+async function fusedVersusPlain(backend: string, f: () => tf.Tensor[]): Promise<number> {
+  await selectBackend(backend as 'cpu' | 'webgpu');
+  const run = async (fused: boolean) => {
+    setFusedKernels(fused);
+    const outs = f();
+    const data = await values(outs);
+    tf.dispose(outs);
+    return data;
+  };
+  const [plain, fused] = [await run(false), await run(true)];
+  let max = 0;
+  plain.forEach((p, i) => {
+    expect(fused[i].length).toBe(p.length);
+    for (let j = 0; j < p.length; j++) max = Math.max(max, Math.abs(p[j] - fused[i][j]));
+  });
+  return max;
+}
+
+const rng = createRng(7);
+const randn = (shape: number[], std = 1) => normal(rng, shape, std);
+
+describe.each(backends)('fused kernels on %s', (backend) => {
+  it('dispatch to the fused kernel on this backend, and not when turned off', async () => {
+    await selectBackend(backend as 'cpu' | 'webgpu');
+    const all = [LAYER_NORM, ADD_LAYER_NORM, GELU, ATTENTION_SOFTMAX, ATTENTION_SCORES, ATTENTION_CONTEXT, DENSE, LOW_RANK_UPDATE, SUM_OF_SQUARES, ADAMW_MOMENT, ADAMW_PARAM];
+    setFusedKernels(true);
+    expect(all.filter((k) => !useFused(k))).toEqual([]);
+    setFusedKernels(false);
+    expect(all.filter(useFused)).toEqual([]);
+    setFusedKernels(true);
+  });
+
+  it('layer norm: value and the gradients of x, gamma and beta (rows of 300: not a workgroup multiple)', async () => {
+    const [x, gamma, beta, w] = [randn([2, 5, 300], 3), randn([300]), randn([300]), randn([2, 5, 300])];
+    const diff = await fusedVersusPlain(backend, () => {
+      const y = layerNorm(tf.add(x, 2), gamma, beta, 1e-12);
+      const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(layerNorm(a, g, b, 1e-5), w)))([x, gamma, beta]);
+      return [y, ...grads];
+    });
+    console.log(`${backend} layer norm max |fused - plain| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(2e-4);
+  });
+
+  it('layer norm of x + residual: value and the gradients of x, residual, gamma and beta', async () => {
+    const [x, r, gamma, beta, w] = [randn([2, 5, 130], 3), randn([2, 5, 130]), randn([130]), randn([130]), randn([2, 5, 130])];
+    const diff = await fusedVersusPlain(backend, () => {
+      const y = layerNorm(x, gamma, beta, 1e-12, r);
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, g: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(layerNorm(a, g, c, 1e-5, b), w)))([x, r, gamma, beta]);
+      return [y, ...grads];
+    });
+    console.log(`${backend} add + layer norm max |fused - plain| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(2e-4);
+  });
+
+  it.each(['erf', 'tanh'] as const)('GELU (%s): value and gradient, including large inputs', async (form) => {
+    const x = tf.concat([randn([1000], 2), tf.tensor1d([-40, -9, 0, 9, 40])]);
+    const w = randn([1005]);
+    const diff = await fusedVersusPlain(backend, () => [gelu(x, form), tf.grad((a: tf.Tensor) => tf.sum(tf.mul(gelu(a, form), w)))(x)]);
+    console.log(`${backend} gelu ${form} max |fused - plain| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-5);
+  });
+
+  it.each([
+    { causal: false, extra: 0 },
+    { causal: true, extra: 0 },
+    { causal: true, extra: 3 },
+  ])('attention softmax (causal $causal, $extra prefix keys): value and the scores gradient, with padding', async ({ causal, extra }) => {
+    const [b, heads, s] = [2, 3, 7];
+    const scores = randn([b, heads, s, extra + s], 4);
+    const keyMask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0]], [b, s], 'int32');
+    const w = randn([b, heads, s, extra + s]);
+    const o = { heads, scale: 0.125, extra, causal };
+    const diff = await fusedVersusPlain(backend, () => [
+      attentionSoftmax(scores, keyMask, o),
+      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(attentionSoftmax(a, keyMask, o), w)))(scores),
+    ]);
+    console.log(`${backend} attention softmax causal=${causal} extra=${extra} max |fused - plain| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-5);
+  });
+
+  it('attention products in the projections\' layout: scores, context and context transposed, values and gradients', async () => {
+    const [b, heads, sq, sk, d] = [2, 3, 5, 8, 4];
+    const [q, k, v, x] = [randn([b, sq, heads * d]), randn([b, sk, heads * d]), randn([b, sk, heads * d]), randn([b, sq, heads * d])];
+    const p = tf.softmax(randn([b, heads, sq, sk]));
+    const [ws, wc, wt] = [randn([b, heads, sq, sk]), randn([b, sq, heads * d]), randn([b, sk, heads * d])];
+    const diff = await fusedVersusPlain(backend, () => [
+      attentionScores(q, k, heads),
+      attentionContext(p, v, heads),
+      attentionContext(p, x, heads, true),
+      ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attentionScores(a, c, heads), ws)))([q, k]),
+      ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attentionContext(a, c, heads), wc)))([p, v]),
+      ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attentionContext(a, c, heads, true), wt)))([p, x]),
+    ]);
+    console.log(`${backend} attention products max |fused - plain| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-5);
+  });
+
+  it('dense (x W + b) and the low-rank update (y + s h B): values and every input\'s gradient', async () => {
+    const [x, w, bias] = [randn([37, 20]), randn([20, 30]), randn([30])];
+    const [y, h, b] = [randn([37, 30]), randn([37, 8]), randn([8, 30])];
+    const wt = randn([37, 30]);
+    const diff = await fusedVersusPlain(backend, () => [
+      dense(x, w, bias),
+      ...tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(dense(a, c, d), wt)))([x, w, bias]),
+      lowRankUpdate(y, h, b, 2),
+      ...tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(lowRankUpdate(a, c, d, 2), wt)))([y, h, b]),
+    ]);
+    console.log(`${backend} dense and low-rank update max |fused - plain| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-4);
+  });
+
+  it('AdamW: moments and parameter over three steps with a clip factor, and the squared norm', async () => {
+    const p0 = randn([3, 333]);
+    const grads = [randn([3, 333]), randn([3, 333], 5), randn([3, 333], 0.1)];
+    const diff = await fusedVersusPlain(backend, () => {
+      let [p, m, v] = [tf.clone(p0), tf.zerosLike(p0), tf.zerosLike(p0)];
+      const norms: tf.Tensor[] = [];
+      grads.forEach((g, i) => {
+        const t = i + 1;
+        const factor = tf.scalar(i === 1 ? 0.25 : 1);
+        norms.push(sumOfSquares(g));
+        const [m2, v2] = [adamwMoment(m, g, factor, 0.9, false), adamwMoment(v, g, factor, 0.999, true)];
+        const p2 = adamwParam(p, m2, v2, { lr: 1e-2, c1: 1 - 0.9 ** t, c2: 1 - 0.999 ** t, epsilon: 1e-8, weightDecay: 0.01 });
+        tf.dispose([p, m, v, factor]);
+        [p, m, v] = [p2, m2, v2];
+      });
+      // The norm is a sum over 999 squares: compare it relative to its size.
+      return [p, m, v, ...norms.map((n) => tf.div(n, 1000))];
+    });
+    console.log(`${backend} AdamW max |fused - plain| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-5);
+  });
+});
