@@ -9,7 +9,16 @@ const NO_OP_KERNELS = new Set(['Reshape', 'Identity']);
  * only relabel a buffer. tf.profile's kernel list counts both kinds, and kernels the webgpu
  * backend forwards to the CPU for tiny inputs.
  */
-export async function countDispatches(f: () => Promise<void>): Promise<{ dispatches: number; kernels: number; peakBytes: number; byKind: Record<string, number> }> {
+export interface DispatchCount {
+  dispatches: number;
+  kernels: number;
+  peakBytes: number;
+  byKind: Record<string, number>;
+  /** GPU (or CPU) milliseconds by tfjs kernel name, largest first, where the backend times kernels (webgpu with timestamp queries, wasm, cpu). */
+  msByKernel: Record<string, number>;
+}
+
+export async function countDispatches(f: () => Promise<void>): Promise<DispatchCount> {
   type Program = { constructor: { name: string }; shaderKey?: string };
   const backend = tf.backend() as unknown as { recordAndSubmit?: (program: Program, ...rest: unknown[]) => unknown };
   // tfjs's programs are classes; deltatune's fused ones are plain objects keyed `deltatune_<kernel>...`.
@@ -32,7 +41,13 @@ export async function countDispatches(f: () => Promise<void>): Promise<{ dispatc
       dispatches = working.length;
       for (const k of working) byKind.set(k.name, (byKind.get(k.name) ?? 0) + 1);
     }
-    return { dispatches, kernels: profile.kernels.length, peakBytes: profile.peakBytes, byKind: Object.fromEntries([...byKind].sort((a, b) => b[1] - a[1])) };
+    const ms = new Map<string, number>();
+    for (const k of profile.kernels) {
+      const t = await k.kernelTimeMs;
+      if (typeof t === 'number' && t > 0) ms.set(k.name, (ms.get(k.name) ?? 0) + t);
+    }
+    const sorted = (m: Map<string, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]));
+    return { dispatches, kernels: profile.kernels.length, peakBytes: profile.peakBytes, byKind: sorted(byKind), msByKernel: sorted(ms) };
   } finally {
     if (original) backend.recordAndSubmit = original;
   }

@@ -22,6 +22,8 @@ export interface RunSpec {
   readonly deltas?: readonly string[];
   readonly task: TaskKind;
   readonly learningRate: number;
+  /** `--delta-lr NAME=LR`: a delta's own peak learning rate. */
+  readonly deltaLearningRates?: Readonly<Record<string, number>>;
   readonly steps?: number;
   readonly epochs?: number;
   readonly batchSize: number;
@@ -108,6 +110,7 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
       deltas,
       fullFineTune: spec.fullFineTune,
       learningRate: spec.learningRate,
+      deltaLearningRates: spec.deltaLearningRates,
       schedule: spec.schedule,
       warmupSteps: spec.warmupSteps,
       weightDecay: spec.weightDecay,

@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { readSafetensors, writeSafetensors } from '@deltatune/core';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(ROOT, 'packages/cli/dist/bin.js');
@@ -85,6 +86,28 @@ describe('deltatune merge', () => {
   });
 });
 
+describe('deltatune merge, bare GPT2Model', () => {
+  it('a checkpoint without the transformer. prefix gets the LoRA folded in under its own names (< 1e-4)', () => {
+    // The fixture is a GPT2LMHeadModel; a bare GPT2Model holds the same tensors without the prefix.
+    const bare = join(tmp, 'gpt2-bare');
+    mkdirSync(bare);
+    const { tensors } = readSafetensors(readFileSync(join(FIX, 'gpt2', 'model.safetensors')), 'fixture');
+    const renamed = new Map([...tensors].filter(([k]) => k.startsWith('transformer.')).map(([k, t]) => [k.slice('transformer.'.length), t]));
+    writeFileSync(join(bare, 'model.safetensors'), writeSafetensors(renamed, { format: 'pt' }));
+    copyFileSync(join(FIX, 'gpt2', 'config.json'), join(bare, 'config.json'));
+    const merged = join(tmp, 'gpt2-bare-merged');
+    const m = cli(['merge', '--model', bare, '--delta', join(FIX, 'gpt2-lora'), '--out', merged]);
+    expect(m.code, m.stderr).toBe(0);
+    const written = readSafetensors(readFileSync(join(merged, 'model.safetensors')), 'merged').tensors;
+    expect([...written.keys()].sort()).toEqual([...renamed.keys()].sort());
+    const out = join(tmp, 'gpt2-bare-merged.json');
+    const r = cli(['forward', '--model', merged, '--inputs', join(FIX, 'gpt2-reference.json'), '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const ref = JSON.parse(readFileSync(join(FIX, 'gpt2-reference.json'), 'utf8'));
+    expect(maxAbsDiff(JSON.parse(readFileSync(out, 'utf8')).logits, ref.lora.logits)).toBeLessThan(1e-4);
+  });
+});
+
 describe('deltatune inspect', () => {
   it('reports LoRA parameters equal to r * (in + out) per site, on all three architectures', () => {
     const cases: Array<[string, number]> = [
@@ -156,6 +179,12 @@ describe('errors are one line plus the fix', () => {
     expect(missing.stderr).toMatch(/config.json not found/);
     const unknown = cli(['train', '--modle', 'use-lite']);
     expect(unknown.stderr).toMatch(/does not take --modle/);
+    const badRate = cli(['train', '--method', 'lora', '--delta-lr', 'lora']);
+    expect(badRate.stderr).toMatch(/^error: --delta-lr lora: expected NAME=LR/);
+    const tiny = ['--limit-train', '16', '--limit-validation', '8', '--limit-test', '8', '--steps', '1', '--out', join(tmp, 'rate')];
+    const wrongName = cli(['train', '--method', 'lora', '--delta-lr', 'prompt=0.3', ...tiny]);
+    expect(wrongName.code).toBe(1);
+    expect(wrongName.stderr).toMatch(/delta "prompt", which is not a trained delta here\n {2}fix: trained deltas: lora/);
   });
 });
 

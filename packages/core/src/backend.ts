@@ -19,9 +19,13 @@ const INSTALL: Record<Exclude<BackendChoice, 'auto'>, string> = {
   cpu: 'npm install @tensorflow/tfjs-backend-cpu',
 };
 
-function missing(name: Exclude<BackendChoice, 'auto'>, why: string): DeltaTuneError {
-  return new DeltaTuneError(`backend "${name}" is not available: ${why}`, INSTALL[name]);
+function missing(name: Exclude<BackendChoice, 'auto'>, why: string, fix = INSTALL[name]): DeltaTuneError {
+  return new DeltaTuneError(`backend "${name}" is not available: ${why}`, fix);
 }
+
+const NO_ADAPTER_FIX =
+  'WebGPU needs a GPU and its Vulkan driver (Linux: the Vulkan loader and the vendor ICD, VK_DRIVER_FILES pointing at it); ' +
+  'without a GPU, Mesa >= 24 lavapipe gives a software adapter (Debian 12: scripts/install-lavapipe.sh), or use --backend wasm';
 
 async function tryLoad(load: PackageLoader, specifier: string): Promise<any | undefined> {
   try {
@@ -66,11 +70,11 @@ const loaders: Record<Exclude<BackendChoice, 'auto'>, Loader> = {
       Object.defineProperty(nav, 'gpu', { value: create([]), configurable: true });
     }
     const adapter = await (g.navigator!.gpu as { requestAdapter(): Promise<{ info?: AdapterInfo } | null> }).requestAdapter();
-    if (!adapter) throw missing('webgpu', 'no WebGPU adapter was found (no GPU, or its Vulkan driver is not loaded)');
+    if (!adapter) throw missing('webgpu', 'no WebGPU adapter was found (no GPU, or its Vulkan driver is not loaded)', NO_ADAPTER_FIX);
     // A software adapter (Mesa's llvmpipe) is exact but far slower than wasm: fine when asked for
     // by name (tests, kernel checks), never picked by `auto`.
     if (automatic && adapter.info?.isFallbackAdapter) {
-      throw missing('webgpu', `the only adapter is a software one (${adapter.info.description || adapter.info.device || 'fallback'})`);
+      throw missing('webgpu', `the only adapter is a software one (${adapter.info.description || adapter.info.device || 'fallback'})`, 'name it to use it anyway: --backend webgpu');
     }
     if (!(await tryLoad(load, '@tensorflow/tfjs-backend-webgpu'))) throw missing('webgpu', '@tensorflow/tfjs-backend-webgpu is not installed');
     if (!(await activate('webgpu'))) throw missing('webgpu', 'tfjs could not start the webgpu backend');

@@ -3,7 +3,7 @@ export type { BertConfig } from './bert';
 export { Gpt2Backbone, gpt2Config } from './gpt2';
 export type { Gpt2Config } from './gpt2';
 export { UseLiteBackbone, useLiteTensorNames } from './use-lite';
-export { backboneFromHuggingFace, useLiteFromGraph, SUPPORTED_MODEL_TYPES } from './load';
+export { backboneFromHuggingFace, checkpointNameMap, useLiteFromGraph, SUPPORTED_MODEL_TYPES } from './load';
 export type { GraphModelJson } from './load';
 export { WeightStore } from './weights';
 export { layerNorm, geluErf, geluTanh, multiHeadAttention, attentionBias, linearSite, frozen } from './layers';

@@ -29,19 +29,27 @@ export function backboneFromHuggingFace(
   return new BertBackbone(type as 'bert' | 'roberta', bertConfig(config), store);
 }
 
-function normaliseNames(type: string, tensors: ReadonlyMap<string, RawTensor>): ReadonlyMap<string, RawTensor> {
-  const rename = (f: (k: string) => string | undefined) => {
-    const out = new Map<string, RawTensor>();
-    for (const [k, v] of tensors) {
-      const n = f(k);
-      if (n) out.set(n, v);
-    }
-    return out;
-  };
-  if (type === 'gpt2' && tensors.has('wte.weight')) return rename((k) => `transformer.${k}`);
+/**
+ * How a checkpoint's tensor names map to the backbone's parameter names (undefined: a tensor the
+ * backbone does not hold, such as a task head). `merge` uses the same map to write merged weights
+ * back under the file's own names.
+ */
+export function checkpointNameMap(type: string, fileNames: Iterable<string>): (fileName: string) => string | undefined {
+  const names = new Set(fileNames);
+  if (type === 'gpt2' && names.has('wte.weight')) return (k) => `transformer.${k}`;
   const prefix = `${type}.`;
-  if (tensors.has(`${prefix}embeddings.word_embeddings.weight`)) return rename((k) => (k.startsWith(prefix) ? k.slice(prefix.length) : undefined));
-  return tensors;
+  if (names.has(`${prefix}embeddings.word_embeddings.weight`)) return (k) => (k.startsWith(prefix) ? k.slice(prefix.length) : undefined);
+  return (k) => k;
+}
+
+function normaliseNames(type: string, tensors: ReadonlyMap<string, RawTensor>): ReadonlyMap<string, RawTensor> {
+  const toParameter = checkpointNameMap(type, tensors.keys());
+  const out = new Map<string, RawTensor>();
+  for (const [k, v] of tensors) {
+    const n = toParameter(k);
+    if (n) out.set(n, v);
+  }
+  return out;
 }
 
 /** A tfjs graph-model manifest (model.json). */

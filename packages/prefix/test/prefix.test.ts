@@ -115,11 +115,14 @@ describe('saving, loading and training', () => {
     model.dispose();
   });
 
-  for (const [method, make] of [
-    ['prefix', () => prefixTuning({ virtualTokens: 8, seed: 3 })],
-    ['prompt', () => promptTuning({ virtualTokens: 8, seed: 3 })],
+  // The delta's own learning rate (the head keeps 1e-2): prompt and prefix want far larger ones.
+  // With 1e-2 for both, 30 steps moved the held-out loss only 0.1726 -> 0.1714 (prefix) and
+  // 0.2113 -> 0.2073 (prompt).
+  for (const [method, make, deltaLr] of [
+    ['prefix', () => prefixTuning({ virtualTokens: 8, seed: 3 }), 0.3],
+    ['prompt', () => promptTuning({ virtualTokens: 8, seed: 3 }), 0.1],
   ] as const) {
-    it(`${method} training on spam with USE-lite lowers the held-out loss relative to the untrained delta; save/load keeps outputs`, async () => {
+    it(`${method} training (its own learning rate ${deltaLr}) on spam with USE-lite lowers the held-out loss by > 0.01 relative to the untrained delta; save/load keeps outputs`, async () => {
       const backbone = loadUseLite();
       const tokenizer = loadTokenizer('use-lite');
       const data = limitDataset(loadSpam(), { train: 480, validation: 64, test: 200 });
@@ -129,12 +132,12 @@ describe('saving, loading and training', () => {
       untrainedDelta.trainable = false;
       const untrained = await train({ backbone, tokenizer, dataset: data, deltas: [untrainedDelta], learningRate: 1e-2, steps: 30, ...common });
       untrainedDelta.detach();
-      const delta = attach(backbone, make());
-      const trained = await train({ backbone, tokenizer, dataset: data, deltas: [delta], learningRate: 1e-2, steps: 30, ...common });
+      const delta = attach(backbone, make(), method);
+      const trained = await train({ backbone, tokenizer, dataset: data, deltas: [delta], learningRate: 1e-2, deltaLearningRates: { [method]: deltaLr }, steps: 30, ...common });
       const u = untrained.test as ClassificationMetrics;
       const t = trained.test as ClassificationMetrics;
       console.log(`${method}: held-out loss untrained ${u.loss.toFixed(4)} -> trained ${t.loss.toFixed(4)} (accuracy ${u.accuracy.toFixed(4)} -> ${t.accuracy.toFixed(4)})`);
-      expect(t.loss).toBeLessThan(u.loss);
+      expect(t.loss).toBeLessThan(u.loss - 0.01);
       const inputs = batchToTensors(encodeBatch(tokenizer, ['win a free prize now', 'see you at lunch']));
       const before = backbone.forward(inputs).pooled;
       const dir = mkdtempSync(join(tmpdir(), `${method}-`));

@@ -21,7 +21,16 @@ export class AdamW {
   private readonly v: Variable[];
   step = 0;
 
-  constructor(readonly variables: readonly Variable[], readonly options: AdamWOptions = ADAMW_DEFAULTS) {
+  /**
+   * `lrScales[i]` multiplies the learning rate of `variables[i]` (per-delta learning rates); all 1
+   * when absent.
+   */
+  constructor(
+    readonly variables: readonly Variable[],
+    readonly options: AdamWOptions = ADAMW_DEFAULTS,
+    private readonly lrScales: readonly number[] = variables.map(() => 1),
+  ) {
+    if (lrScales.length !== variables.length) throw new Error(`AdamW: ${lrScales.length} learning-rate scales for ${variables.length} variables`);
     this.m = variables.map((x) => ownedVariable(tf.zerosLike(x), false));
     this.v = variables.map((x) => ownedVariable(tf.zerosLike(x), false));
   }
@@ -34,7 +43,7 @@ export class AdamW {
   apply(grads: readonly Tensor[], lr: number, factor?: Tensor): void {
     this.step++;
     const { beta1, beta2, epsilon, weightDecay } = this.options;
-    const step = { lr, c1: 1 - beta1 ** this.step, c2: 1 - beta2 ** this.step, epsilon, weightDecay };
+    const corrections = { c1: 1 - beta1 ** this.step, c2: 1 - beta2 ** this.step, epsilon, weightDecay };
     tf.tidy(() => {
       const f = factor ?? tf.scalar(1);
       this.variables.forEach((x, i) => {
@@ -42,7 +51,7 @@ export class AdamW {
         const v = adamwMoment(this.v[i], grads[i], f, beta2, true);
         this.m[i].assign(m);
         this.v[i].assign(v);
-        x.assign(adamwParam(x, m, v, step));
+        x.assign(adamwParam(x, m, v, { ...corrections, lr: lr * this.lrScales[i] }));
       });
     });
   }

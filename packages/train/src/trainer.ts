@@ -24,6 +24,11 @@ export interface TrainOptions {
   /** Also train every base parameter (full fine-tuning, the reference point). */
   readonly fullFineTune?: boolean;
   readonly learningRate: number;
+  /**
+   * Peak learning rates of single deltas by name, in place of `learningRate` for their variables
+   * (same schedule). Prompt and prefix tuning usually want one 10-100x LoRA's.
+   */
+  readonly deltaLearningRates?: Readonly<Record<string, number>>;
   readonly schedule?: ScheduleKind;
   readonly warmupSteps?: number;
   readonly weightDecay?: number;
@@ -76,9 +81,27 @@ function fingerprint(o: TrainOptions, variables: readonly Variable[]): string {
     full: !!o.fullFineTune,
     data: [o.dataset.name, o.dataset.train.length, o.dataset.validation.length],
     task: o.task ?? 'classification',
-    hp: [o.learningRate, o.schedule, o.warmupSteps, o.weightDecay, o.clipNorm, o.batchSize, o.steps, o.epochs, o.maxLength, o.seed, o.evalEvery, o.patience],
+    hp: [o.learningRate, o.deltaLearningRates ?? {}, o.schedule, o.warmupSteps, o.weightDecay, o.clipNorm, o.batchSize, o.steps, o.epochs, o.maxLength, o.seed, o.evalEvery, o.patience],
     shapes: variables.map((v) => v.shape),
   });
+}
+
+/** Each trained variable's learning rate relative to `learningRate` (1 unless its delta has its own). */
+function learningRateScales(o: TrainOptions, trained: readonly Variable[]): number[] {
+  const own = o.deltaLearningRates ?? {};
+  const trainable = (o.deltas ?? []).filter((d) => d.trainable);
+  for (const [name, lr] of Object.entries(own)) {
+    if (!trainable.some((d) => d.name === name)) {
+      throw new DeltaTuneError(`a learning rate was given for delta "${name}", which is not a trained delta here`, `trained deltas: ${trainable.map((d) => d.name).join(', ') || 'none'}`);
+    }
+    if (!(lr > 0) || !Number.isFinite(lr)) throw new DeltaTuneError(`the learning rate for delta "${name}" must be a positive number, got ${lr}`, 'e.g. --delta-lr prompt=0.3');
+  }
+  const scaleOf = new Map<Variable, number>();
+  for (const d of trainable) {
+    const lr = own[d.name];
+    if (lr !== undefined) for (const v of d.variables.values()) scaleOf.set(v, lr / o.learningRate);
+  }
+  return trained.map((v) => scaleOf.get(v) ?? 1);
 }
 
 /**
@@ -109,7 +132,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const warmup = o.warmupSteps ?? 0;
   const evalEvery = o.evalEvery ?? 0;
   const checkpointEvery = o.checkpointEvery ?? (evalEvery || totalSteps);
-  const optimizer = new AdamW(trained, { ...ADAMW_DEFAULTS, weightDecay: o.weightDecay ?? 0 });
+  const optimizer = new AdamW(trained, { ...ADAMW_DEFAULTS, weightDecay: o.weightDecay ?? 0 }, learningRateScales(o, trained));
   const fp = fingerprint(o, trained);
 
   // A frozen backbone (no trainable delta or base parameter) gives the same pooled output every

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, classificationMetrics, clipByGlobalNorm, learningRate } from '@deltatune/train';
+import { AdamW, ADAMW_DEFAULTS, classificationMetrics, clipByGlobalNorm, learningRate } from '@deltatune/train';
 
 describe('AdamW', () => {
   it('matches the update computed by hand (two steps, decoupled weight decay)', () => {
@@ -29,6 +29,17 @@ describe('AdamW', () => {
     expect(got[1]).toBeCloseTo(expected[1], 6);
     opt.dispose();
     x.dispose();
+  });
+
+  it('per-variable learning-rate scales and a clip factor: the hand update with lr x scale and g x factor', () => {
+    const [a, b] = [tf.variable(tf.tensor1d([1])), tf.variable(tf.tensor1d([1]))];
+    const opt = new AdamW([a, b], { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0 }, [1, 30]);
+    opt.apply([tf.tensor1d([0.5]), tf.tensor1d([0.5])], 0.01, tf.scalar(0.5));
+    // Step 1: m/c1 = g f, v/c2 = (g f)^2, so the update is lr * scale * sign(g) (up to epsilon).
+    expect(a.dataSync()[0]).toBeCloseTo(1 - 0.01, 6);
+    expect(b.dataSync()[0]).toBeCloseTo(1 - 0.3, 6);
+    expect(() => new AdamW([a], ADAMW_DEFAULTS, [1, 2])).toThrow(/2 learning-rate scales for 1 variables/);
+    opt.dispose();
   });
 
   it('clips by global norm, and leaves small gradients alone', () => {

@@ -43,6 +43,8 @@ export interface BenchRow {
   kernelsPerStep: number;
   /** Dispatches of one step by kind, most first: where fusion pays. */
   dispatchKinds: Record<string, number>;
+  /** Kernel time of one step by tfjs kernel name (a profiled step: timing each kernel slows it). */
+  msByKernel: Record<string, number>;
   peakBytes: number;
   checkpointBytes: number;
 }
@@ -113,6 +115,7 @@ export async function benchCommand(flags: Flags): Promise<void> {
       dispatchesPerStep: counted.dispatches,
       kernelsPerStep: counted.kernels,
       dispatchKinds: counted.byKind,
+      msByKernel: counted.msByKernel,
       peakBytes: counted.peakBytes,
       checkpointBytes,
     };

@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError, writeSafetensors, type TensorToWrite } from '@deltatune/core';
-import { backboneFromHuggingFace } from '@deltatune/models';
+import { backboneFromHuggingFace, checkpointNameMap } from '@deltatune/models';
 import { USE_LITE, readModelTensors } from '@deltatune/models/node';
 import { writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from '../deltas';
@@ -24,7 +24,8 @@ export async function mergeCommand(flags: Flags): Promise<void> {
   if (deltaDirs.length === 0) throw new DeltaTuneError('deltatune merge needs at least one --delta', 'e.g. --delta runs/x/delta');
   // One read of the weights serves both the backbone and the tensors it does not hold (heads).
   const original = readModelTensors(resolve(model));
-  const backbone = backboneFromHuggingFace(JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')), original, model);
+  const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const backbone = backboneFromHuggingFace(config, original, model);
   const deltas = loadDeltas(backbone, deltaDirs);
   for (const d of deltas) {
     if (!d.merge) throw new DeltaTuneError(`delta "${d.name}" (${d.method}) cannot be merged into the weights`, 'merge only LoRA-family and BitFit deltas; keep others as adapters');
@@ -32,10 +33,10 @@ export async function mergeCommand(flags: Flags): Promise<void> {
   }
   // Write every tensor of the original file, replacing those the backbone holds (merged now).
   const tensors = new Map<string, TensorToWrite>();
-  const prefix = [...original.keys()].some((k) => k.startsWith(`${backbone.architecture}.`)) ? `${backbone.architecture}.` : '';
+  const toParameter = checkpointNameMap(config.model_type as string, original.keys());
   for (const [name, raw] of original) {
-    const key = name.startsWith(prefix) ? name.slice(prefix.length) : name;
-    const ours = backbone.parameters.get(key);
+    const key = toParameter(name);
+    const ours = key === undefined ? undefined : backbone.parameters.get(key);
     if (!ours) {
       tensors.set(name, raw);
       continue;

@@ -1,3 +1,4 @@
+import { DeltaTuneError } from '@deltatune/core';
 import { join } from 'node:path';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
@@ -9,10 +10,23 @@ export const TRAIN_HELP = `deltatune train --model <folder|use-lite> --dataset <
   [--delta DIR]...                          saved deltas to attach first, frozen (sequential training)
   [--full]                                  full fine-tuning: train every base parameter too
   [--task classification|lm] [--lr 1e-3] [--steps N | --epochs E] [--batch-size 32] [--max-length 64]
+  [--delta-lr NAME=LR]...                   a delta's own learning rate (e.g. prompt=0.3; names: the method's)
   [--eval-every 25] [--patience P] [--seed 0] [--warmup 10] [--weight-decay 0] [--clip-norm 1]
   [--text-column COL] [--label-column COL]  columns of a .jsonl/.csv dataset (default text, label)
   [--schedule linear|cosine|constant] [--limit-train N] [--limit-validation N] [--limit-test N]
   [--out DIR] [--resume] [--plugin PKG]... [--backend auto|wasm|webgpu|tensorflow|cpu] [--json]`;
+
+function deltaLearningRates(values: readonly string[]): Record<string, number> | undefined {
+  if (values.length === 0) return undefined;
+  const out: Record<string, number> = {};
+  for (const v of values) {
+    const [name, lr] = v.split('=');
+    const rate = Number(lr);
+    if (!name || lr === undefined || !(rate > 0)) throw new DeltaTuneError(`--delta-lr ${v}: expected NAME=LR with a positive rate`, 'e.g. --delta-lr prompt=0.3 (the name is the method\'s, or method_2 for a second one)');
+    out[name] = rate;
+  }
+  return out;
+}
 
 export function runSpecFromFlags(flags: Flags, backend: string, defaults: Partial<RunSpec> = {}): RunSpec {
   const dataset = flags.string('dataset') ?? defaults.dataset ?? 'spam';
@@ -26,6 +40,7 @@ export function runSpecFromFlags(flags: Flags, backend: string, defaults: Partia
     deltas: flags.all('delta'),
     task: (flags.string('task', 'classification') as RunSpec['task']),
     learningRate: flags.number('lr', defaults.learningRate ?? 1e-3),
+    deltaLearningRates: deltaLearningRates(flags.all('delta-lr')),
     steps: flags.number('steps') ?? defaults.steps,
     epochs: flags.number('epochs') ?? defaults.epochs,
     batchSize: flags.number('batch-size', defaults.batchSize ?? 32),
