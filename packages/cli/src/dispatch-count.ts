@@ -19,10 +19,10 @@ export interface DispatchCount {
 }
 
 export async function countDispatches(f: () => Promise<void>): Promise<DispatchCount> {
-  type Program = { constructor: { name: string }; shaderKey?: string };
+  type Program = { constructor: { name: string }; label?: string };
   const backend = tf.backend() as unknown as { recordAndSubmit?: (program: Program, ...rest: unknown[]) => unknown };
-  // tfjs's programs are classes; deltatune's fused ones are plain objects keyed `deltatune_<kernel>...`.
-  const kindOf = (p: Program) => (p.shaderKey?.startsWith('deltatune_') ? p.shaderKey.split(/_\d|_ \d/)[0].replace(/_(full|causal|erf|tanh|1|2)$/, '') : p.constructor.name);
+  // tfjs's programs are classes (named by their class); deltatune's fused ones carry a label.
+  const kindOf = (p: Program) => p.label ?? p.constructor.name;
   const byKind = new Map<string, number>();
   const original = backend.recordAndSubmit;
   let dispatches = 0;

@@ -65,6 +65,7 @@ function webgpuSumOfSquares({ inputs, backend }: KernelArgs): TensorInfo {
     variableNames: ['x'],
     outputShape: [1],
     shaderKey: 'deltatune_sum_of_squares',
+    label: 'deltatune_sum_of_squares',
     dispatchLayout: { x: [0] },
     dispatch: [1, 1, 1],
     workgroupSize: [SUM_WG, 1, 1],

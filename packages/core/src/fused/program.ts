@@ -17,6 +17,8 @@ export interface WebGpuProgram {
   workgroupSize: [number, number, number];
   uniforms?: string;
   size?: boolean;
+  /** Which deltatune kernel this is (tfjs rewrites `shaderKey`; dispatch counts group by this). */
+  label: string;
   getUserCode(): string;
 }
 
@@ -63,6 +65,7 @@ export function rowProgram(key: string, variableNames: string[], rows: number, c
     variableNames,
     outputShape: [rows, cols],
     shaderKey: `deltatune_${key}_${wg}`,
+    label: `deltatune_${key}`,
     dispatchLayout: { x: [0, 1] },
     dispatch: [rows, 1, 1],
     workgroupSize: [wg, 1, 1],
@@ -92,6 +95,7 @@ export function elementwiseProgram(key: string, variableNames: string[], shape: 
     variableNames,
     outputShape: shape,
     shaderKey: `deltatune_${key}`,
+    label: `deltatune_${key}`,
     dispatchLayout: { x: shape.map((_, i) => i) },
     dispatch: [Math.ceil(size / ELEMENTWISE_WG), 1, 1],
     workgroupSize: [ELEMENTWISE_WG, 1, 1],
