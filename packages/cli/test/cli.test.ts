@@ -108,6 +108,36 @@ describe('deltatune merge, bare GPT2Model', () => {
   });
 });
 
+describe('deltatune bench', () => {
+  const tiny = ['--size', 'tiny', '--batch', '2', '--seq', '8', '--steps', '1', '--warmup', '0', '--methods', 'lora,full', '--json'];
+
+  it('runs on wasm and reports every column: LoRA trains and stores a small fraction of full fine-tuning', () => {
+    const r = cli(['bench', '--backend', 'wasm', ...tiny]);
+    expect(r.code, r.stderr).toBe(0);
+    const { backend, rows } = r.json();
+    expect(backend).toBe('wasm');
+    const [lora, full] = rows;
+    expect(lora).toMatchObject({ workload: 'lora', fused: false });
+    for (const row of rows) for (const k of ['msPerStep', 'tokensPerSecond', 'dispatchesPerStep', 'kernelsPerStep', 'peakBytes', 'checkpointBytes']) expect(row[k], k).toBeGreaterThan(0);
+    expect(lora.trainableParameters).toBeLessThan(full.trainableParameters / 20);
+    expect(lora.checkpointBytes).toBeLessThan(full.checkpointBytes / 20);
+  });
+
+  it('on webgpu (where this machine has an adapter), fused kernels cut dispatches per step at least 2x at this size', (ctx) => {
+    const r = cli(['bench', '--backend', 'webgpu', '--fused', 'both', ...tiny]);
+    if (r.code !== 0 && /backend "webgpu" is not available/.test(r.stderr)) ctx.skip();
+    expect(r.code, r.stderr).toBe(0);
+    const rows = r.json().rows as Array<{ workload: string; fused: boolean; dispatchesPerStep: number; dispatchKinds: Record<string, number> }>;
+    for (const workload of ['lora', 'full']) {
+      const plain = rows.find((x) => x.workload === workload && !x.fused)!;
+      const fused = rows.find((x) => x.workload === workload && x.fused)!;
+      expect(fused.dispatchesPerStep * 2, workload).toBeLessThan(plain.dispatchesPerStep);
+      expect(Object.keys(fused.dispatchKinds).some((k) => k.startsWith('deltatune_'))).toBe(true);
+      expect(Object.keys(plain.dispatchKinds).some((k) => k.startsWith('deltatune_'))).toBe(false);
+    }
+  });
+});
+
 describe('deltatune inspect', () => {
   it('reports LoRA parameters equal to r * (in + out) per site, on all three architectures', () => {
     const cases: Array<[string, number]> = [
