@@ -280,7 +280,7 @@ describe('deltatune experiment', () => {
         budgets: [{ name: 'tiny', steps: 6, batchSize: 8, maxLength: 16, learningRate: 0.003, evalEvery: 2 }],
         methods: [
           { name: 'lora', deltas: [{ method: 'lora', options: { r: 2 } }] },
-          { name: 'prompt+bitfit (seq)', deltas: [{ method: 'prompt', options: { virtualTokens: 2 } }, { method: 'bitfit' }], schedule: 'sequential' },
+          { name: 'prompt+bitfit (seq)', deltas: [{ method: 'prompt', options: { virtualTokens: 2 }, learningRate: 0.1 }, { method: 'bitfit' }], schedule: 'sequential' },
         ],
       }),
     );

@@ -6,6 +6,8 @@ import { DeltaTuneError } from '@deltatune/core';
 export interface GridDelta {
   readonly method: string;
   readonly options?: Record<string, unknown>;
+  /** This delta's own peak learning rate (prompt and prefix tuning want a far larger one). */
+  readonly learningRate?: number;
 }
 
 /** A method entry: one delta, several (combined), full fine-tuning, or none (head only). */

@@ -38,6 +38,9 @@ export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell
   const onEvent = () => {
     peakBytes = Math.max(peakBytes, tf.memory().numBytes);
   };
+  // A delta's own learning rate, for the stages that train it.
+  const ownRates = (trainable: readonly Delta[]) =>
+    Object.fromEntries((method.deltas ?? []).flatMap((d, i) => (d.learningRate && trainable.includes(deltas[i]) ? [[deltas[i].name, d.learningRate]] : [])));
   const common = {
     backbone,
     tokenizer,
@@ -63,7 +66,7 @@ export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell
     let last: TrainResult | undefined;
     for (const stage of stages) {
       for (const d of deltas) d.trainable = stage.trainable.includes(d);
-      last = await train({ ...common, deltas, fullFineTune: method.full, steps: stage.steps, head });
+      last = await train({ ...common, deltas, fullFineTune: method.full, steps: stage.steps, head, deltaLearningRates: ownRates(stage.trainable) });
       for (const e of last.evals) curve.push([offset + e.step, e.metrics.accuracy]);
       offset += stage.steps;
     }
