@@ -1,14 +1,15 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, registerMethod, type Backbone, type BackboneInputs } from '@deltatune/core';
+import { attach, registerMethod, selectBackend, type Backbone, type BackboneInputs } from '@deltatune/core';
 import { batchToTensors, encodeBatch } from '@deltatune/models';
 import { loadHuggingFaceFolder, loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { loadDelta, saveDelta } from '@deltatune/node';
 import { limitDataset, loadSpam, train, type ClassificationMetrics } from '@deltatune/train';
 import { prefixMethod, prefixParameterCount, prefixTuning, promptMethod, promptTuning } from '@deltatune/prefix';
+import { probeWebgpu } from '../../../test-webgpu';
 
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
 const bertRef = JSON.parse(readFileSync(`${FIXTURES}bert-reference.json`, 'utf8'));
@@ -23,27 +24,42 @@ beforeAll(() => {
   registerMethod(prefixMethod);
 });
 
-describe('PEFT prompt and prefix fixtures on BERT (peft 0.21)', () => {
-  it('bert-prompt: outputs 4 positions longer, within 1e-4 of PyTorch', () => {
+// On wasm (plain ops), and through the fused kernels (extra keys merged into the projections'
+// layout, masked softmax with prefix positions) on cpu, and on webgpu where there is an adapter.
+const webgpuMissing = await probeWebgpu();
+const backends = ['wasm', 'cpu', ...(webgpuMissing ? [] : ['webgpu'])] as const;
+const maxDiffAsync = async (a: tf.Tensor, b: unknown) => {
+  const d = tf.tidy(() => tf.max(tf.abs(tf.sub(a, tf.tensor(b as number[])))));
+  const value = (await d.data())[0];
+  d.dispose();
+  return value;
+};
+
+describe.each(backends)('PEFT prompt and prefix fixtures on BERT (peft 0.21), on %s', (backend) => {
+  afterAll(() => selectBackend('wasm'));
+
+  it('bert-prompt: outputs 4 positions longer, within 1e-4 of PyTorch', async () => {
+    await selectBackend(backend);
     const model = loadHuggingFaceFolder(`${FIXTURES}bert`);
     const { delta } = loadDelta(model, `${FIXTURES}bert-prompt`);
     const out = model.forward(bertInputs());
     expect(out.prependedPositions).toBe(4);
     expect(out.lastHiddenState!.shape).toEqual([2, 16, 32]);
-    expect(maxDiff(out.lastHiddenState!, bertRef.prompt.last_hidden_state)).toBeLessThan(1e-4);
-    expect(maxDiff(out.pooled, bertRef.prompt.pooler_output)).toBeLessThan(1e-4);
+    expect(await maxDiffAsync(out.lastHiddenState!, bertRef.prompt.last_hidden_state)).toBeLessThan(1e-4);
+    expect(await maxDiffAsync(out.pooled, bertRef.prompt.pooler_output)).toBeLessThan(1e-4);
     delta.detach();
     model.dispose();
   });
 
-  it('bert-prefix: same length, keys/values per layer from the table, within 1e-4 of PyTorch', () => {
+  it('bert-prefix: same length, keys/values per layer from the table, within 1e-4 of PyTorch', async () => {
+    await selectBackend(backend);
     const model = loadHuggingFaceFolder(`${FIXTURES}bert`);
     const { delta } = loadDelta(model, `${FIXTURES}bert-prefix`);
     const out = model.forward(bertInputs());
     expect(out.prependedPositions).toBe(0);
     expect(out.lastHiddenState!.shape).toEqual([2, 12, 32]);
-    expect(maxDiff(out.lastHiddenState!, bertRef.prefix.last_hidden_state)).toBeLessThan(1e-4);
-    expect(maxDiff(out.pooled, bertRef.prefix.pooler_output)).toBeLessThan(1e-4);
+    expect(await maxDiffAsync(out.lastHiddenState!, bertRef.prefix.last_hidden_state)).toBeLessThan(1e-4);
+    expect(await maxDiffAsync(out.pooled, bertRef.prefix.pooler_output)).toBeLessThan(1e-4);
     expect(delta.parameterCount()).toBe(4 * 128);
     delta.detach();
     model.dispose();
