@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, useFused, type CpuBackendLike, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { elementwiseProgram, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * An AdamW step is ~14 elementwise kernels per variable in plain ops, and clipping by the global
@@ -53,7 +53,6 @@ export function adamwParam(param: Tensor, m: Tensor, v: Tensor, s: AdamWStep): T
   return tf.engine().runKernel(ADAMW_PARAM, { param, m, v }, { ...s } as unknown as NamedAttrMap) as Tensor;
 }
 
-type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
 const f32 = (data: number) => ({ type: 'float32' as const, data: [data] });
 
 const SUM_WG = 256;
@@ -142,7 +141,6 @@ export function registerAdamW(): void {
     [ADAMW_MOMENT, webgpuMoment, cpuMoment],
     [ADAMW_PARAM, webgpuParam, cpuParam],
   ] as const) {
-    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: webgpu as tf.KernelFunc });
-    tf.registerKernel({ kernelName, backendName: 'cpu', kernelFunc: cpu as tf.KernelFunc });
+    registerWebgpuAndCpu(kernelName, webgpu, cpu);
   }
 }

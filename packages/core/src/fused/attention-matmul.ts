@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, useFused, type CpuBackendLike, type WebGpuBackendLike } from './program';
+import { elementwiseProgram, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
 
 /**
  * The two products of attention, read and written in the `[batch, seq, heads * headDim]` layout
@@ -44,7 +44,6 @@ export function attentionContext(p: Tensor, v: Tensor, heads: number, transposed
   return tf.engine().runKernel(ATTENTION_CONTEXT, { p, v }, { heads, transposed } as unknown as NamedAttrMap) as Tensor;
 }
 
-type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
 const i32 = (data: number) => ({ type: 'int32' as const, data: [data] });
 const UNIFORMS = 'heads : i32, headDim : i32, sq : i32, sk : i32,';
 
@@ -136,10 +135,8 @@ function cpuContext({ inputs, backend, attrs }: KernelArgs): TensorInfo {
 }
 
 export function registerAttentionMatmul(): void {
-  tf.registerKernel({ kernelName: ATTENTION_SCORES, backendName: 'webgpu', kernelFunc: webgpuScores as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ATTENTION_CONTEXT, backendName: 'webgpu', kernelFunc: webgpuContext as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ATTENTION_SCORES, backendName: 'cpu', kernelFunc: cpuScores as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ATTENTION_CONTEXT, backendName: 'cpu', kernelFunc: cpuContext as tf.KernelFunc });
+  registerWebgpuAndCpu(ATTENTION_SCORES, webgpuScores, cpuScores);
+  registerWebgpuAndCpu(ATTENTION_CONTEXT, webgpuContext, cpuContext);
   tf.registerGradient({
     kernelName: ATTENTION_SCORES,
     inputsToSave: ['q', 'k'],

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { rowProgram, useFused, type CpuBackendLike, type WebGpuBackendLike } from './program';
+import { registerWebgpuAndCpu, rowProgram, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
 
 /**
  * Attention probabilities in one kernel: scale the scores, mask keys (padding, causal, with prefix
@@ -47,7 +47,6 @@ export function attentionSoftmax(scores: Tensor, keyMask: Tensor, o: AttentionMa
   return tf.engine().runKernel(ATTENTION_SOFTMAX, { scores, keyMask }, { ...o } as unknown as NamedAttrMap) as Tensor;
 }
 
-type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
 
 function geometry(scores: TensorInfo) {
   const [b, heads, seq, cols] = scores.shape;
@@ -155,10 +154,8 @@ function cpuGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
 }
 
 export function registerAttentionSoftmax(): void {
-  tf.registerKernel({ kernelName: ATTENTION_SOFTMAX, backendName: 'webgpu', kernelFunc: webgpuForward as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ATTENTION_SOFTMAX_GRAD, backendName: 'webgpu', kernelFunc: webgpuGrad as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ATTENTION_SOFTMAX, backendName: 'cpu', kernelFunc: cpuForward as tf.KernelFunc });
-  tf.registerKernel({ kernelName: ATTENTION_SOFTMAX_GRAD, backendName: 'cpu', kernelFunc: cpuGrad as tf.KernelFunc });
+  registerWebgpuAndCpu(ATTENTION_SOFTMAX, webgpuForward, cpuForward);
+  registerWebgpuAndCpu(ATTENTION_SOFTMAX_GRAD, webgpuGrad, cpuGrad);
   tf.registerGradient({
     kernelName: ATTENTION_SOFTMAX,
     inputsToSave: ['keyMask'],

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { useFused } from './program';
+import type { Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import { registerWebgpuAndCpu, useFused, type KernelArgs } from './program';
 
 /**
  * `x W + b` in one kernel: the backend's own fused matmul (bias added in the matmul's epilogue),
@@ -18,7 +18,6 @@ export function dense(x: Tensor, kernel: Tensor, bias?: Tensor): Tensor {
   return tf.engine().runKernel(DENSE, { x, kernel, bias }, {}) as Tensor;
 }
 
-type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
 
 function delegate(backendName: string) {
   return ({ inputs, backend }: KernelArgs): TensorInfo => {
@@ -32,7 +31,7 @@ function delegate(backendName: string) {
 }
 
 export function registerDense(): void {
-  for (const backendName of ['webgpu', 'cpu']) tf.registerKernel({ kernelName: DENSE, backendName, kernelFunc: delegate(backendName) as tf.KernelFunc });
+  registerWebgpuAndCpu(DENSE, delegate('webgpu'), delegate('cpu'));
   tf.registerGradient({
     kernelName: DENSE,
     inputsToSave: ['x', 'kernel'],

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, erfApprox, useFused, WGSL_MATH, type CpuBackendLike, type WebGpuBackendLike } from './program';
+import { elementwiseProgram, erfApprox, registerWebgpuAndCpu, useFused, WGSL_MATH, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
 
 /**
  * GELU in one kernel forward and one backward (plain ops: 5 and about 8). `erf` is BERT's exact
@@ -48,7 +48,6 @@ function geluSlope(x: number, form: GeluForm): number {
   return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * TANH_C * (1 + 0.134145 * x * x);
 }
 
-type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
 
 function webgpu(grad: boolean) {
   return ({ inputs, backend, attrs }: KernelArgs): TensorInfo => {
@@ -76,10 +75,8 @@ function cpu(grad: boolean) {
 }
 
 export function registerGelu(): void {
-  tf.registerKernel({ kernelName: GELU, backendName: 'webgpu', kernelFunc: webgpu(false) as tf.KernelFunc });
-  tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'webgpu', kernelFunc: webgpu(true) as tf.KernelFunc });
-  tf.registerKernel({ kernelName: GELU, backendName: 'cpu', kernelFunc: cpu(false) as tf.KernelFunc });
-  tf.registerKernel({ kernelName: GELU_GRAD, backendName: 'cpu', kernelFunc: cpu(true) as tf.KernelFunc });
+  registerWebgpuAndCpu(GELU, webgpu(false), cpu(false));
+  registerWebgpuAndCpu(GELU_GRAD, webgpu(true), cpu(true));
   tf.registerGradient({
     kernelName: GELU,
     inputsToSave: ['x'],

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { rowProgram, useFused, type CpuBackendLike, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { registerWebgpuAndCpu, rowProgram, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * Layer norm over the last axis in one kernel (plain tfjs ops take ~10 forward and ~20 backward:
@@ -53,7 +53,7 @@ function inputNames(inputs: Record<string, TensorInfo>, rest: string[]): string[
   return inputs.residual ? ['x', 'residual', ...rest] : ['x', ...rest];
 }
 
-function webgpuForward({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap }): TensorInfo {
+function webgpuForward({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const [rows, cols] = inputs.x.shape;
   const body = `${ROW_STATS}
     for (var c = tid; c < cols; c = c + WG) {
@@ -66,7 +66,7 @@ function webgpuForward({ inputs, backend, attrs }: { inputs: Record<string, Tens
 }
 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * gamma.
-function webgpuGrad({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap }): TensorInfo {
+function webgpuGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const [rows, cols] = inputs.x.shape;
   const body = `${ROW_STATS}
     var sg = 0.0;
@@ -109,7 +109,7 @@ function cpuRows(x: Float32Array, rows: number, cols: number, epsilon: number, e
   }
 }
 
-function cpuForward({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap }): TensorInfo {
+function cpuForward({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const b = backend as CpuBackendLike;
   const [rows, cols] = inputs.x.shape;
   const x = cpuInput(b, inputs);
@@ -122,7 +122,7 @@ function cpuForward({ inputs, backend, attrs }: { inputs: Record<string, TensorI
   return b.makeTensorInfo([rows, cols], 'float32', out);
 }
 
-function cpuGrad({ inputs, backend, attrs }: { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap }): TensorInfo {
+function cpuGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const b = backend as CpuBackendLike;
   const [rows, cols] = inputs.x.shape;
   const x = cpuInput(b, inputs);
@@ -173,12 +173,9 @@ function gradient(kernelName: string, withResidual: boolean): tf.GradConfig {
 }
 
 export function registerLayerNorm(): void {
-  for (const kernelName of [LAYER_NORM, ADD_LAYER_NORM]) {
-    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: webgpuForward as tf.KernelFunc });
-    tf.registerKernel({ kernelName, backendName: 'cpu', kernelFunc: cpuForward as tf.KernelFunc });
-  }
-  tf.registerKernel({ kernelName: LAYER_NORM_GRAD, backendName: 'webgpu', kernelFunc: webgpuGrad as tf.KernelFunc });
-  tf.registerKernel({ kernelName: LAYER_NORM_GRAD, backendName: 'cpu', kernelFunc: cpuGrad as tf.KernelFunc });
+  registerWebgpuAndCpu(LAYER_NORM, webgpuForward, cpuForward);
+  registerWebgpuAndCpu(ADD_LAYER_NORM, webgpuForward, cpuForward);
+  registerWebgpuAndCpu(LAYER_NORM_GRAD, webgpuGrad, cpuGrad);
   tf.registerGradient(gradient(LAYER_NORM, false));
   tf.registerGradient(gradient(ADD_LAYER_NORM, true));
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, useFused, type CpuBackendLike, type WebGpuBackendLike } from './program';
+import { elementwiseProgram, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
 
 /**
  * `y + s * h B` for a low-rank `h` `[m, r]` and `B` `[r, n]` (LoRA's update, r = 4..64): one
@@ -31,7 +31,6 @@ function scaledProduct(a: Tensor, b: Tensor, attrs: LowRankAttrs, addend?: Tenso
   return tf.engine().runKernel(LOW_RANK_UPDATE, inputs, { ...attrs } as unknown as NamedAttrMap) as Tensor;
 }
 
-type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
 
 function dims(a: TensorInfo, b: TensorInfo, o: LowRankAttrs) {
   const [m, k] = o.transposeA ? [a.shape[1], a.shape[0]] : a.shape;
@@ -79,8 +78,7 @@ function cpu({ inputs, backend, attrs }: KernelArgs): TensorInfo {
 }
 
 export function registerLowRank(): void {
-  tf.registerKernel({ kernelName: LOW_RANK_UPDATE, backendName: 'webgpu', kernelFunc: webgpu as tf.KernelFunc });
-  tf.registerKernel({ kernelName: LOW_RANK_UPDATE, backendName: 'cpu', kernelFunc: cpu as tf.KernelFunc });
+  registerWebgpuAndCpu(LOW_RANK_UPDATE, webgpu, cpu);
   tf.registerGradient({
     kernelName: LOW_RANK_UPDATE,
     inputsToSave: ['a', 'b'],

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataType, TensorInfo } from '@tensorflow/tfjs-core';
+import type { DataType, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 
 /**
  * The part of @tensorflow/tfjs-backend-webgpu's program contract our kernels use. The backend
@@ -26,6 +26,16 @@ export type ProgramUniform = { type: 'float32' | 'int32'; data: number[] };
 
 export interface WebGpuBackendLike {
   runWebGPUProgram(program: WebGpuProgram, inputs: TensorInfo[], dtype: DataType, uniforms?: ProgramUniform[]): TensorInfo;
+}
+
+/** What tfjs passes a kernel function. */
+export type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
+type KernelImpl = (args: KernelArgs) => TensorInfo;
+
+/** Registers a kernel for webgpu (its WGSL program) and for cpu (its JS twin). */
+export function registerWebgpuAndCpu(kernelName: string, webgpu: KernelImpl, cpu: KernelImpl): void {
+  tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: webgpu as tf.KernelFunc });
+  tf.registerKernel({ kernelName, backendName: 'cpu', kernelFunc: cpu as tf.KernelFunc });
 }
 
 export interface CpuBackendLike {
