@@ -37,7 +37,7 @@ export async function mergeCommand(flags: Flags): Promise<void> {
   for (const [name, raw] of original) {
     const key = toParameter(name);
     const ours = key === undefined ? undefined : backbone.parameters.get(key);
-    if (!ours) {
+    if (key === undefined || !ours) {
       tensors.set(name, raw);
       continue;
     }
