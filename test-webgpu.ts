@@ -1,6 +1,6 @@
-// Whether this machine has a WebGPU adapter (a GPU, or Mesa's lavapipe >= 24 on the CPU: see
-// docs/benchmarks.md). Tests that need one skip without it; each test file runs in its own worker,
-// so probing here leaves the other files on wasm.
+// Test helpers for the webgpu backend. Whether this machine has a WebGPU adapter (a GPU, or Mesa's
+// lavapipe >= 24 on the CPU: see docs/benchmarks.md): tests that need one skip without it; each
+// test file runs in its own worker, so probing here leaves the other files on wasm.
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError, selectBackend } from '@deltatune/core';
 
@@ -14,4 +14,12 @@ export async function probeWebgpu(): Promise<string | undefined> {
   } finally {
     await tf.setBackend('wasm');
   }
+}
+
+/** Largest absolute difference between a tensor and nested arrays, read asynchronously (webgpu cannot read synchronously). */
+export async function maxAbsDiffAsync(actual: tf.Tensor, expected: unknown): Promise<number> {
+  const d = tf.tidy(() => tf.max(tf.abs(tf.sub(actual, tf.tensor(expected as number[])))));
+  const value = (await d.data())[0];
+  d.dispose();
+  return value;
 }

@@ -18,6 +18,10 @@ export interface DispatchCount {
   msByKernel: Record<string, number>;
 }
 
+function tally(totals: Map<string, number>, key: string, amount: number): void {
+  totals.set(key, (totals.get(key) ?? 0) + amount);
+}
+
 export async function countDispatches(f: () => Promise<void>): Promise<DispatchCount> {
   type Program = { constructor: { name: string }; label?: string };
   const backend = tf.backend() as unknown as { recordAndSubmit?: (program: Program, ...rest: unknown[]) => unknown };
@@ -29,8 +33,7 @@ export async function countDispatches(f: () => Promise<void>): Promise<DispatchC
   if (original) {
     backend.recordAndSubmit = function (program, ...rest) {
       dispatches++;
-      const kind = kindOf(program);
-      byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+      tally(byKind, kindOf(program), 1);
       return original.call(this, program, ...rest);
     };
   }
@@ -39,12 +42,12 @@ export async function countDispatches(f: () => Promise<void>): Promise<DispatchC
     const working = profile.kernels.filter((k) => !NO_OP_KERNELS.has(k.name));
     if (!original) {
       dispatches = working.length;
-      for (const k of working) byKind.set(k.name, (byKind.get(k.name) ?? 0) + 1);
+      for (const k of working) tally(byKind, k.name, 1);
     }
     const ms = new Map<string, number>();
     for (const k of profile.kernels) {
       const t = await k.kernelTimeMs;
-      if (typeof t === 'number' && t > 0) ms.set(k.name, (ms.get(k.name) ?? 0) + t);
+      if (typeof t === 'number' && t > 0) tally(ms, k.name, t);
     }
     const sorted = (m: Map<string, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1]));
     return { dispatches, kernels: profile.kernels.length, peakBytes: profile.peakBytes, byKind: sorted(byKind), msByKernel: sorted(ms) };

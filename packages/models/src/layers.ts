@@ -26,7 +26,7 @@ import {
  * attention come from core: fused kernels where the backend has them (webgpu, cpu), plain ops
  * elsewhere.
  */
-export { layerNorm, attentionBias, splitHeads };
+export { layerNorm, attentionBias };
 
 /** BERT's `gelu`: the exact, erf-based form. */
 export function geluErf(x: Tensor): Tensor {

@@ -16,11 +16,3 @@ export function maxAbsDiff(actual: tf.Tensor, expected: unknown): number {
   e.dispose();
   return d;
 }
-
-/** The same, read asynchronously: every backend, webgpu included. */
-export async function maxAbsDiffAsync(actual: tf.Tensor, expected: unknown): Promise<number> {
-  const d = tf.tidy(() => tf.max(tf.abs(tf.sub(actual, tf.tensor(expected as number[])))));
-  const value = (await d.data())[0];
-  d.dispose();
-  return value;
-}

@@ -2,8 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, setFusedKernels, useFused, ATTENTION_SOFTMAX, GELU, LAYER_NORM } from '@deltatune/core';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
-import { probeWebgpu } from '../../../test-webgpu';
-import { FIXTURES, maxAbsDiffAsync, reference } from './fixtures';
+import { maxAbsDiffAsync, probeWebgpu } from '../../../test-webgpu';
+import { FIXTURES, reference } from './fixtures';
 
 /**
  * The backbones against PyTorch's numbers: on wasm (plain tfjs ops, the CPU default), and through

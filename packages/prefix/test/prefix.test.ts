@@ -9,7 +9,7 @@ import { loadHuggingFaceFolder, loadTokenizer, loadUseLite } from '@deltatune/mo
 import { loadDelta, saveDelta } from '@deltatune/node';
 import { limitDataset, loadSpam, train, type ClassificationMetrics } from '@deltatune/train';
 import { prefixMethod, prefixParameterCount, prefixTuning, promptMethod, promptTuning } from '@deltatune/prefix';
-import { probeWebgpu } from '../../../test-webgpu';
+import { maxAbsDiffAsync, probeWebgpu } from '../../../test-webgpu';
 
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
 const bertRef = JSON.parse(readFileSync(`${FIXTURES}bert-reference.json`, 'utf8'));
@@ -28,12 +28,6 @@ beforeAll(() => {
 // layout, masked softmax with prefix positions) on cpu, and on webgpu where there is an adapter.
 const webgpuMissing = await probeWebgpu();
 const backends = ['wasm', 'cpu', ...(webgpuMissing ? [] : ['webgpu'])] as const;
-const maxDiffAsync = async (a: tf.Tensor, b: unknown) => {
-  const d = tf.tidy(() => tf.max(tf.abs(tf.sub(a, tf.tensor(b as number[])))));
-  const value = (await d.data())[0];
-  d.dispose();
-  return value;
-};
 
 describe.each(backends)('PEFT prompt and prefix fixtures on BERT (peft 0.21), on %s', (backend) => {
   afterAll(() => selectBackend('wasm'));
@@ -45,8 +39,8 @@ describe.each(backends)('PEFT prompt and prefix fixtures on BERT (peft 0.21), on
     const out = model.forward(bertInputs());
     expect(out.prependedPositions).toBe(4);
     expect(out.lastHiddenState!.shape).toEqual([2, 16, 32]);
-    expect(await maxDiffAsync(out.lastHiddenState!, bertRef.prompt.last_hidden_state)).toBeLessThan(1e-4);
-    expect(await maxDiffAsync(out.pooled, bertRef.prompt.pooler_output)).toBeLessThan(1e-4);
+    expect(await maxAbsDiffAsync(out.lastHiddenState!, bertRef.prompt.last_hidden_state)).toBeLessThan(1e-4);
+    expect(await maxAbsDiffAsync(out.pooled, bertRef.prompt.pooler_output)).toBeLessThan(1e-4);
     delta.detach();
     model.dispose();
   });
@@ -58,8 +52,8 @@ describe.each(backends)('PEFT prompt and prefix fixtures on BERT (peft 0.21), on
     const out = model.forward(bertInputs());
     expect(out.prependedPositions).toBe(0);
     expect(out.lastHiddenState!.shape).toEqual([2, 12, 32]);
-    expect(await maxDiffAsync(out.lastHiddenState!, bertRef.prefix.last_hidden_state)).toBeLessThan(1e-4);
-    expect(await maxDiffAsync(out.pooled, bertRef.prefix.pooler_output)).toBeLessThan(1e-4);
+    expect(await maxAbsDiffAsync(out.lastHiddenState!, bertRef.prefix.last_hidden_state)).toBeLessThan(1e-4);
+    expect(await maxAbsDiffAsync(out.pooled, bertRef.prefix.pooler_output)).toBeLessThan(1e-4);
     expect(delta.parameterCount()).toBe(4 * 128);
     delta.detach();
     model.dispose();
