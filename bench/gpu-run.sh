@@ -24,6 +24,8 @@ const diff = Math.max(...a.map((x, i) => Math.abs(x - g[i])));
 console.log(JSON.stringify({ wasm: a, webgpu: g, maxAbsDiff: diff }));
 fs.writeFileSync(`${d}/agreement.json`, JSON.stringify({ wasm: a, webgpu: g, maxAbsDiff: diff }, null, 2));
 ' "$out"
+# Each fused kernel against its plain-ops reference at the same shapes: which kernels pay on this card.
+node bench/kernels.mjs --backend webgpu --batch "$batch" --seq "$seq" --out "$out/kernels.json" > "$out/kernels.md" || echo "kernel table failed"
 # Each workload twice: deltatune's fused kernels, and plain tfjs ops (the issue-12 baseline).
 node packages/cli/dist/bin.js bench --backend webgpu --size "$size" --batch "$batch" --seq "$seq" --steps "$steps" --fused both --out "$out/deltatune.json" --json > /dev/null
 # If the PyTorch side fails, keep going: deltatune's figures still make the table (PyTorch columns NaN).
@@ -34,10 +36,10 @@ const fs = require("fs"); const d = process.argv[1];
 const ours = JSON.parse(fs.readFileSync(`${d}/deltatune.json`, "utf8"));
 const theirs = JSON.parse(fs.readFileSync(`${d}/pytorch.json`, "utf8"));
 const by = Object.fromEntries(theirs.rows.map((r) => [r.workload, r]));
-const lines = ["| workload | fused | deltatune ms/step | PyTorch ms/step | deltatune tokens/s | PyTorch tokens/s | ratio (ours/theirs tokens/s) | dispatches/step | peak MiB (ours / theirs) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"];
+const lines = ["| workload | fused | deltatune ms/step | deltatune host ms/step | PyTorch ms/step | deltatune tokens/s | PyTorch tokens/s | ratio (ours/theirs tokens/s) | dispatches/step | peak MiB (ours / theirs) |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"];
 for (const r of ours.rows) {
   const t = by[r.workload] || {};
-  lines.push(`| ${r.workload} | ${r.fused ? "yes" : "no"} | ${r.msPerStep.toFixed(1)} | ${(t.msPerStep ?? NaN).toFixed(1)} | ${r.tokensPerSecond.toFixed(0)} | ${(t.tokensPerSecond ?? NaN).toFixed(0)} | ${(r.tokensPerSecond / t.tokensPerSecond).toFixed(3)} | ${r.dispatchesPerStep} | ${(r.peakBytes / 2 ** 20).toFixed(0)} / ${((t.peakBytes ?? NaN) / 2 ** 20).toFixed(0)} |`);
+  lines.push(`| ${r.workload} | ${r.fused ? "yes" : "no"} | ${r.msPerStep.toFixed(1)} | ${r.hostMsPerStep.toFixed(1)} | ${(t.msPerStep ?? NaN).toFixed(1)} | ${r.tokensPerSecond.toFixed(0)} | ${(t.tokensPerSecond ?? NaN).toFixed(0)} | ${(r.tokensPerSecond / t.tokensPerSecond).toFixed(3)} | ${r.dispatchesPerStep} | ${(r.peakBytes / 2 ** 20).toFixed(0)} / ${((t.peakBytes ?? NaN) / 2 ** 20).toFixed(0)} |`);
 }
 const md = `card: ${theirs.card}; BERT-${ours.size}, batch ${ours.batch} x ${ours.seq}; ${ours.date}\n\n` + lines.join("\n") + "\n";
 fs.writeFileSync(`${d}/side-by-side.md`, md);

@@ -129,8 +129,12 @@ describe.each(backends)('fused kernels on %s', (backend) => {
     expect(diff).toBeLessThan(1e-5);
   });
 
-  it('attention products in the projections\' layout: scores, context and context transposed, values and gradients', async () => {
-    const [b, heads, sq, sk, d] = [2, 3, 5, 8, 4];
+  // Small shapes fit in one 32 x 32 tile; the second set spans several, with ragged edges on every
+  // axis (rows, columns and the inner sum: head size 40 is one full and one partial chunk).
+  it.each([
+    [2, 3, 5, 8, 4],
+    [2, 2, 37, 70, 40],
+  ])('attention products in the projections\' layout (b %i, heads %i, sq %i, sk %i, head size %i): scores, context and context transposed, values and gradients', async (b, heads, sq, sk, d) => {
     const [q, k, v, x] = [randn([b, sq, heads * d]), randn([b, sk, heads * d]), randn([b, sk, heads * d]), randn([b, sq, heads * d])];
     const p = tf.softmax(randn([b, heads, sq, sk]));
     const [ws, wc, wt] = [randn([b, heads, sq, sk]), randn([b, sq, heads * d]), randn([b, sk, heads * d])];
@@ -146,9 +150,11 @@ describe.each(backends)('fused kernels on %s', (backend) => {
     expect(diff).toBeLessThan(1e-5);
   });
 
-  it('dense (x W + b) and the low-rank update (y + s h B): values and every input\'s gradient', async () => {
+  // 37 rows and 30 columns: B's gradient (a sum over rows split across lanes, 8 columns per
+  // workgroup) has a ragged last column block and lanes with unequal row counts.
+  it.each([8, 3])('dense (x W + b) and the low-rank update (y + s h B, rank %i): values and every input\'s gradient', async (rank) => {
     const [x, w, bias] = [randn([37, 20]), randn([20, 30]), randn([30])];
-    const [y, h, b] = [randn([37, 30]), randn([37, 8]), randn([8, 30])];
+    const [y, h, b] = [randn([37, 30]), randn([37, rank]), randn([rank, 30])];
     const wt = randn([37, 30]);
     const diff = await fusedVersusPlain(backend, () => [
       dense(x, w, bias),
@@ -160,18 +166,25 @@ describe.each(backends)('fused kernels on %s', (backend) => {
     expect(diff).toBeLessThan(1e-4);
   });
 
-  it('AdamW: moments and parameter over three steps with a clip factor, and the squared norm', async () => {
+  it('squared norm of a large gradient (split over workgroups, then summed): relative to its size', async () => {
+    const x = randn([200_003]);
+    const diff = await fusedVersusPlain(backend, () => [tf.div(sumOfSquares(x), 200_003)]);
+    console.log(`${backend} large sum of squares max relative |fused - plain| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(1e-5);
+  });
+
+  it('AdamW: moments and parameter over four steps with a clip factor, one skipped (factor 0, NaN gradient), and the squared norm', async () => {
     const p0 = randn([3, 333]);
-    const grads = [randn([3, 333]), randn([3, 333], 5), randn([3, 333], 0.1)];
+    const grads = [randn([3, 333]), randn([3, 333], 5), tf.fill([3, 333], NaN), randn([3, 333], 0.1)];
     const diff = await fusedVersusPlain(backend, () => {
       let [p, m, v] = [tf.clone(p0), tf.zerosLike(p0), tf.zerosLike(p0)];
       const norms: tf.Tensor[] = [];
       grads.forEach((g, i) => {
         const t = i + 1;
-        const factor = tf.scalar(i === 1 ? 0.25 : 1);
-        norms.push(sumOfSquares(g));
+        const factor = tf.scalar([1, 0.25, 0, 1][i]);
+        if (i !== 2) norms.push(sumOfSquares(g));
         const [m2, v2] = [adamwMoment(m, g, factor, 0.9, false), adamwMoment(v, g, factor, 0.999, true)];
-        const p2 = adamwParam(p, m2, v2, { lr: 1e-2, c1: 1 - 0.9 ** t, c2: 1 - 0.999 ** t, epsilon: 1e-8, weightDecay: 0.01 });
+        const p2 = adamwParam(p, m2, v2, factor, { lr: 1e-2, c1: 1 - 0.9 ** t, c2: 1 - 0.999 ** t, epsilon: 1e-8, weightDecay: 0.01 });
         tf.dispose([p, m, v, factor]);
         [p, m, v] = [p2, m2, v2];
       });

@@ -37,7 +37,9 @@ export class AdamW {
 
   /**
    * One update with `grads` (same order as `variables`) at learning rate `lr`, the gradients first
-   * multiplied by `factor` (a scalar tensor: the clip factor of `globalNormClip`). Each step is 3
+   * multiplied by `factor` (a scalar tensor: the clip factor of `globalNormClip`). A factor of 0
+   * skips the update on the device (every variable and moment stays as it was; the step count
+   * still advances): `globalNormClip` gives 0 for a non-finite loss or gradient. Each step is 3
    * fused kernels per variable on backends that have them (see core's fused kernels).
    */
   apply(grads: readonly Tensor[], lr: number, factor?: Tensor): void {
@@ -51,7 +53,7 @@ export class AdamW {
         const v = adamwMoment(this.v[i], grads[i], f, beta2, true);
         this.m[i].assign(m);
         this.v[i].assign(v);
-        x.assign(adamwParam(x, m, v, { ...corrections, lr: lr * this.lrScales[i] }));
+        x.assign(adamwParam(x, m, v, f, { ...corrections, lr: lr * this.lrScales[i] }));
       });
     });
   }
@@ -78,13 +80,16 @@ export class AdamW {
 /**
  * The global L2 norm of `grads` and the factor that scales them to at most `maxNorm`
  * (min(1, maxNorm / (norm + 1e-6)); 1 when `maxNorm` is 0 or infinite), as scalar tensors: the
- * optimizer folds the factor into its update instead of writing clipped copies.
+ * optimizer folds the factor into its update instead of writing clipped copies. The factor is 0
+ * when the norm, or `loss` when given, is not finite: AdamW then skips the step. Deciding that on
+ * the device lets the trainer queue the next step before the loss is read back.
  */
-export function globalNormClip(grads: readonly Tensor[], maxNorm: number): { factor: Tensor; norm: Tensor } {
+export function globalNormClip(grads: readonly Tensor[], maxNorm: number, loss?: Tensor): { factor: Tensor; norm: Tensor } {
   return tf.tidy(() => {
     const norm = tf.sqrt(addMany(grads.map((g) => sumOfSquares(g))));
-    if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) return { factor: tf.scalar(1), norm };
-    return { factor: tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))), norm };
+    const clip = !(maxNorm > 0) || !Number.isFinite(maxNorm) ? tf.scalar(1) : tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
+    const finite = loss ? tf.logicalAnd(tf.isFinite(norm), tf.isFinite(tf.reshape(loss, []))) : tf.isFinite(norm);
+    return { factor: tf.where(finite, clip, tf.scalar(0)), norm };
   });
 }
 

@@ -73,6 +73,15 @@ export interface TrainResult {
   readonly trainedParameters: number;
 }
 
+/** A training step queued on the backend, its loss still to be read. */
+interface QueuedStep {
+  readonly step: number;
+  readonly lr: number;
+  /** The loss tensor (freed once read) and its read, started when the step was queued. */
+  readonly loss: Tensor;
+  readonly read: Promise<ArrayLike<number>>;
+}
+
 /** What a checkpoint must agree with to be resumed. */
 function fingerprint(o: TrainOptions, variables: readonly Variable[]): string {
   return JSON.stringify({
@@ -166,6 +175,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
   let lastCheckpoint = -1;
   let succeeded = false;
+  /** The queued step whose loss has not been read yet. */
+  let pending: QueuedStep | undefined;
   // Whatever happens (a NaN stop, a kill signal turned error), the optimizer state, snapshots and
   // feature caches are freed and the base parameters frozen again.
   try {
@@ -215,6 +226,29 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     emit({ type: 'phase', name: 'train', total: totalSteps });
     const loopStart = Date.now();
     const stepAtLoopStart = step;
+    // A step's loss is read back while the next step runs: waiting for it before queueing the next
+    // would leave a GPU idle for the read's round trip every step. A non-finite loss or gradient
+    // already made the optimizer skip that step on the device (globalNormClip), so the variables
+    // hold the last finite state when divergence is reported, one step late.
+    const report = async ({ step: at, lr, loss: lossTensor, read }: QueuedStep) => {
+      const loss = (await read)[0];
+      lossTensor.dispose();
+      if (!Number.isFinite(loss)) {
+        throw new DeltaTuneError(
+          `training diverged: the loss is ${loss} at step ${at} (learning rate ${lr.toExponential(2)})`,
+          `lower --lr or set --clip-norm; ${checkpointDir && lastCheckpoint >= 0 ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}` : 'no checkpoint was kept yet'}`,
+        );
+      }
+      history.push({ step: at, loss, lr });
+      const elapsed = (Date.now() - loopStart) / 1000;
+      const rate = ((at - stepAtLoopStart) * o.batchSize) / Math.max(elapsed, 1e-9);
+      emit({ type: 'step', step: at, total: totalSteps, loss, lr, examplesPerSecond: rate, etaSeconds: ((totalSteps - at) * o.batchSize) / Math.max(rate, 1e-9) });
+    };
+    const flush = async () => {
+      const last = pending;
+      pending = undefined;
+      if (last) await report(last);
+    };
     let stopped = false;
     while (step < totalSteps && !stopped) {
       const epoch = Math.floor(step / stepsPerEpoch);
@@ -222,21 +256,22 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       const offset = (step % stepsPerEpoch) * o.batchSize;
       const indices = order.slice(offset, offset + o.batchSize);
       const lr = learningRate(step + 1, o.learningRate, warmup, totalSteps, o.schedule ?? 'linear');
-      const loss = await trainStep(indices, lr);
-      if (!Number.isFinite(loss)) {
-        throw new DeltaTuneError(
-          `training diverged: the loss is ${loss} at step ${step + 1} (learning rate ${lr.toExponential(2)})`,
-          `lower --lr or set --clip-norm; ${checkpointDir && lastCheckpoint >= 0 ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}` : 'no checkpoint was kept yet'}`,
-        );
-      }
+      const previous = pending;
+      const loss = trainStep(indices, lr);
+      // Asking for the data now queues its copy right behind this step's work. (Marked handled:
+      // a failed read is thrown when reported, not as an unhandled rejection in between.)
+      const read = loss.data();
+      read.catch(() => undefined);
+      pending = { step: step + 1, lr, loss, read };
       step++;
-      history.push({ step, loss, lr });
-      const elapsed = (Date.now() - loopStart) / 1000;
-      const rate = ((step - stepAtLoopStart) * o.batchSize) / Math.max(elapsed, 1e-9);
-      emit({ type: 'step', step, total: totalSteps, loss, lr, examplesPerSecond: rate, etaSeconds: ((totalSteps - step) * o.batchSize) / Math.max(rate, 1e-9) });
-      if (evalEvery > 0 && step % evalEvery === 0 && step < totalSteps) stopped = await runEval();
-      if (step % checkpointEvery === 0 && step < totalSteps) await saveCheckpoint();
+      if (previous) await report(previous);
+      const evaluate = evalEvery > 0 && step % evalEvery === 0 && step < totalSteps;
+      const checkpoint = step % checkpointEvery === 0 && step < totalSteps;
+      if (evaluate || checkpoint) await flush();
+      if (evaluate) stopped = await runEval();
+      if (checkpoint) await saveCheckpoint();
     }
+    await flush();
     if (evals.at(-1)?.step !== step) await runEval();
     await saveCheckpoint();
 
@@ -248,6 +283,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     succeeded = true;
     return { steps: step, seconds: secondsBefore + (Date.now() - start) / 1000, bestStep, history, evals, validation, test, head, trainedParameters };
   } finally {
+    // A step still queued when training stopped early (divergence, an error): let its read finish so its loss tensor is freed.
+    if (pending) {
+      await pending.read.catch(() => undefined);
+      pending.loss.dispose();
+    }
     tf.dispose([...best, trainFeatures, validationFeatures].filter((t): t is Tensor => !!t));
     optimizer.dispose();
     for (const v of baseVariables) v.trainable = false;
@@ -255,7 +295,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     if (!succeeded && head && !o.head) head.dispose();
   }
 
-  async function trainStep(indices: number[], lr: number): Promise<number> {
+  /** Queues one step on the backend; returns its loss (a scalar tensor, not yet read). */
+  function trainStep(indices: number[], lr: number): Tensor {
     let lossTensor: Tensor;
     let grads: Tensor[];
     if (trainFeatures) {
@@ -273,11 +314,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       }));
       disposeBatch(batch);
     }
-    const clip = globalNormClip(grads, o.clipNorm ?? 1);
-    const loss = (await lossTensor.data())[0];
-    if (Number.isFinite(loss)) optimizer.apply(grads, lr, clip.factor);
-    tf.dispose([lossTensor, ...grads, clip.factor, clip.norm]);
-    return loss;
+    const clip = globalNormClip(grads, o.clipNorm ?? 1, lossTensor);
+    optimizer.apply(grads, lr, clip.factor);
+    tf.dispose([...grads, clip.factor, clip.norm]);
+    return lossTensor;
   }
 
   function gradsOf(f: () => Tensor): { value: Tensor; grads: Tensor[] } {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdamW, ADAMW_DEFAULTS, classificationMetrics, clipByGlobalNorm, learningRate } from '@deltatune/train';
+import { AdamW, ADAMW_DEFAULTS, classificationMetrics, clipByGlobalNorm, globalNormClip, learningRate } from '@deltatune/train';
 
 describe('AdamW', () => {
   it('matches the update computed by hand (two steps, decoupled weight decay)', () => {
@@ -40,6 +40,35 @@ describe('AdamW', () => {
     expect(b.dataSync()[0]).toBeCloseTo(1 - 0.3, 6);
     expect(() => new AdamW([a], ADAMW_DEFAULTS, [1, 2])).toThrow(/2 learning-rate scales for 1 variables/);
     opt.dispose();
+  });
+
+  it('skips a step on the device when the loss or the gradient is not finite, and takes the next one', async () => {
+    const x = tf.variable(tf.tensor1d([1, -2]));
+    const opt = new AdamW([x]);
+    for (const [grad, loss] of [[[NaN, 1], 0.5], [[0.5, 1], Infinity]] as const) {
+      const g = tf.tensor1d([...grad]);
+      const lossTensor = tf.scalar(loss);
+      const clip = globalNormClip([g], 1, lossTensor);
+      expect((await clip.factor.data())[0]).toBe(0);
+      opt.apply([g], 0.1, clip.factor);
+      expect(Array.from(await x.data())).toEqual([1, -2]);
+      expect([...opt.state().values()].map((t) => Array.from(t.dataSync()))).toEqual([[0, 0], [0, 0]]);
+      tf.dispose([g, lossTensor, clip.factor, clip.norm]);
+    }
+    const g = tf.tensor1d([0.5, 1]);
+    const clip = globalNormClip([g], 1, tf.scalar(0.5));
+    const f = 1 / Math.hypot(0.5, 1);
+    expect((await clip.factor.data())[0]).toBeCloseTo(f, 5);
+    opt.apply([g], 0.1, clip.factor);
+    // The first real update, by hand; the skipped steps still counted for the bias corrections (t = 3).
+    const byHand = [1, -2].map((x0, i) => {
+      const gf = [0.5, 1][i] * f;
+      const [m, v] = [0.1 * gf, 0.001 * gf * gf];
+      return x0 - 0.1 * (m / (1 - 0.9 ** 3)) / (Math.sqrt(v / (1 - 0.999 ** 3)) + 1e-8);
+    });
+    expect(Array.from(await x.data())).toEqual(byHand.map((e) => expect.closeTo(e, 5)));
+    opt.dispose();
+    x.dispose();
   });
 
   it('clips by global norm, and leaves small gradients alone', () => {

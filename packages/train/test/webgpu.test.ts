@@ -46,6 +46,7 @@ describe.skipIf(!!missing)('training on the webgpu backend', () => {
     expect(Math.max(...diffs)).toBeLessThan(1e-4);
     // The losses move: the run trains, not just evaluates.
     expect(onWebgpu.losses[4]).toBeLessThan(onWebgpu.losses[0]);
-    expect(new Set(onWebgpu.tensorCounts.slice(1)).size).toBe(1);
+    // Steady state: each step is reported while the next is queued, the last with none queued.
+    expect(new Set(onWebgpu.tensorCounts.slice(1, -1)).size).toBe(1);
   });
 });

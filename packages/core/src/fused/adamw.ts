@@ -7,6 +7,10 @@ import { elementwiseProgram, registerWebgpuAndCpu, useFused, type CpuBackendLike
  * norm 3 more (square, sum, scale). Fused: one kernel for the squared norm, one per moment (the
  * clip factor folded in), one for the parameter: 4 per variable. The moments stay two tensors, so
  * checkpoints are the same with and without fusion and a run resumes across backends.
+ *
+ * A factor of 0 (or below) means "skip this step": moments and parameter come back unchanged. The
+ * trainer sets it when the loss or the gradient norm is not finite, on the device, so it need not
+ * read the loss back before queueing the next step.
  */
 export const SUM_OF_SQUARES = 'DeltatuneSumOfSquares';
 export const ADAMW_MOMENT = 'DeltatuneAdamWMoment';
@@ -29,69 +33,101 @@ export function sumOfSquares(x: Tensor): Tensor {
 
 /**
  * The first (`second: false`: beta m + (1 - beta) f g) or second (beta v + (1 - beta) (f g)^2)
- * moment after one step, where f is the scalar clip factor.
+ * moment after one step, where f is the scalar clip factor (f <= 0: `moment` unchanged).
  */
 export function adamwMoment(moment: Tensor, grad: Tensor, factor: Tensor, beta: number, second: boolean): Tensor {
   if (!useFused(ADAMW_MOMENT)) {
     return tf.tidy(() => {
       const g = tf.mul(grad, factor);
-      return tf.add(tf.mul(moment, beta), tf.mul(second ? tf.square(g) : g, 1 - beta));
+      return unlessSkipped(factor, tf.add(tf.mul(moment, beta), tf.mul(second ? tf.square(g) : g, 1 - beta)), moment);
     });
   }
   return tf.engine().runKernel(ADAMW_MOMENT, { moment, grad, factor }, { beta, second } as unknown as NamedAttrMap) as Tensor;
 }
 
-/** p - lr ((m / c1) / (sqrt(v / c2) + eps) + wd p). */
-export function adamwParam(param: Tensor, m: Tensor, v: Tensor, s: AdamWStep): Tensor {
+/** p - lr ((m / c1) / (sqrt(v / c2) + eps) + wd p), or `param` unchanged when `factor` <= 0. */
+export function adamwParam(param: Tensor, m: Tensor, v: Tensor, factor: Tensor, s: AdamWStep): Tensor {
   if (!useFused(ADAMW_PARAM)) {
     return tf.tidy(() => {
       let update = tf.div(tf.div(m, s.c1), tf.add(tf.sqrt(tf.div(v, s.c2)), s.epsilon));
       if (s.weightDecay > 0) update = tf.add(update, tf.mul(param, s.weightDecay));
-      return tf.sub(param, tf.mul(update, s.lr));
+      return unlessSkipped(factor, tf.sub(param, tf.mul(update, s.lr)), param);
     });
   }
-  return tf.engine().runKernel(ADAMW_PARAM, { param, m, v }, { ...s } as unknown as NamedAttrMap) as Tensor;
+  return tf.engine().runKernel(ADAMW_PARAM, { param, m, v, factor }, { ...s } as unknown as NamedAttrMap) as Tensor;
+}
+
+/** `next` where the step applies (factor > 0), else `previous` (a select, so a NaN in `next` does not leak). */
+function unlessSkipped(factor: Tensor, next: Tensor, previous: Tensor): Tensor {
+  return tf.where(tf.greater(factor, 0), next, previous);
 }
 
 const f32 = (data: number) => ({ type: 'float32' as const, data: [data] });
 
 const SUM_WG = 256;
+/** Past this many elements the squared sum is split over workgroups (one would scan it alone). */
+const SPLIT_ABOVE = 1 << 16;
+const MAX_PARTS = 512;
 
-function webgpuSumOfSquares({ inputs, backend }: KernelArgs): TensorInfo {
-  const n = tf.util.sizeFromShape(inputs.x.shape);
-  // One workgroup strides over the whole tensor (as tfjs's own full reductions do).
-  const program: WebGpuProgram = {
+/**
+ * sum(x^2) over `parts` workgroups, each striding over its share of the tensor and writing one
+ * partial sum; with one part, the whole sum. `squares: false` sums values as they are (the
+ * second pass, over the partials).
+ */
+function sumProgram(parts: number, squares: boolean): WebGpuProgram {
+  const key = `sum_${squares ? 'of_squares' : 'partials'}`;
+  return {
     variableNames: ['x'],
-    outputShape: [1],
-    shaderKey: 'deltatune_sum_of_squares',
-    label: 'deltatune_sum_of_squares',
+    outputShape: [parts],
+    shaderKey: `deltatune_${key}`,
+    label: `deltatune_${key}`,
     dispatchLayout: { x: [0] },
-    dispatch: [1, 1, 1],
+    dispatch: [parts, 1, 1],
     workgroupSize: [SUM_WG, 1, 1],
-    uniforms: 'n : i32,',
+    uniforms: 'n : i32, parts : i32,',
     getUserCode: () => `
       var<workgroup> partial : array<f32, ${SUM_WG}>;
       fn main(index : i32) {
         let tid = i32(localId.x);
+        let part = min(index / ${SUM_WG}, uniforms.parts - 1);
         var s = 0.0;
-        for (var i = tid; i < uniforms.n; i = i + ${SUM_WG}) { let v = x[i]; s = s + v * v; }
+        for (var i = part * ${SUM_WG} + tid; i < uniforms.n; i = i + uniforms.parts * ${SUM_WG}) {
+          let v = x[i];
+          s = s + ${squares ? 'v * v' : 'v'};
+        }
         partial[tid] = s;
         workgroupBarrier();
         for (var stride = ${SUM_WG / 2}; stride > 0; stride = stride / 2) {
           if (tid < stride) { partial[tid] = partial[tid] + partial[tid + stride]; }
           workgroupBarrier();
         }
-        if (tid == 0) { setOutputAtIndex(0, partial[0]); }
+        if (tid == 0) { setOutputAtIndex(part, partial[0]); }
       }`,
   };
-  const out = (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.x], 'float32', [{ type: 'int32', data: [n] }]);
-  return { ...out, shape: [] };
+}
+
+function webgpuSumOfSquares({ inputs, backend }: KernelArgs): TensorInfo {
+  const gpu = backend as WebGpuBackendLike;
+  const n = tf.util.sizeFromShape(inputs.x.shape);
+  const run = (x: TensorInfo, size: number, parts: number, squares: boolean) =>
+    gpu.runWebGPUProgram(sumProgram(parts, squares), [x], 'float32', [{ type: 'int32', data: [size] }, { type: 'int32', data: [parts] }]);
+  if (n <= SPLIT_ABOVE) return { ...run(inputs.x, n, 1, true), shape: [] };
+  // A full fine-tuning gradient (a 23M-element embedding) in one workgroup would use one of the
+  // GPU's cores for the whole scan: split it, then add the partials (two dispatches, not one).
+  const parts = Math.min(MAX_PARTS, Math.ceil(n / SPLIT_ABOVE) * 8);
+  const partials = run(inputs.x, n, parts, true);
+  const total = run(partials, parts, 1, false);
+  gpu.disposeData(partials.dataId);
+  return { ...total, shape: [] };
 }
 
 function webgpuMoment({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const second = attrs!.second as boolean;
   const g = second ? '(grad[index] * factor[0]) * (grad[index] * factor[0])' : 'grad[index] * factor[0]';
-  const program = elementwiseProgram(`adamw_moment_${second ? 2 : 1}`, ['moment', 'grad', 'factor'], inputs.moment.shape, `setOutputAtIndex(index, uniforms.beta * moment[index] + (1.0 - uniforms.beta) * ${g});`, 'beta : f32,');
+  const body = `
+    if (!(factor[0] > 0.0)) { setOutputAtIndex(index, moment[index]); return; }
+    setOutputAtIndex(index, uniforms.beta * moment[index] + (1.0 - uniforms.beta) * ${g});`;
+  const program = elementwiseProgram(`adamw_moment_${second ? 2 : 1}`, ['moment', 'grad', 'factor'], inputs.moment.shape, body, 'beta : f32,');
   return (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.moment, inputs.grad, inputs.factor], 'float32', [f32(attrs!.beta as number)]);
 }
 
@@ -99,10 +135,11 @@ function webgpuParam({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const s = attrs as unknown as AdamWStep;
   const body = `
     let p = param[index];
+    if (!(factor[0] > 0.0)) { setOutputAtIndex(index, p); return; }
     let update = (m[index] / uniforms.c1) / (sqrt(v[index] / uniforms.c2) + uniforms.epsilon) + uniforms.weightDecay * p;
     setOutputAtIndex(index, p - uniforms.lr * update);`;
-  const program = elementwiseProgram('adamw_param', ['param', 'm', 'v'], inputs.param.shape, body, 'lr : f32, c1 : f32, c2 : f32, epsilon : f32, weightDecay : f32,');
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.param, inputs.m, inputs.v], 'float32', [f32(s.lr), f32(s.c1), f32(s.c2), f32(s.epsilon), f32(s.weightDecay)]);
+  const program = elementwiseProgram('adamw_param', ['param', 'm', 'v', 'factor'], inputs.param.shape, body, 'lr : f32, c1 : f32, c2 : f32, epsilon : f32, weightDecay : f32,');
+  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.param, inputs.m, inputs.v, inputs.factor], 'float32', [f32(s.lr), f32(s.c1), f32(s.c2), f32(s.epsilon), f32(s.weightDecay)]);
 }
 
 function cpuSumOfSquares({ inputs, backend }: KernelArgs): TensorInfo {
@@ -118,6 +155,7 @@ function cpuMoment({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const [moment, grad] = [b.data.get(inputs.moment.dataId).values, b.data.get(inputs.grad.dataId).values];
   const f = b.data.get(inputs.factor.dataId).values[0];
   const beta = attrs!.beta as number;
+  if (!(f > 0)) return b.makeTensorInfo(inputs.moment.shape, 'float32', Float32Array.from(moment));
   const out = new Float32Array(moment.length);
   for (let i = 0; i < out.length; i++) {
     const g = grad[i] * f;
@@ -130,6 +168,7 @@ function cpuParam({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const b = backend as CpuBackendLike;
   const s = attrs as unknown as AdamWStep;
   const [p, m, v] = [b.data.get(inputs.param.dataId).values, b.data.get(inputs.m.dataId).values, b.data.get(inputs.v.dataId).values];
+  if (!(b.data.get(inputs.factor.dataId).values[0] > 0)) return b.makeTensorInfo(inputs.param.shape, 'float32', Float32Array.from(p));
   const out = new Float32Array(p.length);
   for (let i = 0; i < out.length; i++) out[i] = p[i] - s.lr * (m[i] / s.c1 / (Math.sqrt(v[i] / s.c2) + s.epsilon) + s.weightDecay * p[i]);
   return b.makeTensorInfo(inputs.param.shape, 'float32', out);

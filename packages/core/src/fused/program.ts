@@ -26,6 +26,8 @@ export type ProgramUniform = { type: 'float32' | 'int32'; data: number[] };
 
 export interface WebGpuBackendLike {
   runWebGPUProgram(program: WebGpuProgram, inputs: TensorInfo[], dtype: DataType, uniforms?: ProgramUniform[]): TensorInfo;
+  /** Frees an intermediate a kernel made and does not return. */
+  disposeData(dataId: object): void;
 }
 
 /** What tfjs passes a kernel function. */
