@@ -25,6 +25,7 @@ export type { CheckpointFiles } from './checkpoint';
 export { createRng, uniform, normal, kaimingUniform, permutation } from './random';
 export { ownedVariable } from './variables';
 export { addMany } from './sum';
+export { lowMemoryVariableGrads } from './low-memory-grads';
 export type { Rng } from './random';
 export { selectBackend, BACKENDS } from './backend';
 export { installWasmMatMul } from './wasm-matmul';

@@ -157,23 +157,28 @@ export class BertBackbone implements Backbone {
       hidden = runLayerNorm(this.hooks, this.embeddingsNorm, hidden, c.layerNormEps, ctx);
 
       this.layers.forEach((l, i) => {
-        const context = multiHeadAttention({
-          query: runLinear(this.hooks, l.query, hidden, ctx),
-          key: runLinear(this.hooks, l.key, hidden, ctx),
-          value: runLinear(this.hooks, l.value, hidden, ctx),
-          numHeads: c.numHeads,
-          scale: 1 / Math.sqrt(c.hiddenSize / c.numHeads),
-          keyMask: mask,
-          causal: false,
-          extra: extras[i],
+        // A scope per layer: tfjs keeps what the backward pass saves and frees the rest of the
+        // layer's intermediates here, not at the end of the whole forward pass (at BERT-base,
+        // batch 32 x 128, those were most of a training step's peak memory).
+        hidden = tf.tidy(() => {
+          const context = multiHeadAttention({
+            query: runLinear(this.hooks, l.query, hidden, ctx),
+            key: runLinear(this.hooks, l.key, hidden, ctx),
+            value: runLinear(this.hooks, l.value, hidden, ctx),
+            numHeads: c.numHeads,
+            scale: 1 / Math.sqrt(c.hiddenSize / c.numHeads),
+            keyMask: mask,
+            causal: false,
+            extra: extras[i],
+          });
+          let attended = runLinear(this.hooks, l.attentionOutput, context, ctx);
+          attended = runSublayer(this.hooks, l.attentionSublayer, hidden, attended, ctx);
+          const afterAttention = runLayerNorm(this.hooks, l.attentionNorm, attended, c.layerNormEps, ctx, hidden);
+          const inner = this.act(runLinear(this.hooks, l.intermediate, afterAttention, ctx));
+          let out = runLinear(this.hooks, l.output, inner, ctx);
+          out = runSublayer(this.hooks, l.outputSublayer, afterAttention, out, ctx);
+          return runLayerNorm(this.hooks, l.outputNorm, out, c.layerNormEps, ctx, afterAttention);
         });
-        let attended = runLinear(this.hooks, l.attentionOutput, context, ctx);
-        attended = runSublayer(this.hooks, l.attentionSublayer, hidden, attended, ctx);
-        const afterAttention = runLayerNorm(this.hooks, l.attentionNorm, attended, c.layerNormEps, ctx, hidden);
-        const inner = this.act(runLinear(this.hooks, l.intermediate, afterAttention, ctx));
-        let out = runLinear(this.hooks, l.output, inner, ctx);
-        out = runSublayer(this.hooks, l.outputSublayer, afterAttention, out, ctx);
-        hidden = runLayerNorm(this.hooks, l.outputNorm, out, c.layerNormEps, ctx, afterAttention);
       });
 
       const first = tf.reshape(tf.slice(hidden, [0, 0, 0], [b, 1, c.hiddenSize]), [b, c.hiddenSize]);

@@ -118,25 +118,28 @@ export class Gpt2Backbone implements Backbone {
       if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
       let hidden: Tensor = tf.add(embeds, tf.expandDims(tf.gather(this.positions, tf.range(past, past + total, 1, 'int32')), 0));
       this.blocks.forEach((blk, i) => {
-        const x = runLayerNorm(this.hooks, blk.norm1, hidden, c.layerNormEps, ctx);
-        const [q, k, v] = tf.split(runLinear(this.hooks, blk.attn, x, ctx), 3, -1);
-        const context = multiHeadAttention({
-          query: q,
-          key: k,
-          value: v,
-          numHeads: c.numHeads,
-          scale: 1 / Math.sqrt(c.hiddenSize / c.numHeads),
-          keyMask: mask,
-          causal: true,
-          extra: extras[i],
+        // A scope per layer frees its intermediates as it ends (see BertModel.forward).
+        hidden = tf.tidy(() => {
+          const x = runLayerNorm(this.hooks, blk.norm1, hidden, c.layerNormEps, ctx);
+          const [q, k, v] = tf.split(runLinear(this.hooks, blk.attn, x, ctx), 3, -1);
+          const context = multiHeadAttention({
+            query: q,
+            key: k,
+            value: v,
+            numHeads: c.numHeads,
+            scale: 1 / Math.sqrt(c.hiddenSize / c.numHeads),
+            keyMask: mask,
+            causal: true,
+            extra: extras[i],
+          });
+          let attended = runLinear(this.hooks, blk.proj, context, ctx);
+          attended = runSublayer(this.hooks, blk.attnSublayer, x, attended, ctx);
+          const afterAttention = tf.add(hidden, attended);
+          const y = runLayerNorm(this.hooks, blk.norm2, afterAttention, c.layerNormEps, ctx);
+          let mlp = runLinear(this.hooks, blk.mlpProj, geluTanh(runLinear(this.hooks, blk.fc, y, ctx)), ctx);
+          mlp = runSublayer(this.hooks, blk.mlpSublayer, y, mlp, ctx);
+          return tf.add(afterAttention, mlp);
         });
-        let attended = runLinear(this.hooks, blk.proj, context, ctx);
-        attended = runSublayer(this.hooks, blk.attnSublayer, x, attended, ctx);
-        hidden = tf.add(hidden, attended);
-        const y = runLayerNorm(this.hooks, blk.norm2, hidden, c.layerNormEps, ctx);
-        let mlp = runLinear(this.hooks, blk.mlpProj, geluTanh(runLinear(this.hooks, blk.fc, y, ctx)), ctx);
-        mlp = runSublayer(this.hooks, blk.mlpSublayer, y, mlp, ctx);
-        hidden = tf.add(hidden, mlp);
       });
       hidden = runLayerNorm(this.hooks, this.finalNorm, hidden, c.layerNormEps, ctx);
       const logits = tf.reshape(

@@ -171,25 +171,28 @@ export class UseLiteBackbone implements Backbone {
       let hidden: Tensor = tf.add(tf.mul(embeds, 2), timing);
 
       this.layers.forEach((l, i) => {
-        const x = runLayerNorm(this.hooks, l.norm, hidden, EPS, ctx);
-        const context = multiHeadAttention({
-          query: runLinear(this.hooks, l.query, x, ctx),
-          key: runLinear(this.hooks, l.key, x, ctx),
-          value: runLinear(this.hooks, l.value, x, ctx),
-          numHeads: HEADS,
-          scale: 1 / Math.sqrt(l.attention.headDim),
-          keyMask: mask,
-          causal: false,
-          extra: extras[i],
+        // A scope per layer frees its intermediates as it ends (see BertModel.forward).
+        hidden = tf.tidy(() => {
+          const x = runLayerNorm(this.hooks, l.norm, hidden, EPS, ctx);
+          const context = multiHeadAttention({
+            query: runLinear(this.hooks, l.query, x, ctx),
+            key: runLinear(this.hooks, l.key, x, ctx),
+            value: runLinear(this.hooks, l.value, x, ctx),
+            numHeads: HEADS,
+            scale: 1 / Math.sqrt(l.attention.headDim),
+            keyMask: mask,
+            causal: false,
+            extra: extras[i],
+          });
+          let attended = runLinear(this.hooks, l.output, context, ctx);
+          attended = runSublayer(this.hooks, l.attentionSublayer, x, attended, ctx);
+          const residual = l.residual ? runLinear(this.hooks, l.residual, hidden, ctx) : hidden;
+          const afterAttention = tf.add(attended, residual);
+          const y = runLayerNorm(this.hooks, l.ffnNorm, afterAttention, EPS, ctx);
+          let ffn = runLinear(this.hooks, l.ffnOutput, tf.relu(runLinear(this.hooks, l.intermediate, y, ctx)), ctx);
+          ffn = runSublayer(this.hooks, l.ffnSublayer, y, ffn, ctx);
+          return tf.add(afterAttention, ffn);
         });
-        let attended = runLinear(this.hooks, l.output, context, ctx);
-        attended = runSublayer(this.hooks, l.attentionSublayer, x, attended, ctx);
-        const residual = l.residual ? runLinear(this.hooks, l.residual, hidden, ctx) : hidden;
-        hidden = tf.add(attended, residual);
-        const y = runLayerNorm(this.hooks, l.ffnNorm, hidden, EPS, ctx);
-        let ffn = runLinear(this.hooks, l.ffnOutput, tf.relu(runLinear(this.hooks, l.intermediate, y, ctx)), ctx);
-        ffn = runSublayer(this.hooks, l.ffnSublayer, y, ffn, ctx);
-        hidden = tf.add(hidden, ffn);
       });
 
       const weights = tf.expandDims(mask, 2);

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRng, DeltaTuneError, permutation, type Backbone, type Delta } from '@deltatune/core';
+import { createRng, DeltaTuneError, lowMemoryVariableGrads, permutation, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { disposeBatch, makeBatch, tokenizeSplit, type TokenizedSplit } from './batches';
 import type { Dataset } from './datasets/types';
@@ -321,7 +321,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
 
   function gradsOf(f: () => Tensor): { value: Tensor; grads: Tensor[] } {
-    const { value, grads } = tf.variableGrads(f as () => tf.Scalar, trained);
+    const { value, grads } = lowMemoryVariableGrads(f as () => tf.Scalar, trained);
     return { value, grads: trained.map((v) => grads[v.name] ?? tf.zerosLike(v)) };
   }
 }

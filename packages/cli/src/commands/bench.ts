@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, DeltaTuneError, encodeCheckpoint, getMethod, setFusedKernels, useFused, LAYER_NORM, type Delta } from '@deltatune/core';
+import { attach, DeltaTuneError, encodeCheckpoint, getMethod, lowMemoryVariableGrads, setFusedKernels, useFused, LAYER_NORM, type Delta } from '@deltatune/core';
 import { BERT_BASE, randomBert, type BertConfig } from '@deltatune/models';
 import { writeFileAtomic } from '@deltatune/node';
 import { AdamW, crossEntropy, globalNormClip, ClassificationHead } from '@deltatune/train';
@@ -91,7 +91,7 @@ export async function benchCommand(flags: Flags): Promise<void> {
     // The trainer's step: gradients, global-norm clip folded into AdamW (a non-finite loss skips
     // the update on the device), and the loss read back while the next step runs.
     const step = (): Promise<unknown> => {
-      const { value, grads } = tf.variableGrads(() => crossEntropy(head.logits(backbone.forward(inputs, { training: true }).pooled), labels) as tf.Scalar, vars);
+      const { value, grads } = lowMemoryVariableGrads(() => crossEntropy(head.logits(backbone.forward(inputs, { training: true }).pooled), labels) as tf.Scalar, vars);
       const ordered = vars.map((v) => grads[v.name]);
       const clip = globalNormClip(ordered, 1, value);
       optimizer.apply(ordered, 1e-4, clip.factor);
