@@ -158,8 +158,8 @@ export class BertBackbone implements Backbone {
 
       this.layers.forEach((l, i) => {
         // A scope per layer: tfjs keeps what the backward pass saves and frees the rest of the
-        // layer's intermediates here, not at the end of the whole forward pass (at BERT-base,
-        // batch 32 x 128, those were most of a training step's peak memory).
+        // layer's intermediates here, not at the end of the whole forward pass (inference of a
+        // 4-layer BERT at batch 4 x 128: 276 -> 83 MiB above the weights; ~5% in a training step).
         hidden = tf.tidy(() => {
           const context = multiHeadAttention({
             query: runLinear(this.hooks, l.query, hidden, ctx),

@@ -118,7 +118,7 @@ export class Gpt2Backbone implements Backbone {
       if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
       let hidden: Tensor = tf.add(embeds, tf.expandDims(tf.gather(this.positions, tf.range(past, past + total, 1, 'int32')), 0));
       this.blocks.forEach((blk, i) => {
-        // A scope per layer frees its intermediates as it ends (see BertModel.forward).
+        // A scope per layer frees its intermediates as it ends (see BertBackbone.forward).
         hidden = tf.tidy(() => {
           const x = runLayerNorm(this.hooks, blk.norm1, hidden, c.layerNormEps, ctx);
           const [q, k, v] = tf.split(runLinear(this.hooks, blk.attn, x, ctx), 3, -1);

@@ -171,7 +171,7 @@ export class UseLiteBackbone implements Backbone {
       let hidden: Tensor = tf.add(tf.mul(embeds, 2), timing);
 
       this.layers.forEach((l, i) => {
-        // A scope per layer frees its intermediates as it ends (see BertModel.forward).
+        // A scope per layer frees its intermediates as it ends (see BertBackbone.forward).
         hidden = tf.tidy(() => {
           const x = runLayerNorm(this.hooks, l.norm, hidden, EPS, ctx);
           const context = multiHeadAttention({

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { elementwiseProgram, f32, i32, registerWebgpuAndCpu, workgroupSum, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * An AdamW step is ~14 elementwise kernels per variable in plain ops, and clipping by the global
@@ -62,8 +62,6 @@ function unlessSkipped(factor: Tensor, next: Tensor, previous: Tensor): Tensor {
   return tf.where(tf.greater(factor, 0), next, previous);
 }
 
-const f32 = (data: number) => ({ type: 'float32' as const, data: [data] });
-
 const SUM_WG = 256;
 /** Past this many elements the squared sum is split over workgroups (one would scan it alone). */
 const SPLIT_ABOVE = 1 << 16;
@@ -86,22 +84,18 @@ function sumProgram(parts: number, squares: boolean): WebGpuProgram {
     workgroupSize: [SUM_WG, 1, 1],
     uniforms: 'n : i32, parts : i32,',
     getUserCode: () => `
-      var<workgroup> partial : array<f32, ${SUM_WG}>;
+      const WG = ${SUM_WG};
+      ${workgroupSum('A', SUM_WG)}
       fn main(index : i32) {
         let tid = i32(localId.x);
-        let part = min(index / ${SUM_WG}, uniforms.parts - 1);
+        let part = min(index / WG, uniforms.parts - 1);
         var s = 0.0;
-        for (var i = part * ${SUM_WG} + tid; i < uniforms.n; i = i + uniforms.parts * ${SUM_WG}) {
+        for (var i = part * WG + tid; i < uniforms.n; i = i + uniforms.parts * WG) {
           let v = x[i];
           s = s + ${squares ? 'v * v' : 'v'};
         }
-        partial[tid] = s;
-        workgroupBarrier();
-        for (var stride = ${SUM_WG / 2}; stride > 0; stride = stride / 2) {
-          if (tid < stride) { partial[tid] = partial[tid] + partial[tid + stride]; }
-          workgroupBarrier();
-        }
-        if (tid == 0) { setOutputAtIndex(part, partial[0]); }
+        let total = reduceA(s, tid);
+        if (tid == 0) { setOutputAtIndex(part, total); }
       }`,
   };
 }
@@ -110,7 +104,7 @@ function webgpuSumOfSquares({ inputs, backend }: KernelArgs): TensorInfo {
   const gpu = backend as WebGpuBackendLike;
   const n = tf.util.sizeFromShape(inputs.x.shape);
   const run = (x: TensorInfo, size: number, parts: number, squares: boolean) =>
-    gpu.runWebGPUProgram(sumProgram(parts, squares), [x], 'float32', [{ type: 'int32', data: [size] }, { type: 'int32', data: [parts] }]);
+    gpu.runWebGPUProgram(sumProgram(parts, squares), [x], 'float32', [i32(size), i32(parts)]);
   if (n <= SPLIT_ABOVE) return { ...run(inputs.x, n, 1, true), shape: [] };
   // A full fine-tuning gradient (a 23M-element embedding) in one workgroup would use one of the
   // GPU's cores for the whole scan: split it, then add the partials (two dispatches, not one).

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { i32, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * The two products of attention, read and written in the `[batch, seq, heads * headDim]` layout
@@ -43,8 +43,6 @@ export function attentionContext(p: Tensor, v: Tensor, heads: number, transposed
   if (!useFused(ATTENTION_CONTEXT)) return attentionContextReference(p, v, heads, transposed);
   return tf.engine().runKernel(ATTENTION_CONTEXT, { p, v }, { heads, transposed } as unknown as NamedAttrMap) as Tensor;
 }
-
-const i32 = (data: number) => ({ type: 'int32' as const, data: [data] });
 
 /**
  * How a tiled program reads one operand of `C[i][j] = sum_t A[i][t] B[t][j]` (per batch and head):

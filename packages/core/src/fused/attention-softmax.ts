@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { registerWebgpuAndCpu, rowProgram, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
+import { f32, i32, registerWebgpuAndCpu, rowProgram, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
 
 /**
  * Attention probabilities in one kernel: scale the scores, mask keys (padding, causal, with prefix
@@ -47,7 +47,6 @@ export function attentionSoftmax(scores: Tensor, keyMask: Tensor, o: AttentionMa
   return tf.engine().runKernel(ATTENTION_SOFTMAX, { scores, keyMask }, { ...o } as unknown as NamedAttrMap) as Tensor;
 }
 
-
 function geometry(scores: TensorInfo) {
   const [b, heads, seq, cols] = scores.shape;
   return { b, heads, seq, cols, rows: b * heads * seq };
@@ -87,13 +86,7 @@ function webgpuForward({ inputs, backend, attrs }: KernelArgs): TensorInfo {
       return select(z + ${NEG.toFixed(1)}, z, allowed);
     }
     ${userCode()}`;
-  const uniforms = [
-    { type: 'int32' as const, data: [o.heads] },
-    { type: 'int32' as const, data: [seq] },
-    { type: 'int32' as const, data: [o.extra] },
-    { type: 'int32' as const, data: [real] },
-    { type: 'float32' as const, data: [o.scale] },
-  ];
+  const uniforms = [i32(o.heads), i32(seq), i32(o.extra), i32(real), f32(o.scale)];
   const out = (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.scores, inputs.keyMask], 'float32', uniforms);
   return { ...out, shape: inputs.scores.shape };
 }
@@ -108,7 +101,7 @@ function webgpuGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
     let total = reduceA(dot, tid);
     for (var c = tid; c < cols; c = c + WG) { let i = row * cols + c; setOutputAtIndex(i, uniforms.scale * y[i] * (dy[i] - total)); }`;
   const program = rowProgram('attention_softmax_grad', ['y', 'dy'], rows, cols, body, 'scale : f32,');
-  const out = (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.y, inputs.dy], 'float32', [{ type: 'float32', data: [o.scale] }]);
+  const out = (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.y, inputs.dy], 'float32', [f32(o.scale)]);
   return { ...out, shape: inputs.y.shape };
 }
 

@@ -18,7 +18,6 @@ export function dense(x: Tensor, kernel: Tensor, bias?: Tensor): Tensor {
   return tf.engine().runKernel(DENSE, { x, kernel, bias }, {}) as Tensor;
 }
 
-
 function delegate(backendName: string) {
   return ({ inputs, backend }: KernelArgs): TensorInfo => {
     const fused = tf.getKernel('_FusedMatMul', backendName)!;

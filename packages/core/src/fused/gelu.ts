@@ -48,7 +48,6 @@ function geluSlope(x: number, form: GeluForm): number {
   return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * TANH_C * (1 + 0.134145 * x * x);
 }
 
-
 function webgpu(grad: boolean) {
   return ({ inputs, backend, attrs }: KernelArgs): TensorInfo => {
     const form = attrs!.form as GeluForm;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { registerWebgpuAndCpu, rowProgram, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { f32, registerWebgpuAndCpu, rowProgram, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * Layer norm over the last axis in one kernel (plain tfjs ops take ~10 forward and ~20 backward:
@@ -62,7 +62,7 @@ function webgpuForward({ inputs, backend, attrs }: KernelArgs): TensorInfo {
     }`;
   const names = inputNames(inputs, ['gamma', 'beta']);
   const program = withInput(rowProgram(`layer_norm${inputs.residual ? '_residual' : ''}`, names, rows, cols, body, 'epsilon : f32,'), !!inputs.residual);
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, names.map((n) => inputs[n]), 'float32', [{ type: 'float32', data: [attrs!.epsilon as number] }]);
+  return (backend as WebGpuBackendLike).runWebGPUProgram(program, names.map((n) => inputs[n]), 'float32', [f32(attrs!.epsilon as number)]);
 }
 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * gamma.
@@ -86,7 +86,7 @@ function webgpuGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
     }`;
   const names = inputNames(inputs, ['gamma', 'dy']);
   const program = withInput(rowProgram(`layer_norm_grad${inputs.residual ? '_residual' : ''}`, names, rows, cols, body, 'epsilon : f32,'), !!inputs.residual);
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, names.map((n) => inputs[n]), 'float32', [{ type: 'float32', data: [attrs!.epsilon as number] }]);
+  return (backend as WebGpuBackendLike).runWebGPUProgram(program, names.map((n) => inputs[n]), 'float32', [f32(attrs!.epsilon as number)]);
 }
 
 /** The normalised input on the CPU: `x`, or `x + residual` rounded to float32 as tfjs's add would. */

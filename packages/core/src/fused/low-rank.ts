@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { elementwiseProgram, f32, i32, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * `y + s * h B` for a low-rank `h` `[m, r]` and `B` `[r, n]` (LoRA's update, r = 4..64): one
@@ -32,7 +32,6 @@ function scaledProduct(a: Tensor, b: Tensor, attrs: LowRankAttrs, addend?: Tenso
   const inputs: tf.NamedTensorMap = addend ? { a, b, addend } : { a, b };
   return tf.engine().runKernel(LOW_RANK_UPDATE, inputs, { ...attrs } as unknown as NamedAttrMap) as Tensor;
 }
-
 
 function dims(a: TensorInfo, b: TensorInfo, o: LowRankAttrs) {
   const [m, k] = o.transposeA ? [a.shape[1], a.shape[0]] : a.shape;
@@ -95,16 +94,10 @@ function sumOverRowsProgram(r: number, blocks: number, n: number): WebGpuProgram
 function webgpu({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const o = attrs as unknown as LowRankAttrs;
   const { m, k, n } = dims(inputs.a, inputs.b, o);
+  const uniforms = [i32(m), i32(k), i32(n), f32(o.scale)];
   if (o.transposeA && !o.transposeB && !inputs.addend) {
     const blocks = Math.ceil(n / SUM_COLUMNS);
-    const uniforms = [
-      { type: 'int32' as const, data: [m] },
-      { type: 'int32' as const, data: [k] },
-      { type: 'int32' as const, data: [n] },
-      { type: 'float32' as const, data: [o.scale] },
-      { type: 'int32' as const, data: [blocks] },
-    ];
-    return (backend as WebGpuBackendLike).runWebGPUProgram(sumOverRowsProgram(m, blocks, n), [inputs.a, inputs.b], 'float32', uniforms);
+    return (backend as WebGpuBackendLike).runWebGPUProgram(sumOverRowsProgram(m, blocks, n), [inputs.a, inputs.b], 'float32', [...uniforms, i32(blocks)]);
   }
   const aIndex = o.transposeA ? 't * uniforms.m + row' : 'row * uniforms.k + t';
   const bIndex = o.transposeB ? 'col * uniforms.k + t' : 't * uniforms.n + col';
@@ -117,12 +110,6 @@ function webgpu({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const names = inputs.addend ? ['a', 'b', 'addend'] : ['a', 'b'];
   const key = `low_rank_${o.transposeA ? 't' : 'n'}${o.transposeB ? 't' : 'n'}${inputs.addend ? '_add' : ''}`;
   const program = elementwiseProgram(key, names, [m, n], body, 'm : i32, k : i32, n : i32, scale : f32,');
-  const uniforms = [
-    { type: 'int32' as const, data: [m] },
-    { type: 'int32' as const, data: [k] },
-    { type: 'int32' as const, data: [n] },
-    { type: 'float32' as const, data: [o.scale] },
-  ];
   return (backend as WebGpuBackendLike).runWebGPUProgram(program, names.map((x) => inputs[x]), 'float32', uniforms);
 }
 

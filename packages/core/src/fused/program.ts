@@ -24,6 +24,10 @@ export interface WebGpuProgram {
 
 export type ProgramUniform = { type: 'float32' | 'int32'; data: number[] };
 
+/** One int or float uniform value, in the order the program's `uniforms` string declares them. */
+export const i32 = (value: number): ProgramUniform => ({ type: 'int32', data: [value] });
+export const f32 = (value: number): ProgramUniform => ({ type: 'float32', data: [value] });
+
 export interface WebGpuBackendLike {
   runWebGPUProgram(program: WebGpuProgram, inputs: TensorInfo[], dtype: DataType, uniforms?: ProgramUniform[]): TensorInfo;
   /** Frees an intermediate a kernel made and does not return. */
@@ -51,7 +55,7 @@ export function rowWorkgroup(cols: number): number {
 }
 
 /** `reduce<name>(value, tid)`: the sum of one value per thread over the workgroup (every thread must call it). */
-function workgroupSum(name: string, wg: number): string {
+export function workgroupSum(name: string, wg: number): string {
   return `
       var<workgroup> partial${name} : array<f32, ${wg}>;
       fn reduce${name}(value : f32, tid : i32) -> f32 {
