@@ -76,8 +76,10 @@ function attachIa3(backbone: Backbone, name: string, o: Ia3Options): Delta {
       init_ia3_weights: true,
       modules_to_save: null,
     }),
-    tensors: () => new Map<string, Tensor>(scales.map((s) => [keyOf(s.site.name), tf.reshape(s.vector, s.feedforward ? [1, -1] : [-1, 1])])),
-    expectedShapes: () => new Map(scales.map((s) => [keyOf(s.site.name), s.feedforward ? [1, s.site.inFeatures] : [s.site.outFeatures, 1]])),
+    tensors: () =>
+      new Map<string, Tensor>(scales.map((s) => [keyOf(s.site.name), tf.reshape(s.vector, s.feedforward ? [1, -1] : [-1, 1])])),
+    expectedShapes: () =>
+      new Map(scales.map((s) => [keyOf(s.site.name), s.feedforward ? [1, s.site.inFeatures] : [s.site.outFeatures, 1]])),
     assign: (tensors) => {
       for (const s of scales) tf.tidy(() => s.vector.assign(tf.reshape(tensors.get(keyOf(s.site.name))!, [-1])));
     },
@@ -100,9 +102,51 @@ function rescale(s: Scale, op: (t: Tensor, v: Tensor) => Tensor): void {
   }
 }
 
-/** IA3 options from PEFT's `adapter_config.json`. */
-export function ia3FromPeft(config: Record<string, unknown>): Partial<Ia3Options> {
-  if (config.peft_type !== 'IA3') throw new DeltaTuneError(`not an IA3 adapter (peft_type ${JSON.stringify(config.peft_type)})`, 'load it with the method for its peft_type');
-  const asList = (v: unknown) => (typeof v === 'string' ? [`/^(?:${v})$/`] : (v as string[] | null) ?? undefined);
-  return { targets: asList(config.target_modules), feedforward: asList(config.feedforward_modules) ?? [] };
+/**
+ * IA3 options from PEFT's `adapter_config.json`. A wrong type is an error naming the field: a
+ * plugin gets whatever JSON the file holds, and a TypeError or NaN outputs say nothing useful.
+ */
+export function ia3FromPeft(raw: Record<string, unknown>): Partial<Ia3Options> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new DeltaTuneError(
+      `adapter_config.json holds ${JSON.stringify(raw)}, not a JSON object`,
+      'restore the file, or save the delta again',
+    );
+  }
+  const config = raw;
+  if (config.peft_type !== 'IA3')
+    throw new DeltaTuneError(
+      `not an IA3 adapter (peft_type ${JSON.stringify(config.peft_type)})`,
+      'load it with the method for its peft_type',
+    );
+  const modules = (key: string): string[] | undefined => {
+    const v = config[key];
+    if (typeof v === 'string') return [`/^(?:${v})$/`];
+    if (v === null || v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string')))
+      return (v as string[] | null) ?? undefined;
+    throw new DeltaTuneError(
+      `adapter_config.json: "${key}" is ${JSON.stringify(v)}, not a string or a list of strings`,
+      `set "${key}" to module names such as ["key", "value"]`,
+    );
+  };
+  for (const key of ['fan_in_fan_out', 'init_ia3_weights']) {
+    const v = config[key];
+    if (v !== null && v !== undefined && typeof v !== 'boolean') {
+      throw new DeltaTuneError(
+        `adapter_config.json: "${key}" is ${JSON.stringify(v)}, not true or false`,
+        `set "${key}" to true or false (JSON booleans, no quotes)`,
+      );
+    }
+  }
+  const targets = modules('target_modules');
+  const feedforward = modules('feedforward_modules') ?? [];
+  // PEFT refuses this too: a feed-forward module that is not a target would get no vector.
+  const stray = Array.isArray(config.target_modules) ? feedforward.find((f) => !targets!.includes(f)) : undefined;
+  if (stray !== undefined) {
+    throw new DeltaTuneError(
+      `adapter_config.json: "feedforward_modules" holds "${stray}", which is not in "target_modules"`,
+      'list every feed-forward module in target_modules too',
+    );
+  }
+  return { targets, feedforward };
 }

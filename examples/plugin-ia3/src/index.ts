@@ -13,7 +13,15 @@ export const ia3Method: DeltaMethod<Ia3Options> = {
   peftType: 'IA3',
   description: 'IA3 (Liu et al. 2022): one learned scale per key/value output and feed-forward input element',
   create: (options) => ia3(options),
-  parseOptions: (raw) => parseOptions<Ia3Options>('ia3', raw, { targets: 'strings', feedforward: 'strings', exclude: 'strings', layers: 'any', seed: 'number' }),
+  // 'layers' (newer cores) checks indices; the plain types are what older plugins pass, and still work.
+  parseOptions: (raw) =>
+    parseOptions<Ia3Options>('ia3', raw, {
+      targets: 'strings',
+      feedforward: 'strings',
+      exclude: 'strings',
+      layers: 'layers',
+      seed: 'number',
+    }),
   fromConfig: (config) => ia3(ia3FromPeft(config)),
 };
 

@@ -39,7 +39,17 @@ export interface AdapterOptions extends Targeting {
   readonly seed: number;
 }
 
-export const ADAPTER_DEFAULTS: Omit<AdapterOptions, keyof Targeting> = { placement: 'houlsby', reductionFactor: 16, nonLinearity: 'relu', scaling: 1, seed: 0 };
+export const PLACEMENTS: readonly Placement[] = ['houlsby', 'pfeiffer', 'parallel'];
+export const NON_LINEARITIES: readonly NonLinearity[] = ['relu', 'gelu', 'swish', 'tanh'];
+export const POSITION_NAMES = ['attention', 'feedforward'] as const;
+
+export const ADAPTER_DEFAULTS: Omit<AdapterOptions, keyof Targeting> = {
+  placement: 'houlsby',
+  reductionFactor: 16,
+  nonLinearity: 'relu',
+  scaling: 1,
+  seed: 0,
+};
 
 const POSITIONS: Record<Placement, ReadonlyArray<'attention' | 'feedforward'>> = {
   houlsby: ['attention', 'feedforward'],
@@ -77,10 +87,43 @@ export function adapterParameterCount(backbone: Backbone, options: Partial<Adapt
 /** A bottleneck adapter `h + s * f(x W_down + b_down) W_up + b_up`, W_up zero at init: an untrained adapter changes nothing. */
 export function adapter(options: Partial<AdapterOptions> = {}): DeltaSpec<AdapterOptions> {
   const o: AdapterOptions = { ...ADAPTER_DEFAULTS, ...options };
-  if (!(o.placement in POSITIONS)) throw new DeltaTuneError(`adapter: placement must be houlsby, pfeiffer or parallel, got ${o.placement}`, 'e.g. --opt placement=pfeiffer');
-  if (!(o.nonLinearity in ACTIVATIONS)) throw new DeltaTuneError(`adapter: nonLinearity must be relu, gelu, swish or tanh, got ${o.nonLinearity}`, 'e.g. --opt nonLinearity=gelu');
-  if (!(o.reductionFactor > 0)) throw new DeltaTuneError(`adapter: reductionFactor must be positive, got ${o.reductionFactor}`, 'e.g. --opt reductionFactor=16');
-  return { method: 'adapter', version: ADAPTER_VERSION, coreRange: ADAPTER_CORE_RANGE, options: o, attach: (backbone, name) => attachAdapter(backbone, name, o) };
+  if (!PLACEMENTS.includes(o.placement))
+    throw new DeltaTuneError(
+      `adapter: placement must be houlsby, pfeiffer or parallel, got ${o.placement}`,
+      'e.g. --opt placement=pfeiffer',
+    );
+  if (!NON_LINEARITIES.includes(o.nonLinearity))
+    throw new DeltaTuneError(
+      `adapter: nonLinearity must be relu, gelu, swish or tanh, got ${o.nonLinearity}`,
+      'e.g. --opt nonLinearity=gelu',
+    );
+  if (typeof o.reductionFactor !== 'number' || !(o.reductionFactor > 0 && Number.isFinite(o.reductionFactor))) {
+    throw new DeltaTuneError(
+      `adapter: reductionFactor must be a number above 0, got ${o.reductionFactor}`,
+      'e.g. --opt reductionFactor=16',
+    );
+  }
+  if (o.bottleneck !== undefined && !(Number.isInteger(o.bottleneck) && o.bottleneck > 0)) {
+    throw new DeltaTuneError(
+      `adapter: bottleneck must be a positive integer, got ${o.bottleneck}`,
+      'e.g. --opt bottleneck=8, or leave it out to use reductionFactor',
+    );
+  }
+  if (!Number.isFinite(o.scaling))
+    throw new DeltaTuneError(`adapter: scaling must be a finite number, got ${o.scaling}`, 'e.g. --opt scaling=1');
+  const badPosition = o.positions?.find((p) => !POSITION_NAMES.includes(p));
+  if (badPosition !== undefined)
+    throw new DeltaTuneError(
+      `adapter: positions must be attention and/or feedforward, got ${badPosition}`,
+      'e.g. --opt positions=feedforward',
+    );
+  return {
+    method: 'adapter',
+    version: ADAPTER_VERSION,
+    coreRange: ADAPTER_CORE_RANGE,
+    options: o,
+    attach: (backbone, name) => attachAdapter(backbone, name, o),
+  };
 }
 
 interface Bottleneck {
@@ -93,7 +136,11 @@ interface Bottleneck {
 
 function attachAdapter(backbone: Backbone, name: string, o: AdapterOptions): Delta {
   const sites = adapterSites(backbone, o);
-  if (sites.length === 0) throw new DeltaTuneError(`adapter: the ${o.placement} placement found no sublayer site on this ${backbone.architecture} backbone`, 'check --opt positions / layers');
+  if (sites.length === 0)
+    throw new DeltaTuneError(
+      `adapter: the ${o.placement} placement found no sublayer site on this ${backbone.architecture} backbone`,
+      'check --opt positions / layers',
+    );
   const rng = createRng(o.seed);
   const act = ACTIVATIONS[o.nonLinearity];
   const blocks: Bottleneck[] = sites.map((site) => {
@@ -131,7 +178,12 @@ function attachAdapter(backbone: Backbone, name: string, o: AdapterOptions): Del
     sites: sites.map((s) => s.name),
     register: () =>
       blocks.map((b) =>
-        backbone.hooks.add('sublayer', b.site.name, ({ input, output }) => tf.add(output, apply(b, o.placement === 'parallel' ? input : output)), { owner: name }),
+        backbone.hooks.add(
+          'sublayer',
+          b.site.name,
+          ({ input, output }) => tf.add(output, apply(b, o.placement === 'parallel' ? input : output)),
+          { owner: name },
+        ),
       ),
     config: () => ({
       method: 'adapter',

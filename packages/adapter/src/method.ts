@@ -1,5 +1,15 @@
 import { parseOptions, type DeltaMethod } from '@deltatune/core';
-import { adapter, ADAPTER_CORE_RANGE, ADAPTER_VERSION, type AdapterOptions } from './adapter';
+import {
+  adapter,
+  ADAPTER_CORE_RANGE,
+  ADAPTER_DEFAULTS,
+  ADAPTER_VERSION,
+  NON_LINEARITIES,
+  PLACEMENTS,
+  POSITION_NAMES,
+  type AdapterOptions,
+} from './adapter';
+import { configObject, describe, fieldError, num, oneOf, strings } from './config-fields';
 
 export const adapterMethod: DeltaMethod<AdapterOptions> = {
   name: 'adapter',
@@ -10,25 +20,43 @@ export const adapterMethod: DeltaMethod<AdapterOptions> = {
   create: (options) => adapter(options),
   parseOptions: (raw) =>
     parseOptions<AdapterOptions>('adapter', raw, {
-      placement: 'string',
-      positions: 'strings',
-      reductionFactor: 'number',
-      bottleneck: 'number',
-      nonLinearity: 'string',
-      scaling: 'number',
-      seed: 'number',
+      placement: PLACEMENTS,
+      positions: { each: POSITION_NAMES },
+      reductionFactor: 'positive',
+      bottleneck: 'positiveInteger',
+      nonLinearity: NON_LINEARITIES,
+      scaling: 'finite',
+      seed: 'integer',
       targets: 'strings',
       exclude: 'strings',
-      layers: 'any',
+      layers: 'layers',
     }),
-  fromConfig: (c) =>
-    adapter({
-      placement: c.placement as AdapterOptions['placement'],
-      positions: c.positions as AdapterOptions['positions'],
-      reductionFactor: c.reduction_factor as number,
-      bottleneck: (c.bottleneck as number | null) ?? undefined,
-      nonLinearity: c.non_linearity as AdapterOptions['nonLinearity'],
-      scaling: c.scaling as number,
-      targets: c.sites as string[],
-    }),
+  fromConfig: (raw) => {
+    const c = configObject(raw);
+    const sites = strings(c, 'sites');
+    if (!sites?.length)
+      throw fieldError(
+        'sites',
+        sites ? 'is an empty list' : 'is missing',
+        'save the delta again: "sites" lists the sublayers the adapter acts on',
+      );
+    const positions = c.positions === undefined || c.positions === null ? undefined : strings(c, 'positions');
+    const wrong = positions?.find((p) => !(POSITION_NAMES as readonly string[]).includes(p));
+    if (wrong !== undefined || positions?.length === 0) {
+      throw fieldError(
+        'positions',
+        `is ${describe(c.positions)}, not a list of ${POSITION_NAMES.join(', ')}`,
+        'set "positions" to ["attention", "feedforward"] or ["feedforward"]',
+      );
+    }
+    return adapter({
+      placement: oneOf(c, 'placement', PLACEMENTS, ADAPTER_DEFAULTS.placement),
+      positions: positions as AdapterOptions['positions'],
+      reductionFactor: num(c, 'reduction_factor', 'positive', ADAPTER_DEFAULTS.reductionFactor),
+      bottleneck: num(c, 'bottleneck', 'positiveInteger'),
+      nonLinearity: oneOf(c, 'non_linearity', NON_LINEARITIES, ADAPTER_DEFAULTS.nonLinearity),
+      scaling: num(c, 'scaling', 'finite', ADAPTER_DEFAULTS.scaling),
+      targets: sites,
+    });
+  },
 };

@@ -28,6 +28,8 @@ export interface BitFitOptions extends Targeting {
   readonly layerNorm: boolean;
 }
 
+export const SUBSETS: ReadonlyArray<BitFitOptions['subset']> = ['all', 'query-intermediate'];
+
 export const BITFIT_DEFAULTS: Omit<BitFitOptions, keyof Targeting> = { subset: 'all', layerNorm: true };
 
 const SUBSET_TARGETS: Record<BitFitOptions['subset'], readonly TargetPattern[] | undefined> = {
@@ -49,8 +51,17 @@ interface BiasDelta {
  */
 export function bitfit(options: Partial<BitFitOptions> = {}): DeltaSpec<BitFitOptions> {
   const o: BitFitOptions = { ...BITFIT_DEFAULTS, ...options };
-  if (!(o.subset in SUBSET_TARGETS)) throw new DeltaTuneError(`bitfit: subset must be all or query-intermediate, got ${o.subset}`, 'e.g. --opt subset=query-intermediate');
-  return { method: 'bitfit', version: BITFIT_VERSION, coreRange: BITFIT_CORE_RANGE, options: o, attach: (backbone, name) => attachBitFit(backbone, name, o) };
+  if (!SUBSETS.includes(o.subset))
+    throw new DeltaTuneError(`bitfit: subset must be all or query-intermediate, got ${o.subset}`, 'e.g. --opt subset=query-intermediate');
+  if (typeof o.layerNorm !== 'boolean')
+    throw new DeltaTuneError(`bitfit: layerNorm must be true or false, got ${o.layerNorm}`, 'e.g. --opt layerNorm=false');
+  return {
+    method: 'bitfit',
+    version: BITFIT_VERSION,
+    coreRange: BITFIT_CORE_RANGE,
+    options: o,
+    attach: (backbone, name) => attachBitFit(backbone, name, o),
+  };
 }
 
 /** The sites whose biases this configuration trains. */
@@ -83,7 +94,13 @@ function attachBitFit(backbone: Backbone, name: string, o: BitFitOptions): Delta
           ? backbone.hooks.add('linear', b.site.name, { output: (_x, y) => tf.add(y, b.delta) }, { owner: name })
           : backbone.hooks.add('norm', b.site.name, (y) => tf.add(y, b.delta), { owner: name }),
       ),
-    config: () => ({ method: 'bitfit', subset: o.subset, layer_norm: o.layerNorm, biases: biases.map((b) => b.name), stores: 'trained bias values (base + delta)' }),
+    config: () => ({
+      method: 'bitfit',
+      subset: o.subset,
+      layer_norm: o.layerNorm,
+      biases: biases.map((b) => b.name),
+      stores: 'trained bias values (base + delta)',
+    }),
     // The trained biases themselves, as a Hugging Face checkpoint would hold them.
     tensors: () => new Map<string, Tensor>(biases.map((b) => [b.name, merged ? tf.clone(b.base) : tf.add(b.base, b.delta)])),
     assign: (tensors) => {
@@ -110,5 +127,8 @@ function attachBitFit(backbone: Backbone, name: string, o: BitFitOptions): Delta
 
 /** Elements of the selected biases: what BitFit trains. */
 export function bitfitParameterCount(backbone: Backbone, options: Partial<BitFitOptions> = {}): number {
-  return bitfitSites(backbone, { ...BITFIT_DEFAULTS, ...options }).reduce((n, s) => n + (s.kind === 'linear' ? s.outFeatures : s.hidden), 0);
+  return bitfitSites(backbone, { ...BITFIT_DEFAULTS, ...options }).reduce(
+    (n, s) => n + (s.kind === 'linear' ? s.outFeatures : s.hidden),
+    0,
+  );
 }

@@ -1,5 +1,6 @@
 import { parseOptions, type DeltaMethod } from '@deltatune/core';
-import { bitfit, BITFIT_CORE_RANGE, BITFIT_VERSION, type BitFitOptions } from './bitfit';
+import { bitfit, BITFIT_CORE_RANGE, BITFIT_DEFAULTS, BITFIT_VERSION, SUBSETS, type BitFitOptions } from './bitfit';
+import { bool, configObject, fieldError, oneOf, strings } from './config-fields';
 
 export const bitfitMethod: DeltaMethod<BitFitOptions> = {
   name: 'bitfit',
@@ -9,6 +10,30 @@ export const bitfitMethod: DeltaMethod<BitFitOptions> = {
   description: 'Bias-term fine-tuning (Ben Zaken et al. 2022): one parameter per selected bias element',
   create: (options) => bitfit(options),
   parseOptions: (raw) =>
-    parseOptions<BitFitOptions>('bitfit', raw, { subset: 'string', layerNorm: 'boolean', targets: 'strings', exclude: 'strings', layers: 'any', seed: 'number' }),
-  fromConfig: (config) => bitfit({ subset: config.subset as BitFitOptions['subset'], layerNorm: config.layer_norm as boolean, targets: (config.biases as string[]).map((b) => b.replace(/\.bias$/, '')) }),
+    parseOptions<BitFitOptions>('bitfit', raw, {
+      subset: SUBSETS,
+      layerNorm: 'boolean',
+      targets: 'strings',
+      exclude: 'strings',
+      layers: 'layers',
+      seed: 'integer',
+    }),
+  fromConfig: (raw) => {
+    const c = configObject(raw);
+    const biases = strings(c, 'biases');
+    if (!biases?.length)
+      throw fieldError(
+        'biases',
+        biases ? 'is an empty list' : 'is missing',
+        'save the delta again: "biases" names the trained bias tensors',
+      );
+    const wrong = biases.find((b) => !b.endsWith('.bias'));
+    if (wrong !== undefined)
+      throw fieldError('biases', `names ${JSON.stringify(wrong)}, not a bias (a name ending in .bias)`, 'save the delta again');
+    return bitfit({
+      subset: oneOf(c, 'subset', SUBSETS, BITFIT_DEFAULTS.subset),
+      layerNorm: bool(c, 'layer_norm', BITFIT_DEFAULTS.layerNorm),
+      targets: biases.map((b) => b.replace(/\.bias$/, '')),
+    });
+  },
 };

@@ -35,6 +35,17 @@ export function parseArgs(argv: readonly string[], booleanFlags: ReadonlySet<str
   return { command, positional, flags };
 }
 
+export type NumberKind = 'finite' | 'positive' | 'nonNegative' | 'positiveInteger' | 'nonNegativeInteger' | 'integer';
+
+const NUMBER_KINDS: Record<NumberKind, { ok: (n: number) => boolean; what: string; example: (fallback?: number) => string }> = {
+  finite: { ok: () => true, what: 'a number', example: (f) => String(f ?? 8) },
+  positive: { ok: (n) => n > 0, what: 'a positive number', example: (f) => String(f && f > 0 ? f : 0.001) },
+  nonNegative: { ok: (n) => n >= 0, what: 'a number >= 0', example: (f) => String(f ?? 0) },
+  positiveInteger: { ok: (n) => Number.isInteger(n) && n > 0, what: 'a whole number >= 1', example: (f) => String(f && f > 0 ? f : 8) },
+  nonNegativeInteger: { ok: (n) => Number.isInteger(n) && n >= 0, what: 'a whole number >= 0', example: (f) => String(f ?? 0) },
+  integer: { ok: (n) => Number.isSafeInteger(n), what: 'a whole number', example: (f) => String(f ?? 0) },
+};
+
 /** Typed access to flags, with checks that say which flag is wrong. */
 export class Flags {
   private readonly used = new Set<string>();
@@ -58,14 +69,26 @@ export class Flags {
     return v;
   }
 
-  number(name: string): number | undefined;
-  number(name: string, fallback: number): number;
-  number(name: string, fallback?: number): number | undefined {
+  /**
+   * A numeric flag, checked against `kind`: `--steps 2.5`, `--batch-size 0` or `--lr -1` are
+   * refused here, naming the flag, rather than failing (or silently misbehaving) mid-run.
+   */
+  number(name: string, fallback?: undefined, kind?: NumberKind): number | undefined;
+  number(name: string, fallback: number, kind?: NumberKind): number;
+  number(name: string, fallback?: number, kind: NumberKind = 'finite'): number | undefined {
     const v = this.string(name);
     if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new DeltaTuneError(`--${name} must be a number, got "${v}"`, `e.g. --${name} 8`);
+    const n = v.trim() === '' ? NaN : Number(v);
+    const rule = NUMBER_KINDS[kind];
+    if (!Number.isFinite(n) || !rule.ok(n)) throw new DeltaTuneError(`--${name} must be ${rule.what}, got "${v}"`, `e.g. --${name} ${rule.example(fallback)}`);
     return n;
+  }
+
+  /** A flag with a fixed set of values. */
+  choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
+    const v = this.string(name, fallback);
+    if (!(choices as readonly string[]).includes(v)) throw new DeltaTuneError(`--${name} must be one of ${choices.join(', ')}, got "${v}"`, `e.g. --${name} ${fallback}`);
+    return v as T;
   }
 
   bool(name: string): boolean {

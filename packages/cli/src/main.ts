@@ -1,5 +1,6 @@
 import { DeltaTuneError } from '@deltatune/core';
 import { Flags, parseArgs } from './args';
+import { fromSystemError } from './system-errors';
 import { BENCH_HELP, benchCommand } from './commands/bench';
 import { DEMO_HELP, demoCommand } from './commands/demo';
 import { EXPERIMENT_HELP, experimentCommand } from './commands/experiment';
@@ -20,7 +21,7 @@ const COMMANDS: Record<string, { run: (flags: Flags, positional: readonly string
   bench: { run: benchCommand, help: BENCH_HELP, summary: 'training-step benchmark (BERT-size, every method); not a test' },
 };
 
-const BOOLEAN_FLAGS = new Set(['json', 'resume', 'merge', 'full', 'help']);
+const BOOLEAN_FLAGS = new Set(['json', 'resume', 'merge', 'full', 'help', 'overwrite']);
 
 export function usage(): string {
   return ['deltatune: parameter-efficient fine-tuning on TensorFlow.js', '', 'commands:', ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)} ${c.summary}`), '', 'deltatune <command> --help for its options'].join('\n');
@@ -28,6 +29,7 @@ export function usage(): string {
 
 /** Runs the CLI; returns the exit code. Errors of bad input are one line plus the fix, no stack. */
 export async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json') || argv.includes('--json=true');
   try {
     const args = parseArgs(argv, BOOLEAN_FLAGS);
     if (!args.command || args.command === '--help' || args.command === 'help') {
@@ -40,16 +42,23 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(command.help + '\n');
       return 0;
     }
-    if (args.positional.length && args.command !== 'experiment') throw new DeltaTuneError(`unexpected argument "${args.positional[0]}"`, `options are written --name value; see deltatune ${args.command} --help`);
+    if (args.positional.length && args.command !== 'experiment') {
+      throw new DeltaTuneError(`unexpected argument "${args.positional[0]}"`, `options are written --name value; see deltatune ${args.command} --help`);
+    }
     await command.run(new Flags(args, args.command), args.positional);
     return 0;
   } catch (e) {
-    if (e instanceof DeltaTuneError) {
-      process.stderr.write(`error: ${e.message}\n`);
+    const user = e instanceof DeltaTuneError ? e : fromSystemError(e);
+    if (user) {
+      const what = user.message.split('\n')[0];
+      process.stderr.write(`error: ${what}\n${user.fix ? `  fix: ${user.fix}\n` : ''}`);
+      if (json) process.stdout.write(JSON.stringify({ error: what, fix: user.fix ?? null }, null, 2) + '\n');
       return 1;
     }
     if (process.env.DELTATUNE_DEBUG) throw e;
-    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]}\n  (an internal error: rerun with DELTATUNE_DEBUG=1 for the stack trace, and please report it)\n`);
+    const what = (e as Error).message?.split('\n')[0] ?? String(e);
+    process.stderr.write(`error: ${what}\n  (an internal error: rerun with DELTATUNE_DEBUG=1 for the stack trace, and please report it)\n`);
+    if (json) process.stdout.write(JSON.stringify({ error: what, fix: null, internal: true }, null, 2) + '\n');
     return 2;
   }
 }

@@ -1,11 +1,14 @@
 import { join } from 'node:path';
 import { attach, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
-import { saveDelta, writeFileAtomic } from '@deltatune/node';
+import { claimOutputDir, saveDelta, writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from './deltas';
 import { limitDataset, loadDataset, saveClassifier, train, type ClassificationMetrics, type LmMetrics, type ScheduleKind, type TaskKind, type TrainEvent } from '@deltatune/train';
 import { lineChartSvg, writeChart } from './plot';
 import { formatSeconds, ProgressBar } from './progress';
+
+/** Beside an LM run's delta: what `deltatune eval` needs to report its perplexity again. */
+export const LM_TASK_FILE = 'task.json';
 
 export interface MethodRequest {
   readonly name: string;
@@ -37,6 +40,8 @@ export interface RunSpec {
   readonly schedule: ScheduleKind;
   readonly outDir: string;
   readonly resume: boolean;
+  /** Write into an --out that holds an earlier run or other files (only deltatune's own files are replaced). */
+  readonly overwrite?: boolean;
   readonly limits: { train?: number; validation?: number; test?: number };
   readonly fullFineTune?: boolean;
   readonly quiet: boolean;
@@ -85,6 +90,20 @@ export function attachMethods(backbone: Backbone, methods: readonly MethodReques
 /** One training run on an already-loaded backbone: attach, train, save, chart; deltas detached after. */
 export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, spec: RunSpec): Promise<RunSummary> {
   const dataset = limitDataset(loadDataset(spec.dataset, spec.columns), spec.limits);
+  const log = (line: string) => !spec.quiet && process.stderr.write(line + '\n');
+  // Before any work: a folder holding an earlier run or the user's files is refused, an unwritable one fails now.
+  const claim = claimOutputDir(spec.outDir, {
+    kind: 'train',
+    resume: spec.resume,
+    overwrite: spec.overwrite,
+    settings: { model: spec.model, dataset: spec.dataset, methods: spec.methods, task: spec.task },
+  });
+  if (claim.state === 'overwrite') log(`  writing over the earlier content of ${spec.outDir} (--overwrite: only deltatune's own files are replaced)`);
+  log(
+    `  data: ${dataset.name}: train ${dataset.train.length}, validation ${dataset.validation.length}, test ${dataset.test.length}` +
+      (spec.task === 'lm' ? '' : `; labels ${dataset.labels.map((l, i) => `${i}=${l}`).join(', ')}`),
+  );
+  if (dataset.test.length < 30) log(`  warning: the test split has only ${dataset.test.length} examples, so its scores are rough estimates; use more data for a reliable figure`);
   const loaded = loadDeltas(backbone, spec.deltas ?? []);
   for (const d of loaded) d.trainable = false;
   const created = attachMethods(backbone, spec.methods, spec.seed, tokenizer);
@@ -92,7 +111,6 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
   const label = spec.label ?? (spec.fullFineTune ? 'full fine-tuning' : deltas.length ? deltas.map((d) => d.name).join('+') : 'head only');
   const bars = new Map<string, ProgressBar>();
   let trainBar: ProgressBar | undefined;
-  const log = (line: string) => !spec.quiet && process.stderr.write(line + '\n');
   const onEvent = (e: TrainEvent) => {
     if (e.type === 'phase' && e.name === 'train') trainBar = new ProgressBar(`${label}`.slice(0, 10), e.total ?? 0, 'steps', spec.quiet);
     if (e.type === 'phase' && e.name === 'features') bars.set('features', new ProgressBar('features', e.total ?? 0, 'ex', spec.quiet));
@@ -100,6 +118,7 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     if (e.type === 'step') trainBar?.update(e.step, `loss ${e.loss.toFixed(4)}  ${e.examplesPerSecond.toFixed(1)} ex/s`);
     if (e.type === 'eval') log(`  step ${e.step}: validation ${Object.entries(e.metrics).filter(([k]) => k !== 'examples').map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
     if (e.type === 'resumed') log(`  resumed from the checkpoint at step ${e.step}`);
+    if (e.type === 'fresh') log(`  --resume: no checkpoint in ${e.dir}, so training starts fresh`);
   };
   try {
     const result = await train({
@@ -130,7 +149,12 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     // A delta folder per trained delta; the head goes beside the (first) delta, or alone.
     const trainedDeltas = created.length ? created : [];
     const savedTo = trainedDeltas.length === 1 ? join(spec.outDir, 'delta') : trainedDeltas.length ? join(spec.outDir, 'deltas') : join(spec.outDir, 'head');
-    for (const d of trainedDeltas) await saveDelta(trainedDeltas.length === 1 ? savedTo : join(savedTo, d.name), d);
+    for (const d of trainedDeltas) await saveDelta(trainedDeltas.length === 1 ? savedTo : join(savedTo, d.name), d, { baseModel: spec.model });
+    if (spec.task === 'lm' && trainedDeltas.length) {
+      // What `eval` needs to score the delta again (a classification run keeps this in classifier.json).
+      const taskFile = join(trainedDeltas.length > 1 ? join(savedTo, trainedDeltas[0].name) : savedTo, LM_TASK_FILE);
+      writeFileAtomic(taskFile, JSON.stringify({ task: 'lm', dataset: spec.dataset, maxLength: spec.maxLength, batchSize: spec.batchSize, model: spec.model, limits: spec.limits, columns: spec.columns }, null, 2) + '\n');
+    }
     if (result.head) {
       await saveClassifier(trainedDeltas.length > 1 ? join(savedTo, trainedDeltas[0].name) : savedTo, result.head, {
         labels: dataset.labels,
@@ -147,7 +171,7 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     const validation = result.validation as Partial<ClassificationMetrics & LmMetrics> | undefined;
     const charts = await writeChart(
       join(spec.outDir, 'curve'),
-      lineChartSvg(
+      await lineChartSvg(
         `${label} on ${spec.dataset} (${backbone.architecture})`,
         [
           { name: 'training loss', points: result.history.map((h) => [h.step, h.loss] as const), color: '#1f77b4' },

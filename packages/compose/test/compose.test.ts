@@ -218,11 +218,25 @@ describe('sequential and simultaneous training', () => {
     const stage2 = await train({ backbone, deltas: c.deltas, ...common });
     expect([...c.get('lora').variables.values()].map((v) => Array.from(v.dataSync()))).toEqual(loraAfterStage1);
     expect([...c.get('bitfit').variables.values()].some((v) => v.dataSync().some((x) => x !== 0))).toBe(true);
-    // Simultaneous: both train.
+    // Simultaneous: both train, in one run. A third delta, filled with non-zero values so that it
+    // changes the output (and would get gradients), is left untrainable: the control.
+    const control = c.add('control', lora({ r: 2, seed: 2 }));
+    fill(control.variables, 20);
     c.train('lora', 'bitfit');
-    expect(c.deltas.every((d) => d.trainable)).toBe(true);
+    expect(c.deltas.map((d) => [d.name, d.trainable])).toEqual([['lora', true], ['bitfit', true], ['control', false]]);
+    const snapshot = (name: string) => [...c.get(name).variables].map(([k, v]) => [k, Array.from(v.dataSync())] as const);
+    const before = { lora: snapshot('lora'), bitfit: snapshot('bitfit'), control: snapshot('control') };
+    const stage3 = await train({ backbone, deltas: c.deltas, ...common });
+    // Every variable of both trained deltas moved (LoRA's A and B, each of BitFit's biases)...
+    for (const name of ['lora', 'bitfit'] as const) {
+      const after = new Map(snapshot(name));
+      for (const [k, values] of before[name]) expect(after.get(k), `${name} ${k}`).not.toEqual(values);
+    }
+    // ...and the untrainable one did not, by a single bit.
+    expect(snapshot('control')).toEqual(before.control);
     stage1.head!.dispose();
     stage2.head!.dispose();
+    stage3.head!.dispose();
     c.detachAll();
     backbone.dispose();
   });

@@ -37,6 +37,12 @@ export interface Backbone {
   readonly transposedParameters?: ReadonlySet<string>;
   /** Width of `pooled`. */
   readonly hiddenSize: number;
+  /** Rows of the token embedding table: input ids must be below it. */
+  readonly vocabSize?: number;
+  /** Tokens per row the position table holds (virtual tokens of prompt/prefix tuning count too); none: no limit. */
+  readonly maxPositions?: number;
+  /** Rows of the token-type table (BERT's segment ids), where the model has one. */
+  readonly typeVocabSize?: number;
   forward(inputs: BackboneInputs, options?: { training?: boolean }): BackboneOutputs;
   dispose(): void;
 }

@@ -32,16 +32,37 @@ export async function encodeCheckpoint(state: DeltaState): Promise<CheckpointFil
 
 /** Parses checkpoint files into a config and tensors (the caller disposes the tensors). */
 export function decodeCheckpoint(configText: string, weights: Uint8Array, source = 'checkpoint'): DeltaState {
-  let config: Record<string, unknown>;
+  let config: unknown;
   try {
     config = JSON.parse(configText);
   } catch (e) {
     throw new DeltaTuneError(`${source}/${CONFIG_FILE} is not valid JSON (${(e as Error).message})`, 'restore the file or save the delta again');
   }
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    const kind = config === null ? 'null' : Array.isArray(config) ? 'an array' : `a ${typeof config}`;
+    throw new DeltaTuneError(`${source}/${CONFIG_FILE} holds ${kind}, not a JSON object`, 'restore the file or save the delta again (PEFT writes an object such as {"peft_type": "LORA", "r": 8, ...})');
+  }
   const { tensors: raw } = readSafetensors(weights, `${source}/${WEIGHTS_FILE}`);
+  assertFinite(raw, `${source}/${WEIGHTS_FILE}`);
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of raw) tensors.set(name, tf.tensor(t.data, [...t.shape], t.dtype));
-  return { config, tensors };
+  return { config: config as Record<string, unknown>, tensors };
+}
+
+/**
+ * Weights with NaN or Infinity load fine and then turn every output into NaN: refuse them at the
+ * door, naming the tensor (a diverged run saves such weights; so does a corrupted file).
+ */
+export function assertFinite(tensors: ReadonlyMap<string, { readonly data: ArrayLike<number>; readonly dtype: string }>, source: string): void {
+  for (const [name, t] of tensors) {
+    if (t.dtype !== 'float32') continue;
+    const d = t.data;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i])) {
+        throw new DeltaTuneError(`${source}: tensor "${name}" holds ${d[i]} at element ${i}`, 'the weights are corrupted or come from a diverged run: use an earlier checkpoint or train again with a lower --lr');
+      }
+    }
+  }
 }
 
 /**

@@ -20,7 +20,7 @@ export { countParameters, structureTree } from './accounting';
 export type { ParameterReport, DeltaCount } from './accounting';
 export { readSafetensors, readSafetensorsHeader, writeSafetensors } from './safetensors';
 export type { RawTensor, TensorToWrite, SafetensorsDtype } from './safetensors';
-export { encodeCheckpoint, decodeCheckpoint, validateTensors, CONFIG_FILE, WEIGHTS_FILE } from './checkpoint';
+export { encodeCheckpoint, decodeCheckpoint, validateTensors, assertFinite, CONFIG_FILE, WEIGHTS_FILE } from './checkpoint';
 export type { CheckpointFiles } from './checkpoint';
 export { createRng, uniform, normal, kaimingUniform, permutation } from './random';
 export { ownedVariable } from './variables';

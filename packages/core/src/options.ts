@@ -12,32 +12,119 @@ export function parseOptionValue(raw: string): unknown {
       throw new DeltaTuneError(`option value ${t} is not valid JSON`, 'quote it as JSON, e.g. targets=["query","value"]');
     }
   }
-  if (t.includes(',')) return t.split(',').map((s) => s.trim()).filter(Boolean);
+  if (t.includes(','))
+    return t
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return t;
+}
+
+/** Numeric kinds an option can declare; each is finite (a NaN or Infinity never reaches the math). */
+export type NumberKind = 'number' | 'finite' | 'integer' | 'positiveInteger' | 'positive' | 'nonNegative' | 'probability';
+
+/**
+ * What one option accepts. The plain strings are the original vocabulary (third-party methods pass
+ * them); `readonly string[]` is an enum, `{ each: [...] }` a list drawn from an enum, `layers` the
+ * Targeting layer selection, `indices` a list of non-negative integers (token ids).
+ */
+export type OptionType =
+  | NumberKind
+  | 'boolean'
+  | 'string'
+  | 'strings'
+  | 'any'
+  | 'layers'
+  | 'indices'
+  | readonly string[]
+  | { readonly each: readonly string[] };
+
+const NUMBER_KINDS: Record<NumberKind, { what: string; ok: (n: number) => boolean; example: string }> = {
+  number: { what: 'a finite number', ok: Number.isFinite, example: '1' },
+  finite: { what: 'a finite number', ok: Number.isFinite, example: '1' },
+  integer: { what: 'an integer', ok: Number.isInteger, example: '0' },
+  positiveInteger: { what: 'a positive integer', ok: (n) => Number.isInteger(n) && n > 0, example: '8' },
+  positive: { what: 'a number above 0', ok: (n) => Number.isFinite(n) && n > 0, example: '16' },
+  nonNegative: { what: 'a number of 0 or more', ok: (n) => Number.isFinite(n) && n >= 0, example: '0.1' },
+  probability: { what: 'a number in [0, 1)', ok: (n) => Number.isFinite(n) && n >= 0 && n < 1, example: '0.1' },
+};
+
+const isIndex = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
+
+/** A CLI value for a list of non-negative integers: `3`, `0,2` (parsed as strings) or `[0,2]`. */
+function asIndices(v: unknown): number[] | undefined {
+  const list = Array.isArray(v) ? v : [v];
+  const numbers = list.map((x) => (typeof x === 'string' && /^\d+$/.test(x) ? Number(x) : x));
+  return numbers.every(isIndex) ? (numbers as number[]) : undefined;
 }
 
 /**
  * Turns `key=value` strings into typed options, checking keys against what the method knows.
- * `schema` maps each key to its expected type; an unknown key lists the known ones.
+ * `schema` maps each key to its expected type; an unknown key lists the known ones, and a value
+ * outside its type is an error naming the option and the value.
  */
 export function parseOptions<T>(
   method: string,
   raw: Readonly<Record<string, string>>,
-  schema: Readonly<Record<string, 'number' | 'boolean' | 'string' | 'strings' | 'any'>>,
+  schema: Readonly<Record<string, OptionType>>,
 ): Partial<T> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    const type = schema[key];
-    if (!type) {
+    if (!Object.prototype.hasOwnProperty.call(schema, key)) {
       throw new DeltaTuneError(`${method} has no option "${key}"`, `known options: ${Object.keys(schema).join(', ')}`);
     }
-    let v = parseOptionValue(value);
-    if (type === 'strings' && !Array.isArray(v)) v = [String(v)];
-    if (type === 'string') v = value;
-    if ((type === 'number' && typeof v !== 'number') || (type === 'boolean' && typeof v !== 'boolean')) {
-      throw new DeltaTuneError(`${method} option ${key}=${value} should be a ${type}`, `e.g. --opt ${key}=${type === 'number' ? '8' : 'true'}`);
-    }
-    out[key] = v;
+    out[key] = parseOne(method, key, value, schema[key]);
   }
   return out as Partial<T>;
+}
+
+function parseOne(method: string, key: string, value: string, type: OptionType): unknown {
+  const bad = (what: string, example: string) =>
+    new DeltaTuneError(`${method} option ${key}=${value} is not ${what}`, `give ${key} ${what}, e.g. --opt ${key}=${example}`);
+  if (type === 'string') return value;
+  const v = parseOptionValue(value);
+  if (typeof type !== 'string') {
+    const allowed = Array.isArray(type) ? (type as readonly string[]) : (type as { each: readonly string[] }).each;
+    const list = Array.isArray(type) ? [value.trim()] : Array.isArray(v) ? v : [v];
+    const wrong = list.find((x) => typeof x !== 'string' || !allowed.includes(x));
+    if (wrong !== undefined) {
+      const what = Array.isArray(type) ? `one of ${allowed.join(', ')}` : `a list of ${allowed.join(', ')}`;
+      throw bad(what, allowed[0]);
+    }
+    return Array.isArray(type) ? list[0] : list;
+  }
+  if (type in NUMBER_KINDS) {
+    const kind = NUMBER_KINDS[type as NumberKind];
+    // parseOptionValue leaves NaN, Infinity and "4x" as strings; 1e999 parses to Infinity.
+    if (typeof v !== 'number' || !kind.ok(v)) throw bad(kind.what, kind.example);
+    return v;
+  }
+  switch (type) {
+    case 'boolean':
+      if (typeof v !== 'boolean') throw bad('a boolean', 'true');
+      return v;
+    case 'strings': {
+      const list = Array.isArray(v) ? v : [String(v)];
+      if (!list.every((x) => typeof x === 'string')) throw bad('a list of names', `'["query","value"]'`);
+      return list;
+    }
+    case 'indices': {
+      const ids = asIndices(v);
+      if (!ids || ids.length === 0) throw bad('a list of non-negative integers', '[101,2023]');
+      return ids;
+    }
+    case 'layers': {
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+        const range = v as Record<string, unknown>;
+        const keysOk = Object.keys(range).every((k) => k === 'from' || k === 'to');
+        if (keysOk && ['from', 'to'].every((k) => range[k] === undefined || Number.isInteger(range[k]))) return range;
+      } else {
+        const ids = asIndices(v);
+        if (ids && ids.length > 0) return ids;
+      }
+      throw bad('layer indices or a {"from","to"} range', '0,2');
+    }
+    default:
+      return v;
+  }
 }

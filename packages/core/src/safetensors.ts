@@ -4,6 +4,10 @@ import { DeltaTuneError } from './errors';
  * A small reader and writer for the safetensors format (8-byte little-endian header length, JSON
  * header, raw little-endian data), the format of Hugging Face model folders and PEFT adapters.
  * Reading converts F16/BF16/F64 to float32 and I64 to int32, since tfjs computes in those.
+ *
+ * The reader is a strict validator, following the reference implementation (huggingface/safetensors,
+ * `read_metadata` and `validate`): a file is read only if every byte of it is accounted for, so a
+ * corrupted or hostile file is rejected with a DeltaTuneError instead of yielding wrong tensors.
  */
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
@@ -17,55 +21,177 @@ export interface RawTensor {
 
 const BYTES: Record<SafetensorsDtype, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
+// Dtypes the format defines but tfjs has no use for: named so the error says "unsupported", not "corrupted".
+const OTHER_FORMAT_DTYPES = new Set(['U16', 'U32', 'U64', 'F8_E4M3', 'F8_E5M2', 'F8_E8M0', 'F6_E2M3', 'F6_E3M2', 'F4', 'C64']);
+
+// The reference reader's limit: a longer header is far more likely corruption than a real file.
+const MAX_HEADER_BYTES = 100_000_000;
+
 interface HeaderEntry {
   dtype: SafetensorsDtype;
   shape: number[];
   data_offsets: [number, number];
 }
 
-/** Parses the header only: names, dtypes, shapes and where each tensor's bytes are. */
+const REWRITE = 'the file is corrupted or was not written by a safetensors writer; write it again from its source';
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+// Names come from the file, so quote them: a newline or quote in a name must not break the one-line message.
+const quote = (name: string) => JSON.stringify(name);
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function parseEntry(source: string, name: string, entry: unknown, dataLength: number): HeaderEntry {
+  const where = `${source}: tensor ${quote(name)}`;
+  if (!isPlainObject(entry)) {
+    throw new DeltaTuneError(`${where} has a header entry that is not an object: ${brief(entry)}`, REWRITE);
+  }
+  const { dtype, shape, data_offsets: offsets } = entry;
+  if (typeof dtype !== 'string' || !Object.prototype.hasOwnProperty.call(BYTES, dtype)) {
+    if (typeof dtype === 'string' && OTHER_FORMAT_DTYPES.has(dtype)) {
+      throw new DeltaTuneError(
+        `${where} has unsupported dtype ${dtype}`,
+        `convert the tensor to one of ${Object.keys(BYTES).join(', ')} before loading it with deltatune`,
+      );
+    }
+    throw new DeltaTuneError(`${where} has an unknown dtype ${brief(dtype)}`, REWRITE);
+  }
+  if (!Array.isArray(shape) || !shape.every(isCount)) {
+    throw new DeltaTuneError(`${where} has an invalid shape ${brief(shape)} (must be an array of non-negative integers)`, REWRITE);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1]) || offsets[0] > offsets[1]) {
+    throw new DeltaTuneError(`${where} has invalid data_offsets ${brief(offsets)} (must be [begin, end] with 0 <= begin <= end)`, REWRITE);
+  }
+  // -0 passes the checks above; normalise it so shapes and offsets compare and print as plain 0.
+  const dims = shape.map((d: number) => d + 0);
+  const [begin, end] = [offsets[0] + 0, offsets[1] + 0];
+  // Multiply step by step, as the reference does with checked_mul, so an overflow is caught before precision is lost.
+  let count = 1;
+  for (const d of dims) {
+    count *= d;
+    if (count > Number.MAX_SAFE_INTEGER) {
+      throw new DeltaTuneError(`${where} has shape ${JSON.stringify(dims)}, whose element count overflows`, REWRITE);
+    }
+  }
+  const expected = count * BYTES[dtype as SafetensorsDtype];
+  if (expected > Number.MAX_SAFE_INTEGER) {
+    throw new DeltaTuneError(`${where} has shape ${JSON.stringify(dims)}, whose byte size overflows`, REWRITE);
+  }
+  if (end > dataLength) {
+    throw new DeltaTuneError(
+      `${source} is truncated: tensor ${quote(name)} ends at byte ${end} of the data, which has ${dataLength}`,
+      'write the file again; it was cut off',
+    );
+  }
+  if (end - begin !== expected) {
+    throw new DeltaTuneError(
+      `${where} (${dtype} ${JSON.stringify(dims)}) should take ${expected} bytes, header gives ${end - begin} ([${begin}, ${end}])`,
+      REWRITE,
+    );
+  }
+  return { dtype: dtype as SafetensorsDtype, shape: dims, data_offsets: [begin, end] };
+}
+
+/** A short, one-line rendering of a header value for an error message. */
+function brief(v: unknown): string {
+  let s: string;
+  try {
+    s = v === undefined ? 'undefined' : JSON.stringify(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** Parses and validates the header: names, dtypes, shapes and where each tensor's bytes are. */
 export function readSafetensorsHeader(bytes: Uint8Array, source = 'safetensors file') {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new DeltaTuneError(`${source}: expected the file's bytes as a Uint8Array or Buffer, got ${typeof bytes}`, 'pass the file bytes');
+  }
   if (bytes.byteLength < 8) {
-    throw new DeltaTuneError(`${source} is truncated: ${bytes.byteLength} bytes, shorter than the 8-byte header length`, 'write the file again; it was cut off');
+    throw new DeltaTuneError(
+      `${source} is truncated: ${bytes.byteLength} bytes, shorter than the 8-byte header length`,
+      'write the file again; it was cut off',
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
+  const declared = view.getBigUint64(0, true);
+  if (declared > BigInt(MAX_HEADER_BYTES)) {
+    throw new DeltaTuneError(
+      `${source} is not safetensors or is corrupted: header length ${declared} bytes is over the ${MAX_HEADER_BYTES}-byte limit`,
+      'check the path points at a .safetensors file',
+    );
+  }
+  const headerLength = Number(declared);
   if (headerLength > bytes.byteLength - 8) {
     throw new DeltaTuneError(
       `${source} is truncated or not safetensors: header says ${headerLength} bytes, file has ${bytes.byteLength - 8} after it`,
       'check the path points at a .safetensors file and that it was fully written',
     );
   }
-  let header: Record<string, HeaderEntry | Record<string, string>>;
+  // Checked on the raw byte, so a byte-order mark (which TextDecoder would otherwise strip) is rejected too.
+  if (headerLength === 0 || bytes[8] !== 0x7b) {
+    throw new DeltaTuneError(`${source} has a corrupted header: it does not start with "{"`, 'check the path is a .safetensors file');
+  }
+  let text: string;
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(8, 8 + headerLength));
+  } catch {
+    throw new DeltaTuneError(`${source} has a corrupted header: it is not valid UTF-8`, REWRITE);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
   } catch (e) {
-    throw new DeltaTuneError(`${source} has a corrupted header (not JSON: ${(e as Error).message})`, 'write the file again from its source');
+    throw new DeltaTuneError(`${source} has a corrupted header (not JSON: ${(e as Error).message.replace(/\s+/g, ' ')})`, REWRITE);
+  }
+  if (!isPlainObject(header)) {
+    throw new DeltaTuneError(`${source} has a corrupted header: it is ${brief(header)}, not a JSON object`, REWRITE);
   }
   const dataStart = 8 + headerLength;
   const dataLength = bytes.byteLength - dataStart;
-  const metadata = (header.__metadata__ as Record<string, string> | undefined) ?? {};
+  const metadata: Record<string, string> = {};
   const entries = new Map<string, HeaderEntry>();
   for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const e = entry as HeaderEntry;
-    if (!e || !(e.dtype in BYTES) || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets)) {
-      throw new DeltaTuneError(`${source}: tensor "${name}" has a corrupted header entry ${JSON.stringify(entry)}`, 'write the file again from its source');
+    if (name === '__metadata__') {
+      // The reference reads __metadata__ as an optional map, so null means "none".
+      if (entry === null) continue;
+      if (!isPlainObject(entry)) {
+        throw new DeltaTuneError(`${source}: __metadata__ is ${brief(entry)}, not an object of strings`, REWRITE);
+      }
+      for (const [k, v] of Object.entries(entry)) {
+        if (typeof v !== 'string') {
+          throw new DeltaTuneError(`${source}: __metadata__ key ${quote(k)} has a non-string value ${brief(v)}`, REWRITE);
+        }
+        metadata[k] = v;
+      }
+      continue;
     }
+    entries.set(name, parseEntry(source, name, entry, dataLength));
+  }
+  // The reference's rule: the data section must be entirely indexed, without holes or overlaps. Sorting by
+  // (begin, end) puts empty tensors before a non-empty one starting at the same byte.
+  const ranges = [...entries].sort(([, a], [, b]) => a.data_offsets[0] - b.data_offsets[0] || a.data_offsets[1] - b.data_offsets[1]);
+  let at = 0;
+  for (const [name, e] of ranges) {
     const [begin, end] = e.data_offsets;
-    const expected = e.shape.reduce((a, b) => a * b, 1) * BYTES[e.dtype];
-    if (end > dataLength) {
-      throw new DeltaTuneError(`${source} is truncated: tensor "${name}" ends at byte ${end} of the data, which has ${dataLength}`, 'write the file again; it was cut off');
+    if (begin !== at) {
+      const what = begin < at ? `overlaps the previous tensor (which ends at byte ${at})` : `leaves bytes ${at}..${begin} unused`;
+      throw new DeltaTuneError(`${source}: tensor ${quote(name)} at data bytes [${begin}, ${end}] ${what}`, REWRITE);
     }
-    if (end - begin !== expected || begin < 0) {
-      throw new DeltaTuneError(`${source}: tensor "${name}" (${e.dtype} ${JSON.stringify(e.shape)}) should take ${expected} bytes, header gives ${end - begin}`, 'the file is corrupted; write it again');
-    }
-    entries.set(name, e);
+    at = end;
+  }
+  if (at !== dataLength) {
+    throw new DeltaTuneError(
+      `${source} has ${dataLength - at} bytes after the last tensor's data (the tensors cover ${at} of ${dataLength})`,
+      'the file has trailing bytes or a header that lost a tensor; write it again from its source',
+    );
   }
   return { entries, metadata, dataStart };
 }
 
-/** Reads every tensor (or those `names` lists) from a safetensors buffer. */
+/** Reads every tensor (or those `names` lists) from a safetensors buffer. The whole file is validated either way. */
 export function readSafetensors(bytes: Uint8Array, source = 'safetensors file', names?: ReadonlySet<string>) {
   const { entries, metadata, dataStart } = readSafetensorsHeader(bytes, source);
   const tensors = new Map<string, RawTensor>();
@@ -73,15 +199,17 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors file', 
     if (names && !names.has(name)) continue;
     const begin = dataStart + e.data_offsets[0];
     const end = dataStart + e.data_offsets[1];
-    tensors.set(name, decode(bytes.subarray(begin, end), e.dtype, e.shape));
+    tensors.set(name, decode(bytes.subarray(begin, end), e.dtype, e.shape, source, name));
   }
   return { tensors, metadata };
 }
 
-function decode(raw: Uint8Array, dtype: SafetensorsDtype, shape: number[]): RawTensor {
+function decode(raw: Uint8Array, dtype: SafetensorsDtype, shape: number[], source: string, name: string): RawTensor {
   const n = shape.reduce((a, b) => a * b, 1);
-  // Typed arrays need aligned offsets; copy only when the file's layout does not give us that.
-  const aligned = (size: number) => (raw.byteOffset % size === 0 ? raw : raw.slice());
+  // Typed arrays need aligned offsets, and the format does not pad the data to any alignment. Copy only when
+  // the file's layout does not give us that; `new Uint8Array(raw)` copies into a fresh buffer at offset 0
+  // (Buffer#slice would not: on a Node Buffer it returns a view at the same unaligned offset).
+  const aligned = (size: number) => (raw.byteOffset % size === 0 ? raw : new Uint8Array(raw));
   switch (dtype) {
     case 'F32': {
       const a = aligned(4);
@@ -99,7 +227,17 @@ function decode(raw: Uint8Array, dtype: SafetensorsDtype, shape: number[]): RawT
       const a = aligned(8);
       const src = new BigInt64Array(a.buffer, a.byteOffset, n);
       const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) out[i] = Number(src[i]);
+      for (let i = 0; i < n; i++) {
+        const v = src[i];
+        // tfjs has no int64; wrapping a large value would silently change it, so refuse instead.
+        if (v < -2147483648n || v > 2147483647n) {
+          throw new DeltaTuneError(
+            `${source}: tensor ${quote(name)} (I64) holds ${v} at index ${i}, outside the int32 range tfjs supports`,
+            'store the tensor as I32, or as F32/F64 if it holds large values',
+          );
+        }
+        out[i] = Number(v);
+      }
       return { dtype: 'int32', shape, data: out, storedAs: dtype };
     }
     case 'F16':
@@ -110,13 +248,15 @@ function decode(raw: Uint8Array, dtype: SafetensorsDtype, shape: number[]): RawT
       for (let i = 0; i < n; i++) out[i] = dtype === 'F16' ? halfToFloat(src[i]) : bf16ToFloat(src[i]);
       return { dtype: 'float32', shape, data: out, storedAs: dtype };
     }
-    case 'I16':
-    case 'I8':
-    case 'U8':
-    case 'BOOL': {
-      const src = dtype === 'I16' ? new Int16Array(aligned(2).slice().buffer, 0, n) : dtype === 'I8' ? new Int8Array(raw.slice().buffer, 0, n) : raw;
-      return { dtype: 'int32', shape, data: Int32Array.from(src as ArrayLike<number>), storedAs: dtype };
+    case 'I16': {
+      const a = aligned(2);
+      return { dtype: 'int32', shape, data: Int32Array.from(new Int16Array(a.buffer, a.byteOffset, n)), storedAs: dtype };
     }
+    case 'I8':
+      return { dtype: 'int32', shape, data: Int32Array.from(new Int8Array(raw.buffer, raw.byteOffset, n)), storedAs: dtype };
+    case 'U8':
+    case 'BOOL':
+      return { dtype: 'int32', shape, data: Int32Array.from(raw), storedAs: dtype };
   }
 }
 

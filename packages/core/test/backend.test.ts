@@ -47,13 +47,60 @@ describe('wasm kernels deltatune adds or replaces', () => {
     expect(onCpu).toEqual([2, 0.5, -2, 4, 4, 0]);
   });
 
-  it('transposed matrix products give the plain-ops answer (both transpose flags)', () => {
-    const x = tf.randomNormal([64, 48], 0, 1, 'float32', 1);
-    const y = tf.randomNormal([32, 48], 0, 1, 'float32', 2);
-    const z = tf.randomNormal([64, 16], 0, 1, 'float32', 3);
-    const gap = (a: tf.Tensor, b: tf.Tensor) => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0];
-    expect(gap(tf.matMul(x, y, false, true), tf.matMul(x, tf.transpose(y)))).toBeLessThan(1e-5);
-    expect(gap(tf.matMul(x, z, true, false), tf.matMul(tf.transpose(x), z))).toBeLessThan(1e-5);
+  it('transposed matrix products match a float64 reference (transposeA, transposeB, both; 2-D and batched)', async () => {
+    await selectBackend('wasm');
+    // The patched kernel is the one under test (the wasm backend's own is what it replaces).
+    expect((globalThis as Record<symbol, unknown>)[Symbol.for('@deltatune/core/wasm-matmul')]).toBe(true);
+    /** a @ b in float64 from the raw values: a is [...batch, m, k] (or [..., k, m] when transposed), b likewise. */
+    const reference = (a: tf.Tensor, b: tf.Tensor, tA: boolean, tB: boolean): { shape: number[]; values: Float64Array } => {
+      const [av, bv] = [a.dataSync(), b.dataSync()];
+      const [ar, ac] = a.shape.slice(-2);
+      const [br, bc] = b.shape.slice(-2);
+      const [m, k, n] = [tA ? ac : ar, tA ? ar : ac, tB ? br : bc];
+      expect(tB ? bc : br).toBe(k);
+      const batch = a.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+      const values = new Float64Array(batch * m * n);
+      for (let p = 0; p < batch; p++) {
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            let s = 0;
+            for (let q = 0; q < k; q++) {
+              const x = av[p * ar * ac + (tA ? q * ac + i : i * ac + q)];
+              const y = bv[p * br * bc + (tB ? j * bc + q : q * bc + j)];
+              s += x * y;
+            }
+            values[(p * m + i) * n + j] = s;
+          }
+        }
+      }
+      return { shape: [...a.shape.slice(0, -2), m, n], values };
+    };
+    let seed = 10;
+    const cases: Array<[number[], number[], boolean, boolean]> = [
+      [[37, 53], [29, 53], false, true],
+      [[53, 37], [53, 29], true, false],
+      [[53, 37], [29, 53], true, true],
+      [[64, 48], [32, 48], false, true],
+      [[1, 53, 37], [1, 53, 29], true, false], // batched shape, one matrix: the patched path
+      [[1, 37, 53], [1, 29, 53], false, true],
+      [[3, 37, 53], [3, 29, 53], false, true], // several matrices: the backend's own path
+      [[3, 53, 37], [3, 29, 53], true, true],
+      [[2, 1], [2, 1], true, false],
+    ];
+    for (const [aShape, bShape, tA, tB] of cases) {
+      const a = tf.randomNormal(aShape, 0, 1, 'float32', seed++);
+      const b = tf.randomNormal(bShape, 0, 1, 'float32', seed++);
+      const got = tf.matMul(a, b, tA, tB);
+      const want = reference(a, b, tA, tB);
+      const label = `${JSON.stringify(aShape)}${tA ? 'T' : ''} @ ${JSON.stringify(bShape)}${tB ? 'T' : ''}`;
+      expect(got.shape, label).toEqual(want.shape);
+      const values = got.dataSync();
+      const scale = Math.max(...want.values.map(Math.abs));
+      let worst = 0;
+      for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs(values[i] - want.values[i]));
+      expect(worst / scale, label).toBeLessThan(1e-4);
+      tf.dispose([a, b, got]);
+    }
     // exactly the values of a hand-sized case: [[1,2],[3,4]]^T @ [[1],[1]] = [[4],[6]]
     expect(tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[1], [1]]), true, false).arraySync()).toEqual([[4], [6]]);
   });

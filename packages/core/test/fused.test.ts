@@ -22,9 +22,12 @@ import {
   ATTENTION_CONTEXT,
   ATTENTION_SCORES,
   ATTENTION_SOFTMAX,
+  ATTENTION_SOFTMAX_GRAD,
   DENSE,
   GELU,
+  GELU_GRAD,
   LAYER_NORM,
+  LAYER_NORM_GRAD,
   LOW_RANK_UPDATE,
   SUM_OF_SQUARES,
 } from '@deltatune/core';
@@ -70,7 +73,76 @@ async function fusedVersusPlain(backend: string, f: () => tf.Tensor[]): Promise<
 const rng = createRng(7);
 const randn = (shape: number[], std = 1) => normal(rng, shape, std);
 
+/** The names of the kernels the engine ran for `f` (forward and backward), fused kernels on or off. */
+async function kernelsRun(fused: boolean, f: () => tf.Tensor[]): Promise<Set<string>> {
+  setFusedKernels(fused);
+  try {
+    const profile = await tf.profile(async () => {
+      const outs = tf.tidy(f);
+      await values(outs);
+      tf.dispose(outs);
+    });
+    return new Set(profile.kernelNames);
+  } finally {
+    setFusedKernels(true);
+  }
+}
+const deltatuneKernels = (names: Set<string>) => [...names].filter((k) => k.startsWith('Deltatune'));
+
+/** A forward and backward pass of each fused op, and the deltatune kernels it must run when fused. */
+const dispatchRng = createRng(11);
+const r = (shape: number[]) => normal(dispatchRng, shape, 1);
+const dispatchCases: Array<{ op: string; kernels: string[]; run: () => tf.Tensor[] }> = [
+  { op: 'layer norm', kernels: [LAYER_NORM, LAYER_NORM_GRAD], run: () => {
+    const [x, g, b] = [r([4, 130]), r([130]), r([130])];
+    return [layerNorm(x, g, b, 1e-5), ...tf.grads((a: tf.Tensor) => tf.sum(tf.square(layerNorm(a, g, b, 1e-5))))([x])];
+  } },
+  { op: 'layer norm of x + residual', kernels: [ADD_LAYER_NORM, LAYER_NORM_GRAD], run: () => {
+    const [x, res, g, b] = [r([4, 130]), r([4, 130]), r([130]), r([130])];
+    return tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(layerNorm(a, g, b, 1e-5, c))))([x, res]);
+  } },
+  ...(['erf', 'tanh'] as const).map((form) => ({ op: `GELU (${form})`, kernels: [GELU, GELU_GRAD], run: () => {
+    const x = r([300]);
+    return [gelu(x, form), tf.grad((a: tf.Tensor) => tf.sum(tf.square(gelu(a, form))))(x)];
+  } })),
+  { op: 'attention softmax', kernels: [ATTENTION_SOFTMAX, ATTENTION_SOFTMAX_GRAD], run: () => {
+    const scores = r([2, 3, 5, 5]);
+    const keyMask = tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], [2, 5], 'int32');
+    const o = { heads: 3, scale: 0.125, extra: 0, causal: true };
+    return [tf.grad((a: tf.Tensor) => tf.sum(tf.square(attentionSoftmax(a, keyMask, o))))(scores)];
+  } },
+  { op: 'attention scores and context', kernels: [ATTENTION_SCORES, ATTENTION_CONTEXT], run: () => {
+    const [q, k] = [r([2, 5, 3 * 8]), r([2, 6, 3 * 8])];
+    return tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(attentionContext(tf.softmax(attentionScores(a, c, 3)), c, 3)))([q, k]);
+  } },
+  { op: 'dense', kernels: [DENSE], run: () => {
+    const [x, w, b] = [r([7, 20]), r([20, 30]), r([30])];
+    return tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.square(dense(a, c, d))))([x, w, b]);
+  } },
+  { op: 'low-rank update', kernels: [LOW_RANK_UPDATE], run: () => {
+    const [y, h, b] = [r([7, 30]), r([7, 3]), r([3, 30])];
+    return tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.square(lowRankUpdate(a, c, d, 2))))([y, h, b]);
+  } },
+  { op: 'AdamW step and squared norm', kernels: [SUM_OF_SQUARES, ADAMW_MOMENT, ADAMW_PARAM], run: () => {
+    const [p, g] = [r([3, 333]), r([3, 333])];
+    const factor = tf.div(1, tf.add(tf.sqrt(sumOfSquares(g)), 1));
+    const [m, v] = [adamwMoment(tf.zerosLike(p), g, factor, 0.9, false), adamwMoment(tf.zerosLike(p), g, factor, 0.999, true)];
+    return [m, v, adamwParam(p, m, v, factor, { lr: 1e-2, c1: 0.1, c2: 0.001, epsilon: 1e-8, weightDecay: 0.01 })];
+  } },
+];
+
 describe.each(backends)('fused kernels on %s', (backend) => {
+  // Registered is not dispatched: an op that fell back to its plain reference would still pass
+  // every fused-versus-plain comparison below (plain against plain). The profile says which ran.
+  it.each(dispatchCases)('$op: a forward and backward pass runs its fused kernels, and none when turned off', async ({ kernels, run }) => {
+    await selectBackend(backend as 'cpu' | 'webgpu');
+    const on = await kernelsRun(true, run);
+    expect(kernels.filter((k) => !on.has(k)), `ran: ${[...on].join(', ')}`).toEqual([]);
+    const off = await kernelsRun(false, run);
+    expect(deltatuneKernels(off)).toEqual([]);
+    expect(off.size).toBeGreaterThan(0);
+  });
+
   it('dispatch to the fused kernel on this backend, and not when turned off', async () => {
     await selectBackend(backend as 'cpu' | 'webgpu');
     const all = [LAYER_NORM, ADD_LAYER_NORM, GELU, ATTENTION_SOFTMAX, ATTENTION_SCORES, ATTENTION_CONTEXT, DENSE, LOW_RANK_UPDATE, SUM_OF_SQUARES, ADAMW_MOMENT, ADAMW_PARAM];
@@ -193,5 +265,12 @@ describe.each(backends)('fused kernels on %s', (backend) => {
     });
     console.log(`${backend} AdamW max |fused - plain| ${diff.toExponential(2)}`);
     expect(diff).toBeLessThan(1e-5);
+  });
+});
+
+describe('fused kernels on wasm', () => {
+  it('none is registered, so every op runs its plain reference even with fused kernels on', async () => {
+    await selectBackend('wasm');
+    for (const { op, run } of dispatchCases) expect(deltatuneKernels(await kernelsRun(true, run)), op).toEqual([]);
   });
 });

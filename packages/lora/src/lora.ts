@@ -38,9 +38,13 @@ export function lora(options: Partial<LoraOptions> = {}): DeltaSpec<LoraOptions>
 
 function validate(o: LoraOptions): void {
   if (!Number.isInteger(o.r) || o.r < 1) throw new DeltaTuneError(`lora: r must be a positive integer, got ${o.r}`, 'e.g. --opt r=8');
-  if (!(o.dropout >= 0 && o.dropout < 1)) throw new DeltaTuneError(`lora: dropout must be in [0, 1), got ${o.dropout}`, 'e.g. --opt dropout=0.1');
-  if (!['none', 'all', 'lora_only'].includes(o.bias)) throw new DeltaTuneError(`lora: bias must be none, all or lora_only, got ${o.bias}`, 'e.g. --opt bias=none');
-  if (!['kaiming', 'random'].includes(o.init)) throw new DeltaTuneError(`lora: init must be kaiming or random, got ${o.init}`, 'e.g. --opt init=kaiming');
+  if (!Number.isFinite(o.alpha)) throw new DeltaTuneError(`lora: alpha must be a finite number, got ${o.alpha}`, 'e.g. --opt alpha=16');
+  if (typeof o.dropout !== 'number' || !(o.dropout >= 0 && o.dropout < 1))
+    throw new DeltaTuneError(`lora: dropout must be in [0, 1), got ${o.dropout}`, 'e.g. --opt dropout=0.1');
+  if (!['none', 'all', 'lora_only'].includes(o.bias))
+    throw new DeltaTuneError(`lora: bias must be none, all or lora_only, got ${o.bias}`, 'e.g. --opt bias=none');
+  if (!['kaiming', 'random'].includes(o.init))
+    throw new DeltaTuneError(`lora: init must be kaiming or random, got ${o.init}`, 'e.g. --opt init=kaiming');
 }
 
 interface LoraPair {
@@ -64,7 +68,8 @@ function attachLora(backbone: Backbone, name: string, o: LoraOptions): Delta {
     variables.set(peftKey(p.site.name, 'lora_B.weight'), p.b);
   }
   // PEFT's bias modes train base biases in place; keep their values to restore on detach.
-  const biasSites = o.bias === 'all' ? backbone.sites.filter((s): s is LinearSite => s.kind === 'linear') : o.bias === 'lora_only' ? sites : [];
+  const biasSites =
+    o.bias === 'all' ? backbone.sites.filter((s): s is LinearSite => s.kind === 'linear') : o.bias === 'lora_only' ? sites : [];
   const borrowed = new Set<Variable>();
   const originals = new Map<Variable, Tensor>();
   for (const s of biasSites) {
@@ -164,4 +169,3 @@ export function loraParameterFormula(backbone: Backbone, options: Partial<LoraOp
     0,
   );
 }
-

@@ -16,6 +16,19 @@ export const loraMethod: DeltaMethod<LoraOptions> = {
   fromConfig: (config) => {
     const { options, warnings } = optionsFromPeft(config);
     for (const w of warnings) console.warn(`warning: ${w}`);
-    return lora(options);
+    const spec = lora(options);
+    const fanInFanOut = config.fan_in_fan_out;
+    if (typeof fanInFanOut !== 'boolean') return spec;
+    return {
+      ...spec,
+      attach: (backbone, name) => {
+        // PEFT corrects a mismatch with a warning too: only merging reads the flag, and our merge knows the layout.
+        if (fanInFanOut !== (backbone.architecture === 'gpt2')) {
+          const says = `adapter_config.json says fan_in_fan_out=${fanInFanOut}`;
+          console.warn(`warning: ${says}, but this is a ${backbone.architecture} backbone; using its own layout`);
+        }
+        return spec.attach(backbone, name);
+      },
+    };
   },
 };

@@ -38,16 +38,16 @@ export const DEFAULT_TARGETS: Record<string, readonly TargetPattern[]> = {
 };
 
 export const LORA_OPTION_TYPES = {
-  r: 'number',
-  alpha: 'number',
-  dropout: 'number',
+  r: 'positiveInteger',
+  alpha: 'finite',
+  dropout: 'probability',
   rsLoRA: 'boolean',
-  init: 'string',
-  seed: 'number',
-  bias: 'string',
+  init: ['kaiming', 'random'],
+  seed: 'integer',
+  bias: ['none', 'all', 'lora_only'],
   targets: 'strings',
   exclude: 'strings',
-  layers: 'any',
+  layers: 'layers',
 } as const;
 
 export function scaling(o: Pick<LoraOptions, 'alpha' | 'r' | 'rsLoRA'>): number {

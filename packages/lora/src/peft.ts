@@ -1,4 +1,5 @@
 import { DeltaTuneError, type Backbone, type LinearSite } from '@deltatune/core';
+import { bool, clip, configObject, describe, fieldError, namesOrRegex, num, oneOf, requiredNum } from './config-fields';
 import type { LoraOptions } from './options';
 
 /** PEFT's tensor name for a module path: `base_model.model.<site>.<suffix>`. */
@@ -35,11 +36,38 @@ export function configToPeft(o: LoraOptions, backbone: Backbone, sites: readonly
 
 /** Fields that carry nothing for inference or that we reproduce exactly; read and ignored. */
 const IGNORED = new Set([
-  'auto_mapping', 'base_model_name_or_path', 'inference_mode', 'init_lora_weights', 'revision', 'task_type',
-  'peft_version', 'megatron_config', 'megatron_core', 'loftq_config', 'eva_config', 'corda_config', 'layers_pattern',
-  'alora_invocation_tokens', 'arrow_config', 'ensure_weight_tying', 'kasa_config', 'lora_ga_config',
-  'monteclora_config', 'qalora_group_size', 'velora_config', 'fan_in_fan_out', 'deltatune', 'peft_type',
-  'r', 'lora_alpha', 'lora_dropout', 'use_rslora', 'target_modules', 'exclude_modules', 'layers_to_transform', 'bias',
+  'auto_mapping',
+  'base_model_name_or_path',
+  'inference_mode',
+  'init_lora_weights',
+  'revision',
+  'task_type',
+  'peft_version',
+  'megatron_config',
+  'megatron_core',
+  'loftq_config',
+  'eva_config',
+  'corda_config',
+  'layers_pattern',
+  'alora_invocation_tokens',
+  'arrow_config',
+  'ensure_weight_tying',
+  'kasa_config',
+  'lora_ga_config',
+  'monteclora_config',
+  'qalora_group_size',
+  'velora_config',
+  'fan_in_fan_out',
+  'deltatune',
+  'peft_type',
+  'r',
+  'lora_alpha',
+  'lora_dropout',
+  'use_rslora',
+  'target_modules',
+  'exclude_modules',
+  'layers_to_transform',
+  'bias',
   'modules_to_save',
 ]);
 
@@ -49,52 +77,86 @@ const UNSUPPORTED: Record<string, (v: unknown) => boolean> = {
   lora_bias: (v) => v === true,
   use_qalora: (v) => v === true,
   use_bdlora: (v) => v !== null && v !== undefined && v !== false,
-  rank_pattern: (v) => !!v && Object.keys(v as object).length > 0,
-  alpha_pattern: (v) => !!v && Object.keys(v as object).length > 0,
+  rank_pattern: (v) => v !== null && v !== undefined && !(isObject(v) && Object.keys(v).length === 0),
+  alpha_pattern: (v) => v !== null && v !== undefined && !(isObject(v) && Object.keys(v).length === 0),
   layer_replication: (v) => v !== null && v !== undefined,
   target_parameters: (v) => v !== null && v !== undefined,
   trainable_token_indices: (v) => v !== null && v !== undefined,
 };
 
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+const BIAS = ['none', 'all', 'lora_only'] as const;
+
 /**
- * LoRA options from a PEFT `adapter_config.json`. Settings we cannot reproduce are an error;
- * unknown fields come back as warnings (the CLI prints them), never silently change outputs.
+ * LoRA options from a PEFT `adapter_config.json`. Settings we cannot reproduce, and values of the
+ * wrong type or range, are an error naming the field; unknown fields come back as warnings (the CLI
+ * prints them), never silently change outputs.
  */
-export function optionsFromPeft(config: Record<string, unknown>): { options: Partial<LoraOptions>; warnings: string[] } {
+export function optionsFromPeft(raw: Record<string, unknown>): { options: Partial<LoraOptions>; warnings: string[] } {
+  const config = configObject(raw);
   if (config.peft_type !== 'LORA') {
-    throw new DeltaTuneError(`adapter_config.json has peft_type ${JSON.stringify(config.peft_type)}, not LORA`, 'load it with the method for that peft_type');
+    throw new DeltaTuneError(
+      `adapter_config.json has peft_type ${JSON.stringify(config.peft_type)}, not LORA`,
+      'load it with the method for that peft_type',
+    );
   }
   for (const [key, isSet] of Object.entries(UNSUPPORTED)) {
     if (key in config && isSet(config[key])) {
       throw new DeltaTuneError(
-        `PEFT LoRA option ${key}=${JSON.stringify(config[key])} is not supported by @deltatune/lora`,
+        `adapter_config.json: PEFT LoRA option ${key}=${clip(JSON.stringify(config[key]))} is not supported by @deltatune/lora`,
         `save the adapter without ${key} (or merge it in Python first)`,
       );
     }
   }
+  // The switches above: a string "true" must not read as off.
+  for (const key of ['use_dora', 'lora_bias', 'use_qalora']) bool(config, key);
   const warnings = Object.keys(config)
     .filter((k) => !IGNORED.has(k) && !(k in UNSUPPORTED))
     .map((k) => `adapter_config.json field "${k}" is not known to @deltatune/lora and was ignored`);
   if (config.modules_to_save) {
-    warnings.push(`modules_to_save ${JSON.stringify(config.modules_to_save)} are task heads; the forward command applies only the LoRA tensors`);
+    warnings.push(
+      `modules_to_save ${JSON.stringify(config.modules_to_save)} are task heads; the forward command applies only the LoRA tensors`,
+    );
   }
-  const targets = config.target_modules;
-  const layers = config.layers_to_transform;
+  // Only merging reads it (the A/B layout does not change), and PEFT corrects a wrong value with a
+  // warning; the method compares it with the backbone at attach.
+  bool(config, 'fan_in_fan_out');
+  const targets = namesOrRegex(config, 'target_modules');
+  if (Array.isArray(targets) && targets.length === 0) {
+    throw fieldError(
+      'target_modules',
+      'is an empty list: the adapter would change no module',
+      'list the modules it was trained on, e.g. ["query", "value"]',
+    );
+  }
+  const exclude = namesOrRegex(config, 'exclude_modules');
   return {
     options: {
-      r: config.r as number,
-      alpha: (config.lora_alpha as number) ?? 8,
-      dropout: (config.lora_dropout as number) ?? 0,
-      rsLoRA: (config.use_rslora as boolean) ?? false,
-      bias: ((config.bias as string) ?? 'none') as LoraOptions['bias'],
+      r: requiredNum(config, 'r', 'positiveInteger'),
+      // PEFT takes any float (0 switches the update off, a negative one flips it); only NaN/Infinity cannot compute.
+      alpha: num(config, 'lora_alpha', 'finite', 8),
+      dropout: num(config, 'lora_dropout', 'probability', 0),
+      rsLoRA: bool(config, 'use_rslora', false),
+      bias: oneOf(config, 'bias', BIAS, 'none'),
       // PEFT: a list is matched by suffix, a string is a regex matched against the whole name.
-      targets: typeof targets === 'string' ? new RegExp(`^(?:${targets})$`) : (targets as string[] | undefined),
-      exclude:
-        typeof config.exclude_modules === 'string'
-          ? new RegExp(`^(?:${config.exclude_modules})$`)
-          : ((config.exclude_modules as string[] | null) ?? undefined),
-      layers: layers === null || layers === undefined ? undefined : Array.isArray(layers) ? layers : [layers as number],
+      targets: typeof targets === 'string' ? new RegExp(`^(?:${targets})$`) : targets,
+      exclude: typeof exclude === 'string' ? new RegExp(`^(?:${exclude})$`) : exclude,
+      layers: layersToTransform(config),
     },
     warnings,
   };
+}
+
+/** PEFT's `layers_to_transform`: one layer index or a list of them. */
+function layersToTransform(config: Record<string, unknown>): number[] | undefined {
+  const v = config.layers_to_transform;
+  if (v === null || v === undefined) return undefined;
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length > 0 && list.every((n) => Number.isInteger(n) && (n as number) >= 0)) return list as number[];
+  throw fieldError(
+    'layers_to_transform',
+    `is ${describe(v)}, not a layer index or a list of them`,
+    'set "layers_to_transform" to null (every layer), 0, or a list such as [0, 1]',
+  );
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import {
+  DeltaTuneError,
   HookRegistry,
   runAttention,
   runEmbeddings,
@@ -73,9 +74,13 @@ export class BertBackbone implements Backbone {
   readonly parameters: ReadonlyMap<string, Variable>;
   readonly transposedParameters: ReadonlySet<string>;
   readonly hiddenSize: number;
+  readonly vocabSize: number;
+  readonly maxPositions: number;
+  readonly typeVocabSize: number;
   private readonly embeddingsSite: EmbeddingsSite;
   private readonly positions: Variable;
   private readonly tokenTypes: Variable;
+  private warnedTokenTypes = false;
   private readonly embeddingsNorm: NormSite;
   private readonly layers: BertLayer[] = [];
   private readonly pooler: LinearSite;
@@ -89,6 +94,10 @@ export class BertBackbone implements Backbone {
     const c = config;
     const h = c.hiddenSize;
     this.hiddenSize = h;
+    this.vocabSize = c.vocabSize;
+    // RoBERTa counts positions from padding_idx + 1, so two rows of its table are never used.
+    this.maxPositions = architecture === 'roberta' ? c.maxPositions - c.padTokenId - 1 : c.maxPositions;
+    this.typeVocabSize = c.typeVocabSize;
     this.act = c.hiddenAct === 'gelu' ? geluErf : geluTanh;
     const norm = (name: string, layer?: number): NormSite => normSite(name, w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h]), layer);
     const linear = (name: string, inF: number, outF: number, layer?: number) =>
@@ -148,10 +157,18 @@ export class BertBackbone implements Backbone {
       // Prefix tuning hands keys/values as past states, so positions continue after them (as transformers does).
       const past = extras[0]?.length ?? 0;
       const total = prepended + s;
+      checkPositions(this.architecture, past + total, this.maxPositions, s);
       let mask = tf.cast(inputs.attentionMask, 'float32');
       if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
       const positionIds = this.positionIds(inputs, prepended, past, total);
-      let types = inputs.tokenTypeIds ? tf.cast(inputs.tokenTypeIds, 'int32') : tf.zeros([b, s], 'int32');
+      // PEFT drops token_type_ids while prompt or prefix tuning is active (with a warning); doing the
+      // same keeps a PEFT prompt/prefix adapter giving PEFT's outputs.
+      const promptLearning = prepended > 0 || past > 0;
+      if (promptLearning && inputs.tokenTypeIds && !this.warnedTokenTypes) {
+        this.warnedTokenTypes = true;
+        console.warn('warning: token_type_ids are ignored while prompt or prefix tuning is active, as PEFT does');
+      }
+      let types = inputs.tokenTypeIds && !promptLearning ? tf.cast(inputs.tokenTypeIds, 'int32') : tf.zeros([b, s], 'int32');
       if (prepended > 0) types = tf.concat([tf.zeros([b, prepended], 'int32'), types], 1);
       let hidden = tf.add(tf.add(embeds, tf.gather(this.positions, positionIds)), tf.gather(this.tokenTypes, types));
       hidden = runLayerNorm(this.hooks, this.embeddingsNorm, hidden, c.layerNormEps, ctx);
@@ -205,4 +222,14 @@ export class BertBackbone implements Backbone {
   dispose(): void {
     for (const v of this.parameters.values()) v.dispose();
   }
+}
+
+/** A sequence longer than the position table fails inside tfjs's gather with a message about indices: say it plainly. */
+export function checkPositions(architecture: string, needed: number, available: number, tokens: number): void {
+  if (needed <= available) return;
+  const virtual = needed - tokens;
+  throw new DeltaTuneError(
+    `${tokens} tokens${virtual ? ` plus ${virtual} virtual tokens of prompt/prefix tuning` : ''} do not fit this ${architecture} model's ${available} positions`,
+    `truncate the input to at most ${available - virtual} tokens (--max-length ${available - virtual})`,
+  );
 }

@@ -17,6 +17,7 @@ import {
   type Site,
   type SublayerSite,
 } from '@deltatune/core';
+import { checkPositions } from './bert';
 import { field } from './hf-config';
 import { geluTanh, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
 import type { WeightStore } from './weights';
@@ -67,6 +68,8 @@ export class Gpt2Backbone implements Backbone {
   readonly sites: Site[] = [];
   readonly parameters: ReadonlyMap<string, Variable>;
   readonly hiddenSize: number;
+  readonly vocabSize: number;
+  readonly maxPositions: number;
   private readonly embeddingsSite: EmbeddingsSite;
   private readonly positions: Variable;
   private readonly blocks: Gpt2Block[] = [];
@@ -76,6 +79,8 @@ export class Gpt2Backbone implements Backbone {
     const c = config;
     const h = c.hiddenSize;
     this.hiddenSize = h;
+    this.vocabSize = c.vocabSize;
+    this.maxPositions = c.maxPositions;
     const norm = (name: string, layer?: number): NormSite => normSite(name, w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h]), layer);
     const conv1d = (name: string, inF: number, outF: number, layer: number) =>
       linearSite(name, w.take(`${name}.weight`, [inF, outF]), w.take(`${name}.bias`, [outF]), layer);
@@ -114,6 +119,7 @@ export class Gpt2Backbone implements Backbone {
       const extras = this.blocks.map((blk) => runAttention(this.hooks, blk.attention, b, ctx));
       const past = extras[0]?.length ?? 0;
       const total = prepended + s;
+      checkPositions('gpt2', past + total, this.maxPositions, s);
       let mask = tf.cast(inputs.attentionMask, 'float32');
       if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
       let hidden: Tensor = tf.add(embeds, tf.expandDims(tf.gather(this.positions, tf.range(past, past + total, 1, 'int32')), 0));

@@ -90,6 +90,7 @@ export class UseLiteBackbone implements Backbone {
   readonly parameters: ReadonlyMap<string, Variable>;
   readonly hiddenSize = HIDDEN;
   readonly maxTokens = MAX_TOKENS;
+  readonly vocabSize: number;
   private readonly embeddingsSite: EmbeddingsSite;
   private readonly inverseScales: Variable;
   private readonly layers: UseLayer[] = [];
@@ -101,6 +102,7 @@ export class UseLiteBackbone implements Backbone {
     const shape = (n: string) => names.get(n)!.shape;
     const take = (n: string) => w.take(n, shape(n));
     const table = take('embeddings.word_embeddings.weight');
+    this.vocabSize = table.shape[0];
     this.embeddingsSite = { kind: 'embeddings', name: 'embeddings.word_embeddings', hidden: WIDTHS[0], table };
     this.inverseScales = take('embeddings.timing_inverse_scales');
     this.sites.push(this.embeddingsSite);

@@ -1,13 +1,83 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync, existsSync } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Temp names carry the writer's pid, so a later process can tell a dead writer's leftovers
+ * (removable) from a live writer's work in progress (never touched).
+ */
+function stamp(): string {
+  return `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+}
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface Leftover {
+  readonly path: string;
+  readonly kind: 'tmp' | 'old';
+  /** pid-time-random: a temp and an old folder of one swap share it. */
+  readonly id: string;
+  readonly pid: number;
+}
+
+/** `.tmp-<base>-<pid>-...` and `.old-<base>-<pid>-...` entries beside `path` whose writer is dead. */
+function deadLeftovers(path: string): Leftover[] {
+  const parent = dirname(path);
+  const base = basename(path);
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return [];
+  }
+  const out: Leftover[] = [];
+  for (const name of entries) {
+    for (const kind of ['tmp', 'old'] as const) {
+      const prefix = `.${kind}-${base}-`;
+      if (!name.startsWith(prefix)) continue;
+      const id = name.slice(prefix.length);
+      const match = /^(\d+)-\d+(-\d+)?$/.exec(id);
+      if (!match) continue;
+      const pid = Number(match[1]);
+      if (!isAlive(pid)) out.push({ path: join(parent, name), kind, id, pid });
+    }
+  }
+  return out;
+}
+
+/**
+ * Puts back a folder whose atomic replacement was killed between its two renames (old one moved
+ * aside, new one not yet in place): the new copy was complete by then, so it becomes the folder.
+ * Then removes what dead writers left beside it. Only deltatune's own temp names are touched.
+ */
+export function recoverFolder(dir: string): void {
+  const leftovers = deadLeftovers(dir);
+  if (!existsSync(dir)) {
+    const old = leftovers.find((l) => l.kind === 'old');
+    if (old) {
+      const fresh = leftovers.find((l) => l.kind === 'tmp' && l.id === old.id);
+      renameSync(fresh?.path ?? old.path, dir);
+    }
+  }
+  for (const l of deadLeftovers(dir)) rmSync(l.path, { recursive: true, force: true });
+}
 
 /**
  * Writes a file so that readers see the old content or the new, never half: write a temp file
- * beside it, fsync, rename over. A crash mid-write leaves the previous file intact.
+ * beside it, fsync, rename over. A crash mid-write leaves the previous file intact (and the temp
+ * file, which the next write of the same file removes).
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
-  const temp = join(dirname(path), `.tmp-${basename(path)}-${process.pid}-${Date.now()}`);
+  for (const l of deadLeftovers(path)) if (l.kind === 'tmp') rmSync(l.path, { force: true });
+  const temp = join(dirname(path), `.tmp-${basename(path)}-${stamp()}`);
   try {
     writeFileSync(temp, data);
     const fd = openSync(temp, 'r+');
@@ -20,22 +90,33 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 }
 
 /**
- * Replaces a whole folder atomically: the new content is written to a sibling temp folder, then
- * swapped in by rename (the old one moved aside first, removed last).
+ * Replaces a folder's content atomically: the new files are written to a sibling temp folder,
+ * then swapped in by two renames (the old folder moved aside, then removed). A kill between the
+ * renames is repaired by `recoverFolder`, which every later write or read of the folder runs.
+ *
+ * A folder that also holds files deltatune did not write (anything not in `files`) is never
+ * swapped, since that would delete them: its files are then replaced one by one, each
+ * atomically, in the order given (callers put the file that makes the folder usable last).
  */
 export function writeFolderAtomic(dir: string, files: Readonly<Record<string, string | Uint8Array>>): void {
+  recoverFolder(dir);
+  const names = new Set(Object.keys(files));
+  if (existsSync(dir) && readdirSync(dir).some((f) => !names.has(f))) {
+    for (const [name, data] of Object.entries(files)) writeFileAtomic(join(dir, name), data);
+    return;
+  }
   const parent = dirname(dir);
   mkdirSync(parent, { recursive: true });
-  const stamp = `${process.pid}-${Date.now()}`;
-  const temp = join(parent, `.tmp-${basename(dir)}-${stamp}`);
-  const old = join(parent, `.old-${basename(dir)}-${stamp}`);
+  const id = stamp();
+  const temp = join(parent, `.tmp-${basename(dir)}-${id}`);
+  const old = join(parent, `.old-${basename(dir)}-${id}`);
   mkdirSync(temp, { recursive: true });
   try {
     for (const [name, data] of Object.entries(files)) writeFileAtomic(join(temp, name), data);
     if (existsSync(dir)) renameSync(dir, old);
     renameSync(temp, dir);
   } finally {
-    if (existsSync(temp)) rmSync(temp, { recursive: true, force: true });
-    if (existsSync(old)) rmSync(old, { recursive: true, force: true });
+    if (existsSync(temp) && existsSync(dir)) rmSync(temp, { recursive: true, force: true });
+    if (existsSync(old) && existsSync(dir)) rmSync(old, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import {
   attach,
+  attachedDeltas,
   CONFIG_FILE,
   decodeCheckpoint,
   DeltaTuneError,
@@ -15,29 +16,39 @@ import {
   type DeltaState,
 } from '@deltatune/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { writeFolderAtomic } from './atomic';
+import { recoverFolder, writeFolderAtomic } from './atomic';
 
 /** Extra tensors/config saved beside a delta (a task head: PEFT's `modules_to_save`). */
 export interface SaveExtras {
   readonly config?: Record<string, unknown>;
   readonly tensors?: ReadonlyMap<string, tf.Tensor>;
+  /** The model the delta was trained on (a Hugging Face folder or id): PEFT's `base_model_name_or_path`. */
+  readonly baseModel?: string;
 }
 
 /** Saves a delta as `adapter_config.json` + `adapter_model.safetensors`, atomically. */
 export async function saveDelta(dir: string, delta: Delta, extras: SaveExtras = {}): Promise<void> {
   const state = delta.save();
   const merged: DeltaState = {
-    config: { ...state.config, ...extras.config },
+    config: { ...state.config, ...extras.config, ...(extras.baseModel !== undefined ? { base_model_name_or_path: extras.baseModel } : {}) },
     tensors: new Map([...state.tensors, ...(extras.tensors ?? [])]),
   };
   const files = await encodeCheckpoint(merged);
   // Tensors the method made only for saving (transposes) are disposed; its own variables are not.
   for (const [name, t] of state.tensors) if (!delta.variables.has(name) || delta.variables.get(name) !== t) t.dispose();
-  writeFolderAtomic(dir, { ...files });
+  // The weights first, the config last: a folder is loadable only once its config is in place.
+  writeFolderAtomic(dir, { [WEIGHTS_FILE]: files[WEIGHTS_FILE], [CONFIG_FILE]: files[CONFIG_FILE] });
 }
 
 /** Reads a delta folder (ours or PEFT's) without attaching it. The caller disposes the tensors. */
 export function readDeltaFolder(dir: string): DeltaState {
+  if (!existsSync(dir)) {
+    recoverFolder(dir);
+    if (!existsSync(dir)) throw new DeltaTuneError(`delta folder ${dir} does not exist`, 'point --delta at a folder saved by deltatune (<run>/delta) or by PEFT (save_pretrained)');
+  }
+  if (!statSync(dir).isDirectory()) {
+    throw new DeltaTuneError(`${dir} is a file; a delta is a folder`, `pass the folder that holds ${CONFIG_FILE} and ${WEIGHTS_FILE}`);
+  }
   const configPath = join(dir, CONFIG_FILE);
   const weightsPath = join(dir, WEIGHTS_FILE);
   if (!existsSync(configPath)) {
@@ -51,15 +62,17 @@ export function readDeltaFolder(dir: string): DeltaState {
 
 /** The method that wrote a delta config: ours by `deltatune.method`, PEFT's by `peft_type`. */
 export function methodForConfig(config: Record<string, unknown>, dir = 'delta'): string {
-  const ours = (config.deltatune as { method?: string } | undefined)?.method;
-  if (ours) return ours;
-  const peftType = config.peft_type as string | undefined;
-  if (peftType) {
+  const ours = (config.deltatune as { method?: unknown } | undefined)?.method;
+  if (typeof ours === 'string' && ours) return ours;
+  const peftType = config.peft_type;
+  if (typeof peftType === 'string' && peftType) {
     const method = findMethodByPeftType(peftType);
     if (method) return method.name;
     throw new DeltaTuneError(
       `${dir} is a PEFT ${peftType} adapter, and no registered method reads ${peftType}`,
-      `install and register the method for it (LORA: @deltatune/lora), or pass --plugin <package>`,
+      peftType === 'IA3'
+        ? 'IA3 ships as an example plugin: in the deltatune repository pass --plugin ./examples/plugin-ia3 (or your own IA3 package)'
+        : 'pass the plugin package that reads it: --plugin <package or folder> (LORA, PREFIX_TUNING and PROMPT_TUNING are built in)',
     );
   }
   throw new DeltaTuneError(`${dir}/${CONFIG_FILE} names no method (no "deltatune.method" or "peft_type")`, 'save the delta with deltatune or PEFT');
@@ -71,18 +84,54 @@ export function methodForConfig(config: Record<string, unknown>, dir = 'delta'):
  */
 export function loadDelta(backbone: Backbone, dir: string, name?: string): { delta: Delta; spec: DeltaSpec<unknown>; config: Record<string, unknown> } {
   const state = readDeltaFolder(dir);
-  const methodName = methodForConfig(state.config, dir);
-  const method = getMethod(methodName, `this delta was saved by method "${methodName}": npm install @deltatune/${methodName} (or the plugin that provides it) and register it`);
-  const spec = method.fromConfig(state.config);
-  const deltaName = name ?? ((state.config.deltatune as { name?: string } | undefined)?.name ?? 'default');
-  const delta = attach(backbone, spec, deltaName);
   try {
-    delta.load(state);
-  } catch (e) {
-    delta.detach();
-    throw e;
+    const methodName = methodForConfig(state.config, dir);
+    const method = getMethod(methodName, installHint(methodName));
+    let spec: DeltaSpec<unknown>;
+    try {
+      spec = method.fromConfig(state.config);
+    } catch (e) {
+      // A config the method cannot read is bad input, whatever the method threw.
+      const what = (e as Error).message.split('\n')[0];
+      throw new DeltaTuneError(`${dir}: ${what}`, e instanceof DeltaTuneError && e.fix ? e.fix : `restore ${join(dir, CONFIG_FILE)} or save the delta again`);
+    }
+    const delta = attach(backbone, spec, uniqueName(backbone, name ?? defaultName(state.config, dir)));
+    try {
+      delta.load(state);
+    } catch (e) {
+      delta.detach();
+      if (e instanceof DeltaTuneError) throw new DeltaTuneError(`${dir}: ${e.message.split('\n')[0]}`, e.fix);
+      throw e;
+    }
+    return { delta, spec, config: state.config };
   } finally {
     tf.dispose([...state.tensors.values()]);
   }
-  return { delta, spec, config: state.config };
+}
+
+/** Our folders keep the name the delta was saved under; PEFT's (all `default`) take the folder's name. */
+function defaultName(config: Record<string, unknown>, dir: string): string {
+  const ours = (config.deltatune as { name?: unknown } | undefined)?.name;
+  if (typeof ours === 'string' && ours) return ours;
+  const folder = basename(resolve(dir)).replace(/[^\w.-]+/g, '_');
+  return folder && folder !== '.' ? folder : 'default';
+}
+
+/** Two folders with one name (`default`, or two `lora` runs) load side by side as `lora`, `lora_2`. */
+function uniqueName(backbone: Backbone, wanted: string): string {
+  const taken = new Set(attachedDeltas(backbone).map((d) => d.name));
+  if (!taken.has(wanted)) return wanted;
+  let n = 2;
+  while (taken.has(`${wanted}_${n}`)) n++;
+  return `${wanted}_${n}`;
+}
+
+/** Built-in methods come with the CLI; anything else is a third-party plugin. */
+const PACKAGES: Record<string, string> = { lora: '@deltatune/lora', adapter: '@deltatune/adapter', bitfit: '@deltatune/bitfit', prefix: '@deltatune/prefix', prompt: '@deltatune/prefix' };
+
+function installHint(method: string): string {
+  const pkg = PACKAGES[method];
+  return pkg
+    ? `this delta was saved by method "${method}": npm install ${pkg} and register it (the deltatune CLI has it built in)`
+    : `this delta was saved by the third-party method "${method}": pass the plugin that provides it, --plugin <package or folder> (in the deltatune repository, the IA3 example: --plugin ./examples/plugin-ia3)`;
 }

@@ -32,7 +32,13 @@ export interface PrefixTuningOptions extends Targeting {
   readonly seed: number;
 }
 
-export const PREFIX_DEFAULTS: Omit<PrefixTuningOptions, keyof Targeting> = { virtualTokens: 8, projection: false, projectionHidden: 64, initStd: 0.1, seed: 0 };
+export const PREFIX_DEFAULTS: Omit<PrefixTuningOptions, keyof Targeting> = {
+  virtualTokens: 8,
+  projection: false,
+  projectionHidden: 64,
+  initStd: 0.1,
+  seed: 0,
+};
 
 /** Width of one layer's keys (= values) in the table: heads * headDim. */
 const widthOf = (s: AttentionSite) => s.numHeads * s.headDim;
@@ -46,8 +52,23 @@ const widthOf = (s: AttentionSite) => s.numHeads * s.headDim;
  */
 export function prefixTuning(options: Partial<PrefixTuningOptions> = {}): DeltaSpec<PrefixTuningOptions> {
   const o: PrefixTuningOptions = { ...PREFIX_DEFAULTS, ...options };
-  if (!Number.isInteger(o.virtualTokens) || o.virtualTokens < 1) throw new DeltaTuneError(`prefix: virtualTokens must be a positive integer, got ${o.virtualTokens}`, 'e.g. --opt virtualTokens=8');
-  return { method: 'prefix', version: PREFIX_VERSION, coreRange: CORE_RANGE, options: o, attach: (backbone, name) => attachPrefix(backbone, name, o) };
+  if (!Number.isInteger(o.virtualTokens) || o.virtualTokens < 1)
+    throw new DeltaTuneError(`prefix: virtualTokens must be a positive integer, got ${o.virtualTokens}`, 'e.g. --opt virtualTokens=8');
+  if (!Number.isInteger(o.projectionHidden) || o.projectionHidden < 1) {
+    throw new DeltaTuneError(
+      `prefix: projectionHidden must be a positive integer, got ${o.projectionHidden}`,
+      'e.g. --opt projectionHidden=64',
+    );
+  }
+  if (!(Number.isFinite(o.initStd) && o.initStd >= 0))
+    throw new DeltaTuneError(`prefix: initStd must be a number of 0 or more, got ${o.initStd}`, 'e.g. --opt initStd=0.1');
+  return {
+    method: 'prefix',
+    version: PREFIX_VERSION,
+    coreRange: CORE_RANGE,
+    options: o,
+    attach: (backbone, name) => attachPrefix(backbone, name, o),
+  };
 }
 
 function attachPrefix(backbone: Backbone, name: string, o: PrefixTuningOptions): Delta {
@@ -68,7 +89,13 @@ function attachPrefix(backbone: Backbone, name: string, o: PrefixTuningOptions):
     const b1 = ownedVariable(tf.zeros([o.projectionHidden]));
     const w2 = ownedVariable(kaimingUniform(rng.fork(), [o.projectionHidden, total], o.projectionHidden));
     const b2 = ownedVariable(tf.zeros([total]));
-    Object.entries({ embedding, 'transform.0.weight': w1, 'transform.0.bias': b1, 'transform.2.weight': w2, 'transform.2.bias': b2 }).forEach(([k, v]) => variables.set(`prompt_encoder.${k}`, v));
+    Object.entries({
+      embedding,
+      'transform.0.weight': w1,
+      'transform.0.bias': b1,
+      'transform.2.weight': w2,
+      'transform.2.bias': b2,
+    }).forEach(([k, v]) => variables.set(`prompt_encoder.${k}`, v));
     table = () => tf.add(tf.matMul(tf.tanh(tf.add(tf.matMul(embedding, w1), b1)), w2), b2);
   } else {
     const t = ownedVariable(normal(rng, [o.virtualTokens, total], o.initStd));
@@ -119,7 +146,11 @@ function attachPrefix(backbone: Backbone, name: string, o: PrefixTuningOptions):
     tensors: () => new Map([['prompt_embeddings', o.projection ? table() : variables.get('prompt_embeddings')!]]),
     expectedShapes: () => saveShape,
     assign: (tensors) => {
-      if (o.projection) throw new DeltaTuneError('a prefix delta with projection cannot load a saved table', 'load it with projection=false (what adapter_config.json says)');
+      if (o.projection)
+        throw new DeltaTuneError(
+          'a prefix delta with projection cannot load a saved table',
+          'load it with projection=false (what adapter_config.json says)',
+        );
       variables.get('prompt_embeddings')!.assign(tensors.get('prompt_embeddings')!);
     },
   });

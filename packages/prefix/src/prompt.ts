@@ -31,6 +31,8 @@ export interface PromptTuningOptions {
   readonly seed: number;
 }
 
+export const PROMPT_INITS: ReadonlyArray<PromptTuningOptions['init']> = ['vocab', 'random', 'text'];
+
 export const PROMPT_DEFAULTS: PromptTuningOptions = { virtualTokens: 8, init: 'vocab', seed: 0 };
 
 /**
@@ -41,9 +43,28 @@ export const PROMPT_DEFAULTS: PromptTuningOptions = { virtualTokens: 8, init: 'v
  */
 export function promptTuning(options: Partial<PromptTuningOptions> = {}): DeltaSpec<PromptTuningOptions> {
   const o: PromptTuningOptions = { ...PROMPT_DEFAULTS, ...options };
-  if (!Number.isInteger(o.virtualTokens) || o.virtualTokens < 1) throw new DeltaTuneError(`prompt: virtualTokens must be a positive integer, got ${o.virtualTokens}`, 'e.g. --opt virtualTokens=8');
-  if (o.init === 'text' && !o.initTokenIds?.length) throw new DeltaTuneError('prompt: init "text" needs initTokenIds (or --opt initText="..." on the CLI)', 'give the text to start from, or use init=vocab');
-  return { method: 'prompt', version: PROMPT_VERSION, coreRange: CORE_RANGE, options: o, attach: (backbone, name) => attachPrompt(backbone, name, o) };
+  if (!Number.isInteger(o.virtualTokens) || o.virtualTokens < 1)
+    throw new DeltaTuneError(`prompt: virtualTokens must be a positive integer, got ${o.virtualTokens}`, 'e.g. --opt virtualTokens=8');
+  if (!PROMPT_INITS.includes(o.init))
+    throw new DeltaTuneError(`prompt: init must be vocab, random or text, got ${o.init}`, 'e.g. --opt init=vocab');
+  if (o.initTokenIds !== undefined && !(Array.isArray(o.initTokenIds) && o.initTokenIds.every((id) => Number.isInteger(id) && id >= 0))) {
+    throw new DeltaTuneError(
+      `prompt: initTokenIds must be a list of token ids, got ${JSON.stringify(o.initTokenIds)}`,
+      'e.g. --opt initTokenIds=[101,2023]',
+    );
+  }
+  if (o.init === 'text' && !o.initTokenIds?.length)
+    throw new DeltaTuneError(
+      'prompt: init "text" needs initTokenIds (or --opt initText="..." on the CLI)',
+      'give the text to start from, or use init=vocab',
+    );
+  return {
+    method: 'prompt',
+    version: PROMPT_VERSION,
+    coreRange: CORE_RANGE,
+    options: o,
+    attach: (backbone, name) => attachPrompt(backbone, name, o),
+  };
 }
 
 function initialPrompt(site: EmbeddingsSite, o: PromptTuningOptions): Tensor {
@@ -53,6 +74,13 @@ function initialPrompt(site: EmbeddingsSite, o: PromptTuningOptions): Tensor {
     // Scaled on the device: reading the table's spread back would need a synchronous GPU read.
     return tf.tidy(() => tf.mul(normal(rng, [o.virtualTokens, site.hidden], 1), tf.sqrt(tf.moments(site.table).variance)));
   }
+  const outside = o.init === 'text' ? o.initTokenIds!.find((id) => id >= vocab) : undefined;
+  // tf.gather reads past the table as zeros on some backends: a silent all-zero prompt.
+  if (outside !== undefined)
+    throw new DeltaTuneError(
+      `prompt: initTokenIds holds ${outside}, but the vocabulary has ${vocab} tokens`,
+      "use ids from this backbone's tokenizer",
+    );
   const ids =
     o.init === 'text'
       ? Array.from({ length: o.virtualTokens }, (_, i) => o.initTokenIds![i % o.initTokenIds!.length])
@@ -71,7 +99,9 @@ function attachPrompt(backbone: Backbone, name: string, o: PromptTuningOptions):
     variables: new Map([['prompt_embeddings', prompt]]),
     sites: [site.name],
     register: () => [
-      backbone.hooks.add('embeddings', site.name, (embeds) => tf.tile(tf.expandDims(prompt, 0), [embeds.shape[0] as number, 1, 1]), { owner: name }),
+      backbone.hooks.add('embeddings', site.name, (embeds) => tf.tile(tf.expandDims(prompt, 0), [embeds.shape[0] as number, 1, 1]), {
+        owner: name,
+      }),
     ],
     config: () => ({
       peft_type: 'PROMPT_TUNING',

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import { DeltaTuneError, readSafetensors, writeSafetensors } from '@deltatune/core';
-import { writeFolderAtomic } from '@deltatune/node';
+import { recoverFolder, writeFolderAtomic } from '@deltatune/node';
 
 /**
  * A training checkpoint: everything `--resume` needs to continue as if never stopped. One folder,
@@ -12,6 +12,8 @@ import { writeFolderAtomic } from '@deltatune/node';
 export interface ProgressState {
   readonly step: number;
   readonly fingerprint: string;
+  /** The settings behind the fingerprint, by name (absent in checkpoints of older versions). */
+  readonly settings?: Record<string, unknown>;
   readonly bestStep: number;
   readonly bestScore: number | null;
   readonly evalsWithoutImprovement: number;
@@ -49,15 +51,29 @@ export interface LoadedCheckpoint {
   best: Tensor[];
 }
 
-export function readRunCheckpoint(dir: string, fingerprint: string): LoadedCheckpoint | null {
+export function readRunCheckpoint(dir: string, fingerprint: string, settings?: Record<string, unknown>): LoadedCheckpoint | null {
+  // A kill between the two renames of a checkpoint swap leaves the complete new copy beside the folder.
+  recoverFolder(dir);
   if (!existsSync(join(dir, 'state.json'))) return null;
-  const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ProgressState;
+  let state: ProgressState;
+  try {
+    state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ProgressState;
+  } catch (e) {
+    throw new DeltaTuneError(`the checkpoint ${join(dir, 'state.json')} is corrupted (${(e as Error).message.split('\n')[0]})`, 'start afresh: drop --resume and add --overwrite');
+  }
   if (state.fingerprint !== fingerprint) {
+    const differ = settings && state.settings ? differences(state.settings, settings) : [];
     throw new DeltaTuneError(
-      `the checkpoint in ${dir} was written by a run with other settings (model, method, data or hyper-parameters differ)`,
-      'resume with the same command line, or start afresh in another --out folder',
+      `the checkpoint in ${dir} was written by a run with other settings${differ.length ? `: ${differ.join('; ')}` : ' (model, method, data or hyper-parameters differ)'}`,
+      'resume with the same options as the first run, or start afresh: drop --resume and add --overwrite (or another --out)',
     );
   }
   const read = (name: string) => fromBytes(readFileSync(join(dir, name)), join(dir, name));
   return { state, trained: read('trained.safetensors'), optimizer: read('optimizer.safetensors'), best: read('best.safetensors') };
+}
+
+function differences(saved: Record<string, unknown>, now: Record<string, unknown>): string[] {
+  const keys = [...new Set([...Object.keys(saved), ...Object.keys(now)])];
+  const show = (v: unknown) => (v === undefined || v === null ? 'unset' : JSON.stringify(v));
+  return keys.filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(now[k])).map((k) => `${k} was ${show(saved[k])}, now ${show(now[k])}`);
 }

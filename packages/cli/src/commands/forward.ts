@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { DeltaTuneError, type BackboneInputs } from '@deltatune/core';
+import { DeltaTuneError, type Backbone, type BackboneInputs } from '@deltatune/core';
 import { batchToTensors, disposeInputs, encodeBatch } from '@deltatune/models';
 import { writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from '../deltas';
@@ -8,24 +8,76 @@ import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 
 export const FORWARD_HELP = `deltatune forward --model <folder|use-lite> (--inputs in.json | --text "..."...) [--out out.json]
-  [--delta DIR]... [--merge] [--plugin PKG]... [--backend ...] [--json]
+  [--delta DIR]... [--merge] [--overwrite] [--plugin PKG]... [--backend ...] [--json]
   in.json: { "input_ids": [[...]], "attention_mask": [[...]], "token_type_ids": [[...]] (BERT) }
   out.json: last_hidden_state + pooler_output (BERT/RoBERTa), logits (GPT-2), embedding (USE-lite)`;
 
-function readInputs(path: string): BackboneInputs {
-  let data: Record<string, number[][]>;
+/**
+ * Reads and checks `in.json` against the model: ragged rows, ids past the vocabulary or rows past
+ * the position table would otherwise fail inside tfjs (`GatherV2: index 120 not in [0, 119]`).
+ */
+function readInputs(path: string, backbone: Backbone): BackboneInputs {
+  let data: Record<string, unknown>;
   try {
     data = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new DeltaTuneError(`cannot read inputs ${path}: ${(e as Error).message.split('\n')[0]}`, 'give a JSON file with input_ids and attention_mask (arrays of rows)');
   }
-  if (!Array.isArray(data.input_ids)) throw new DeltaTuneError(`${path} has no "input_ids" array`, 'write { "input_ids": [[101, 7592, 102]], "attention_mask": [[1, 1, 1]] }');
-  const mask = data.attention_mask ?? data.input_ids.map((row) => row.map(() => 1));
-  return {
-    inputIds: tf.tensor2d(data.input_ids, undefined, 'int32'),
-    attentionMask: tf.tensor2d(mask, undefined, 'int32'),
-    tokenTypeIds: data.token_type_ids ? tf.tensor2d(data.token_type_ids, undefined, 'int32') : undefined,
+  const example = 'write { "input_ids": [[101, 7592, 102]], "attention_mask": [[1, 1, 1]] }';
+  if (!data || typeof data !== 'object' || !Array.isArray(data.input_ids)) throw new DeltaTuneError(`${path} has no "input_ids" array`, example);
+  const ids = matrix(data.input_ids, 'input_ids', path, 0, backbone.vocabSize ?? Number.MAX_SAFE_INTEGER, 'the model\'s vocabulary');
+  const width = ids[0].length;
+  if (backbone.maxPositions !== undefined && width > backbone.maxPositions) {
+    throw new DeltaTuneError(`${path}: rows of ${width} tokens are longer than this ${backbone.architecture} model's ${backbone.maxPositions} positions`, `truncate each row to at most ${backbone.maxPositions} tokens`);
+  }
+  const same = (m: number[][], name: string) => {
+    if (m.length !== ids.length || m[0].length !== width) {
+      throw new DeltaTuneError(`${path}: ${name} is ${m.length} x ${m[0].length}, input_ids is ${ids.length} x ${width}`, `give ${name} the shape of input_ids`);
+    }
+    return m;
   };
+  const mask = data.attention_mask === undefined ? ids.map((row) => row.map(() => 1)) : same(matrix(data.attention_mask, 'attention_mask', path, 0, 2, 'the values 0 and 1'), 'attention_mask');
+  const types = data.token_type_ids === undefined ? undefined : same(matrix(data.token_type_ids, 'token_type_ids', path, 0, backbone.typeVocabSize ?? 1, 'the model\'s token types'), 'token_type_ids');
+  return {
+    inputIds: tf.tensor2d(ids, undefined, 'int32'),
+    attentionMask: tf.tensor2d(mask, undefined, 'int32'),
+    tokenTypeIds: types ? tf.tensor2d(types, undefined, 'int32') : undefined,
+  };
+}
+
+/** A non-empty rectangle of whole numbers in [lo, hi). */
+function matrix(value: unknown, name: string, path: string, lo: number, hi: number, range: string): number[][] {
+  if (!Array.isArray(value) || value.length === 0 || !value.every((r) => Array.isArray(r))) {
+    throw new DeltaTuneError(`${path}: ${name} must be a non-empty array of rows (arrays of numbers)`, `e.g. "${name}": [[101, 7592, 102]]`);
+  }
+  const rows = value as unknown[][];
+  const width = rows[0].length;
+  if (width === 0) throw new DeltaTuneError(`${path}: ${name} has an empty row`, 'give every row at least one token');
+  rows.forEach((row, r) => {
+    if (row.length !== width) {
+      throw new DeltaTuneError(`${path}: ${name} row ${r} has ${row.length} entries, row 0 has ${width}`, 'pad every row to one length (and mark the padding 0 in attention_mask)');
+    }
+    row.forEach((v, c) => {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v >= hi) {
+        throw new DeltaTuneError(`${path}: ${name}[${r}][${c}] is ${JSON.stringify(v)}, outside ${range} (whole numbers ${lo}..${hi - 1})`, `give ids from the model's tokenizer (deltatune forward --text "..." tokenizes for you)`);
+      }
+    });
+  });
+  return rows as number[][];
+}
+
+/** out.json may be replaced if this command wrote it (it holds only model outputs); any other file is the user's. */
+function checkOutFile(path: string, overwrite: boolean): void {
+  if (!existsSync(path) || overwrite) return;
+  if (statSync(path).isDirectory()) throw new DeltaTuneError(`--out ${path} is a folder`, 'name a file for the outputs, e.g. --out out.json');
+  let ours = false;
+  try {
+    const keys = Object.keys(JSON.parse(readFileSync(path, 'utf8')) ?? {});
+    ours = keys.length > 0 && keys.every((k) => ['last_hidden_state', 'pooler_output', 'logits', 'embedding'].includes(k));
+  } catch {
+    ours = false;
+  }
+  if (!ours) throw new DeltaTuneError(`--out ${path} exists and was not written by deltatune forward`, 'name a new file, or add --overwrite to replace it');
 }
 
 export async function forwardCommand(flags: Flags): Promise<void> {
@@ -37,7 +89,9 @@ export async function forwardCommand(flags: Flags): Promise<void> {
   const outPath = flags.string('out');
   const deltaDirs = flags.all('delta');
   const merge = flags.bool('merge');
+  const overwrite = flags.bool('overwrite');
   flags.finish();
+  if (outPath) checkOutFile(outPath, overwrite);
   if (!inputsPath && texts.length === 0) throw new DeltaTuneError('deltatune forward needs --inputs in.json or --text', 'e.g. --text "hello world"');
   const { backbone, tokenizer } = modelAndTokenizer(model, !inputsPath);
   const deltas = loadDeltas(backbone, deltaDirs);
@@ -47,7 +101,7 @@ export async function forwardCommand(flags: Flags): Promise<void> {
       d.merge();
     }
   }
-  const inputs = inputsPath ? readInputs(inputsPath) : batchToTensors(encodeBatch(tokenizer!, texts));
+  const inputs = inputsPath ? readInputs(inputsPath, backbone) : batchToTensors(encodeBatch(tokenizer!, texts));
   const out = backbone.forward(inputs);
   const result: Record<string, unknown> = {};
   if (backbone.architecture === 'gpt2') result.logits = await out.logits!.array();

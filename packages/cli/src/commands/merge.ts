@@ -1,15 +1,15 @@
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError, writeSafetensors, type TensorToWrite } from '@deltatune/core';
 import { backboneFromHuggingFace, checkpointNameMap } from '@deltatune/models';
 import { USE_LITE, readModelTensors } from '@deltatune/models/node';
-import { writeFileAtomic } from '@deltatune/node';
+import { claimOutputDir, writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from '../deltas';
 import type { Flags } from '../args';
 import { output, prepare } from '../context';
 
-export const MERGE_HELP = `deltatune merge --model <HF folder> --delta DIR [--delta DIR]... --out <folder> [--plugin PKG]... [--json]
+export const MERGE_HELP = `deltatune merge --model <HF folder> --delta DIR [--delta DIR]... --out <folder> [--overwrite] [--plugin PKG]... [--json]
   Folds merge-able deltas (LoRA family, BitFit) into the weights and writes a Hugging Face folder
   (config.json + model.safetensors, PyTorch layouts) that transformers loads without PEFT.`;
 
@@ -19,9 +19,16 @@ export async function mergeCommand(flags: Flags): Promise<void> {
   const model = flags.required('model', 'the Hugging Face folder the delta was trained on');
   const deltaDirs = flags.all('delta');
   const out = flags.required('out', 'a folder for the merged model');
+  flags.bool('overwrite');
   flags.finish();
   if (model === USE_LITE) throw new DeltaTuneError('use-lite is not a Hugging Face folder, so there is nothing to write a merged copy into', 'apply the delta at load time instead: deltatune forward --model use-lite --delta DIR --merge');
   if (deltaDirs.length === 0) throw new DeltaTuneError('deltatune merge needs at least one --delta', 'e.g. --delta runs/x/delta');
+  if (!existsSync(join(model, 'config.json'))) throw new DeltaTuneError(`--model ${model} is not a Hugging Face folder (no config.json)`, 'pass the folder holding config.json and model.safetensors');
+  // Writing into the model's own folder would replace the base weights the delta was trained on.
+  if (existsSync(out) && realpathSync(out) === realpathSync(model)) {
+    throw new DeltaTuneError(`--out ${out} is the --model folder: merging there would overwrite the base weights`, `write the merged model to a new folder, e.g. --out ${model.replace(/\/+$/, '')}-merged`);
+  }
+  claimOutputDir(out, { kind: 'merge', replaces: ['merge'], overwrite: flags.bool('overwrite'), settings: { model, deltas: deltaDirs } });
   // One read of the weights serves both the backbone and the tensors it does not hold (heads).
   const original = readModelTensors(resolve(model));
   const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -48,9 +55,8 @@ export async function mergeCommand(flags: Flags): Promise<void> {
     if (value !== ours) value.dispose();
   }
   writeFileAtomic(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
-  copyFileSync(join(model, 'config.json'), join(out, 'config.json'));
-  for (const extra of ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json']) {
-    if (existsSync(join(model, extra))) copyFileSync(join(model, extra), join(out, extra));
+  for (const extra of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'merges.txt', 'vocab.json', 'special_tokens_map.json']) {
+    if (existsSync(join(model, extra))) writeFileAtomic(join(out, extra), readFileSync(join(model, extra)));
   }
   output(json, { backend, model, merged: deltas.map((d) => ({ name: d.name, method: d.method })), out }, () => `merged ${deltas.map((d) => `${d.name} (${d.method})`).join(', ')} into ${out}/model.safetensors`);
   for (const d of deltas) d.detach();

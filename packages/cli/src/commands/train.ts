@@ -14,7 +14,7 @@ export const TRAIN_HELP = `deltatune train --model <folder|use-lite> --dataset <
   [--eval-every 25] [--patience P] [--seed 0] [--warmup 10] [--weight-decay 0] [--clip-norm 1]
   [--text-column COL] [--label-column COL]  columns of a .jsonl/.csv dataset (default text, label)
   [--schedule linear|cosine|constant] [--limit-train N] [--limit-validation N] [--limit-test N]
-  [--out DIR] [--resume] [--plugin PKG]... [--backend auto|wasm|webgpu|tensorflow|cpu] [--json]`;
+  [--out DIR] [--resume | --overwrite] [--plugin PKG]... [--backend auto|wasm|webgpu|tensorflow|cpu] [--json]`;
 
 function deltaLearningRates(values: readonly string[]): Record<string, number> | undefined {
   if (values.length === 0) return undefined;
@@ -22,7 +22,7 @@ function deltaLearningRates(values: readonly string[]): Record<string, number> |
   for (const v of values) {
     const [name, lr] = v.split('=');
     const rate = Number(lr);
-    if (!name || lr === undefined || !(rate > 0)) throw new DeltaTuneError(`--delta-lr ${v}: expected NAME=LR with a positive rate`, 'e.g. --delta-lr prompt=0.3 (the name is the method\'s, or method_2 for a second one)');
+    if (!name || lr === undefined || !(rate > 0) || !Number.isFinite(rate)) throw new DeltaTuneError(`--delta-lr ${v}: expected NAME=LR with a positive rate`, 'e.g. --delta-lr prompt=0.3 (the name is the method\'s, or method_2 for a second one)');
     out[name] = rate;
   }
   return out;
@@ -38,23 +38,28 @@ export function runSpecFromFlags(flags: Flags, backend: string, defaults: Partia
     columns: { text: flags.string('text-column'), label: flags.string('label-column') },
     methods,
     deltas: flags.all('delta'),
-    task: (flags.string('task', 'classification') as RunSpec['task']),
-    learningRate: flags.number('lr', defaults.learningRate ?? 1e-3),
+    task: flags.choice('task', ['classification', 'lm'] as const, 'classification'),
+    learningRate: flags.number('lr', defaults.learningRate ?? 1e-3, 'positive'),
     deltaLearningRates: deltaLearningRates(flags.all('delta-lr')),
-    steps: flags.number('steps') ?? defaults.steps,
-    epochs: flags.number('epochs') ?? defaults.epochs,
-    batchSize: flags.number('batch-size', defaults.batchSize ?? 32),
-    maxLength: flags.number('max-length', defaults.maxLength ?? 64),
-    evalEvery: flags.number('eval-every', defaults.evalEvery ?? 25),
-    patience: flags.number('patience') ?? defaults.patience,
-    seed: flags.number('seed', defaults.seed ?? 0),
-    warmupSteps: flags.number('warmup', defaults.warmupSteps ?? 10),
-    weightDecay: flags.number('weight-decay', 0),
-    clipNorm: flags.number('clip-norm', 1),
-    schedule: (flags.string('schedule', 'linear') as RunSpec['schedule']),
+    steps: flags.number('steps', undefined, 'positiveInteger') ?? defaults.steps,
+    epochs: flags.number('epochs', undefined, 'positive') ?? defaults.epochs,
+    batchSize: flags.number('batch-size', defaults.batchSize ?? 32, 'positiveInteger'),
+    maxLength: flags.number('max-length', defaults.maxLength ?? 64, 'positiveInteger'),
+    evalEvery: flags.number('eval-every', defaults.evalEvery ?? 25, 'nonNegativeInteger'),
+    patience: flags.number('patience', undefined, 'positiveInteger') ?? defaults.patience,
+    seed: flags.number('seed', defaults.seed ?? 0, 'integer'),
+    warmupSteps: flags.number('warmup', defaults.warmupSteps ?? 10, 'nonNegativeInteger'),
+    weightDecay: flags.number('weight-decay', 0, 'nonNegative'),
+    clipNorm: flags.number('clip-norm', 1, 'nonNegative'),
+    schedule: flags.choice('schedule', ['linear', 'cosine', 'constant'] as const, 'linear'),
     outDir: flags.string('out') ?? defaults.outDir ?? join('runs', `${dataset.replace(/[^\w-]/g, '_')}-${label}-${new Date().toISOString().replace(/[:.]/g, '-')}`),
     resume: flags.bool('resume'),
-    limits: { train: flags.number('limit-train') ?? defaults.limits?.train, validation: flags.number('limit-validation') ?? defaults.limits?.validation, test: flags.number('limit-test') ?? defaults.limits?.test },
+    overwrite: flags.bool('overwrite'),
+    limits: {
+      train: flags.number('limit-train', undefined, 'positiveInteger') ?? defaults.limits?.train,
+      validation: flags.number('limit-validation', undefined, 'positiveInteger') ?? defaults.limits?.validation,
+      test: flags.number('limit-test', undefined, 'positiveInteger') ?? defaults.limits?.test,
+    },
     fullFineTune: flags.bool('full'),
     quiet: false,
     backend,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { DeltaTuneError, closestNames } from '@deltatune/core';
 import { loadFileDataset, type FileColumns } from './files';
 import { loadImdb } from './imdb';
@@ -15,7 +16,9 @@ export const BUILTIN_DATASETS: Record<string, () => Dataset> = {
 export function loadDataset(nameOrPath: string, columns?: FileColumns): Dataset {
   const builtin = BUILTIN_DATASETS[nameOrPath];
   if (builtin) return builtin();
-  if (/\.(jsonl|ndjson|csv)$/.test(nameOrPath)) return loadFileDataset(nameOrPath, columns);
+  // Anything that looks like a path goes to the file loader, which says precisely what is wrong with it
+  // (missing, a directory, an unsupported type) instead of "unknown dataset".
+  if (/[\\/]/.test(nameOrPath) || /\.[A-Za-z0-9]+$/.test(nameOrPath) || existsSync(nameOrPath)) return loadFileDataset(nameOrPath, columns);
   const near = closestNames(nameOrPath, Object.keys(BUILTIN_DATASETS), 1);
   throw new DeltaTuneError(
     `unknown dataset "${nameOrPath}"${near.length ? ` (did you mean ${near[0]}?)` : ''}`,
