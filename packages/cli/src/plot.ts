@@ -92,15 +92,15 @@ export async function lineChartSvg(
  * per label explained by the legend, since text beside the points collides when methods cluster.
  */
 export async function scatterSvg(title: string, points: readonly ScatterPoint[], labels: { x: string; y: string }): Promise<string> {
-  const values = points
-    .filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y))
+  const drawn = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const values = drawn
     // A log axis cannot place 0 %; such an entry is drawn at the floor instead of vanishing.
     .map((p) => {
       const error = Number.isFinite(p.error) ? Math.abs(p.error!) : 0;
       return { label: p.label, x: Math.max(p.x, 1e-6), y: p.y, lo: p.y - error, hi: p.y + error };
     });
   if (values.length === 0) return render(emptySpec(title, labels.x, labels.y));
-  const color = colorScale(points.map((p) => [p.label, p.color]));
+  const color = colorScale(drawn.map((p) => [p.label, p.color]));
   const [xLo, xHi] = extent(values.map((v) => v.x));
   const xDomain = xLo === xHi ? { domain: [xLo / 3, xLo * 3] } : {};
   // Padding keeps the extreme points and their bars off the frame's edge, where they would be half hidden;

@@ -85,5 +85,5 @@ export function loadTokenizer(model: string): TextTokenizer {
   }
   const config = existsSync(join(dir, 'tokenizer_config.json')) ? readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json') : {};
   const hf = readJson(join(dir, 'config.json'), 'config.json');
-  return new HuggingFaceTokenizer(readJson(path, 'tokenizer.json'), config, hf.max_position_embeddings ?? hf.n_positions ?? 512);
+  return new HuggingFaceTokenizer(readJson(path, 'tokenizer.json'), config, hf.max_position_embeddings ?? hf.n_positions ?? 512, path);
 }

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeltaTuneError } from '@deltatune/core';
-import { writeFileAtomic } from '@deltatune/node';
+import { DeltaTuneError, getMethod } from '@deltatune/core';
+import { claimOutputDir, writeFileAtomic } from '@deltatune/node';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { aggregate, markdownTable, writeReport } from '../experiment/report';
@@ -10,7 +10,7 @@ import { cellsOf, readGrid } from '../experiment/grid';
 import { runCell, type CellResult } from '../experiment/run-cell';
 import { formatSeconds } from '../progress';
 
-export const EXPERIMENT_HELP = `deltatune experiment <grid.json|grid.yaml> [--out DIR] [--workers N] [--backend ...] [--json]
+export const EXPERIMENT_HELP = `deltatune experiment <grid.json|grid.yaml> [--out DIR] [--overwrite] [--workers N] [--backend ...] [--json]
   Runs every cell of a grid (methods x tasks x seeds x budgets; see experiments/seed-paper-small.json).
   Finished cells are kept in DIR/cells/ and skipped when the command runs again, so a killed run
   resumes. Writes DIR/results.jsonl, DIR/results.md (mean ± std over seeds) and, per task,
@@ -21,12 +21,17 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
   if (!gridPath) throw new DeltaTuneError('deltatune experiment needs a grid file', 'e.g. deltatune experiment experiments/seed-paper-small.json');
   const grid = readGrid(gridPath);
   const out = flags.string('out', join('runs', 'experiments', grid.name));
-  const workers = flags.number('workers', 1);
+  const workers = flags.number('workers', 1, 'positiveInteger');
   const shard = flags.string('shard');
   const json = flags.bool('json');
   const backendChoice = flags.string('backend', 'auto');
   const { backend } = await prepare(flags);
+  const overwrite = flags.bool('overwrite');
   flags.finish();
+  // Every method must be known before hours of cells run (a typo would fail at its first cell).
+  for (const m of grid.methods) for (const d of m.deltas ?? []) getMethod(d.method);
+  // A rerun resumes (finished cells are kept); a folder holding anything else is the user's.
+  if (!shard) claimOutputDir(out, { kind: 'experiment', replaces: ['experiment'], overwrite, settings: { grid: grid.name } });
   const cells = cellsOf(grid);
   const cellFile = (id: string) => join(out, 'cells', `${id}.json`);
   const pending = cells.filter((c) => !existsSync(cellFile(c.id)));

@@ -62,15 +62,37 @@ export function readGrid(path: string): Grid {
   } catch (e) {
     throw new DeltaTuneError(`cannot read grid ${path}: ${(e as Error).message.split('\n')[0]}`, 'give a .json or .yaml grid (see experiments/seed-paper-small.json)');
   }
+  const fail = (what: string): never => {
+    throw new DeltaTuneError(`grid ${path}: ${what}`, 'see experiments/seed-paper-small.json for the fields and their types');
+  };
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) fail('is not an object of fields');
   const g = raw as Partial<Grid>;
   for (const key of ['name', 'methods', 'tasks', 'seeds', 'budgets'] as const) {
     if (!g[key]) throw new DeltaTuneError(`grid ${path} has no "${key}"`, 'see experiments/seed-paper-small.json for the fields');
   }
+  if (typeof g.name !== 'string' || !g.name.trim()) fail('"name" must be a non-empty string');
+  for (const key of ['methods', 'tasks', 'seeds', 'budgets'] as const) {
+    if (!Array.isArray(g[key]) || (g[key] as unknown[]).length === 0) fail(`"${key}" must be a non-empty array`);
+  }
+  const isNum = (v: unknown, rule: (n: number) => boolean) => typeof v === 'number' && Number.isFinite(v) && rule(v);
+  g.seeds!.forEach((s, i) => isNum(s, Number.isInteger) || fail(`seeds[${i}] is ${JSON.stringify(s)}, not a whole number`));
+  g.tasks!.forEach((t, i) => (t && typeof t.dataset === 'string') || fail(`tasks[${i}] needs a "dataset" string`));
+  g.budgets!.forEach((b, i) => {
+    if (!b || typeof b.name !== 'string') fail(`budgets[${i}] needs a "name" string`);
+    for (const k of ['steps', 'batchSize', 'maxLength'] as const) isNum(b[k], (n) => Number.isInteger(n) && n > 0) || fail(`budgets[${i}].${k} must be a whole number >= 1`);
+    isNum(b.learningRate, (n) => n > 0) || fail(`budgets[${i}].learningRate must be a positive number`);
+    isNum(b.evalEvery, (n) => Number.isInteger(n) && n >= 0) || fail(`budgets[${i}].evalEvery must be a whole number >= 0`);
+  });
   const names = new Set<string>();
-  for (const m of g.methods!) {
+  g.methods!.forEach((m, i) => {
+    if (!m || typeof m.name !== 'string' || !m.name) fail(`methods[${i}] needs a "name" string`);
     if (names.has(m.name)) throw new DeltaTuneError(`grid ${path} names method "${m.name}" twice`, 'give each method entry its own name');
     names.add(m.name);
-  }
+    if (m.deltas !== undefined && !Array.isArray(m.deltas)) fail(`methods[${i}].deltas must be an array`);
+    (m.deltas ?? []).forEach((d, j) => (d && typeof d.method === 'string') || fail(`methods[${i}].deltas[${j}] needs a "method" string`));
+    if (m.learningRate !== undefined && !isNum(m.learningRate, (n) => n > 0)) fail(`methods[${i}].learningRate must be a positive number`);
+  });
+  if (g.target !== undefined && !isNum(g.target, (n) => n >= 0 && n <= 1)) fail('"target" must be a number in [0, 1]');
   return { model: 'use-lite', target: 0.9, ...g } as Grid;
 }
 
