@@ -1,4 +1,4 @@
-import { parseOptions, type DeltaMethod } from '@deltatune/core';
+import { parseOptions, type DeltaMethod, configFields } from '@deltatune/core';
 import {
   adapter,
   ADAPTER_CORE_RANGE,
@@ -9,7 +9,8 @@ import {
   POSITION_NAMES,
   type AdapterOptions,
 } from './adapter';
-import { configObject, describe, fieldError, num, oneOf, strings } from './config-fields';
+
+const { configObject, describe, fieldError, num, oneOf, strings } = configFields;
 
 export const adapterMethod: DeltaMethod<AdapterOptions> = {
   name: 'adapter',

@@ -1,6 +1,7 @@
-import { parseOptions, type DeltaMethod } from '@deltatune/core';
+import { parseOptions, type DeltaMethod, configFields } from '@deltatune/core';
 import { bitfit, BITFIT_CORE_RANGE, BITFIT_DEFAULTS, BITFIT_VERSION, SUBSETS, type BitFitOptions } from './bitfit';
-import { bool, configObject, fieldError, oneOf, strings } from './config-fields';
+
+const { bool, configObject, fieldError, oneOf, strings } = configFields;
 
 export const bitfitMethod: DeltaMethod<BitFitOptions> = {
   name: 'bitfit',

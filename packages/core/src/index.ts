@@ -32,6 +32,7 @@ export { installWasmMatMul } from './wasm-matmul';
 export { installWasmUnsortedSegmentSum } from './wasm-segment-sum';
 export type { BackendChoice, PackageLoader } from './backend';
 export { parseOptionValue, parseOptions } from './options';
+export * as configFields from './config-fields';
 export {
   layerNorm,
   layerNormReference,

@@ -1,6 +1,7 @@
-import { DeltaTuneError, type Backbone, type LinearSite } from '@deltatune/core';
-import { bool, clip, configObject, describe, fieldError, namesOrRegex, num, oneOf, requiredNum } from './config-fields';
+import { DeltaTuneError, type Backbone, type LinearSite, configFields } from '@deltatune/core';
 import type { LoraOptions } from './options';
+
+const { bool, clip, configObject, describe, fieldError, namesOrRegex, num, oneOf, requiredNum } = configFields;
 
 /** PEFT's tensor name for a module path: `base_model.model.<site>.<suffix>`. */
 export function peftKey(site: string, suffix: string): string {

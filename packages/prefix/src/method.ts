@@ -1,7 +1,8 @@
-import { parseOptions, type DeltaMethod } from '@deltatune/core';
-import { bool, configObject, fieldError, num, oneOf, requiredNum, strings } from './config-fields';
+import { parseOptions, type DeltaMethod, configFields } from '@deltatune/core';
 import { prefixTuning, PREFIX_VERSION, type PrefixTuningOptions } from './prefix';
 import { CORE_RANGE, PROMPT_INITS, promptTuning, PROMPT_VERSION, type PromptTuningOptions } from './prompt';
+
+const { bool, configObject, fieldError, num, oneOf, requiredNum, strings } = configFields;
 
 /**
  * The PEFT fields both prompt-learning configs share, checked so a hand-edited or foreign file fails

@@ -1,9 +1,9 @@
-import { DeltaTuneError } from '@deltatune/core';
+import { DeltaTuneError } from './errors';
 
 // Readers for saved adapter_config.json fields. A saved file can hold anything JSON can, so a
 // value of the wrong type is one error naming the field: never a TypeError, and never NaN that
 // flows into the forward pass. Strings are not coerced ("4" is a hand-edit or a foreign writer's bug).
-// (The same file lives in each method package: @deltatune/core does not export one yet.)
+// Methods use them as `configFields.num(config, 'r', 'positiveInteger')`.
 
 const FILE = 'adapter_config.json';
 
