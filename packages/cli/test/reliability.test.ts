@@ -297,6 +297,15 @@ const CASES: Case[] = [
   },
   {
     area: 'nothing lost',
+    input: '`forward --out` naming a file of the user\'s',
+    run: () => cli(['forward', '--model', join(FIX, 'bert'), '--inputs', join(FIX, 'bert-reference.json'), '--out', write(at('mine.json'), '{"notes": 1}')]),
+    code: 1,
+    says: /^error: --out .*mine\.json exists and was not written by deltatune forward/,
+    leaves: 'the user\'s file unchanged',
+    check: () => expect(readFileSync(at('mine.json'), 'utf8')).toBe('{"notes": 1}'),
+  },
+  {
+    area: 'nothing lost',
     input: '`train --out` into an earlier run',
     run: () => cli(['train', ...TINY_RUN, '--out', copyDir(EARLIER, at('again'))]),
     code: 1,

@@ -1,9 +1,12 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError, type Backbone, type BackboneInputs } from '@deltatune/core';
 import { batchToTensors, disposeInputs, encodeBatch } from '@deltatune/models';
 import { writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from '../deltas';
+import { checkOutFile } from '../out-file';
+
+const FORWARD_OUTPUTS = ['last_hidden_state', 'pooler_output', 'logits', 'embedding'];
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 
@@ -66,20 +69,6 @@ function matrix(value: unknown, name: string, path: string, lo: number, hi: numb
   return rows as number[][];
 }
 
-/** out.json may be replaced if this command wrote it (it holds only model outputs); any other file is the user's. */
-function checkOutFile(path: string, overwrite: boolean): void {
-  if (!existsSync(path) || overwrite) return;
-  if (statSync(path).isDirectory()) throw new DeltaTuneError(`--out ${path} is a folder`, 'name a file for the outputs, e.g. --out out.json');
-  let ours = false;
-  try {
-    const keys = Object.keys(JSON.parse(readFileSync(path, 'utf8')) ?? {});
-    ours = keys.length > 0 && keys.every((k) => ['last_hidden_state', 'pooler_output', 'logits', 'embedding'].includes(k));
-  } catch {
-    ours = false;
-  }
-  if (!ours) throw new DeltaTuneError(`--out ${path} exists and was not written by deltatune forward`, 'name a new file, or add --overwrite to replace it');
-}
-
 export async function forwardCommand(flags: Flags): Promise<void> {
   const { backend } = await prepare(flags);
   const json = flags.bool('json');
@@ -91,7 +80,7 @@ export async function forwardCommand(flags: Flags): Promise<void> {
   const merge = flags.bool('merge');
   const overwrite = flags.bool('overwrite');
   flags.finish();
-  if (outPath) checkOutFile(outPath, overwrite);
+  if (outPath) checkOutFile(outPath, overwrite, 'deltatune forward', (j) => Object.keys(j).length > 0 && Object.keys(j).every((k) => FORWARD_OUTPUTS.includes(k)));
   if (!inputsPath && texts.length === 0) throw new DeltaTuneError('deltatune forward needs --inputs in.json or --text', 'e.g. --text "hello world"');
   const { backbone, tokenizer } = modelAndTokenizer(model, !inputsPath);
   const deltas = loadDeltas(backbone, deltaDirs);

@@ -15,7 +15,7 @@ export async function inspectCommand(flags: Flags): Promise<void> {
   const model = flags.required('model', 'e.g. --model use-lite');
   const methods = flags.methods();
   const deltaDirs = flags.all('delta');
-  const seed = flags.number('seed', 0);
+  const seed = flags.number('seed', 0, 'integer');
   flags.finish();
   const needsTokenizer = methods.some((m) => 'initText' in m.options);
   const { backbone, tokenizer } = modelAndTokenizer(model, needsTokenizer);
