@@ -1,6 +1,7 @@
 import { DeltaTuneError } from '@deltatune/core';
 import { Flags, parseArgs } from './args';
 import { fromSystemError } from './system-errors';
+import { CLI_VERSION } from './version';
 import { BENCH_HELP, benchCommand } from './commands/bench';
 import { DEMO_HELP, demoCommand } from './commands/demo';
 import { EXPERIMENT_HELP, experimentCommand } from './commands/experiment';
@@ -27,18 +28,35 @@ export function usage(): string {
   return ['deltatune: parameter-efficient fine-tuning on TensorFlow.js', '', 'commands:', ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)} ${c.summary}`), '', 'deltatune <command> --help for its options'].join('\n');
 }
 
+/**
+ * A run too big for the memory at hand (a rank of 1e9, 100,000 virtual tokens) fails inside tfjs
+ * or the wasm heap with an allocation error: a limit of this machine, not a bug.
+ */
+function outOfMemory(e: unknown): DeltaTuneError | undefined {
+  const message = (e as Error)?.message ?? '';
+  if (!/Invalid typed array length|Array buffer allocation failed|memory access out of bounds|out of memory|Cannot allocate Wasm memory/i.test(message)) return undefined;
+  return new DeltaTuneError(
+    `ran out of memory (${message.split('\n')[0]})`,
+    'make the run smaller: a lower --batch-size or --max-length, or a smaller delta (e.g. --opt r=8, virtualTokens=20)',
+  );
+}
+
 /** Runs the CLI; returns the exit code. Errors of bad input are one line plus the fix, no stack. */
 export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json') || argv.includes('--json=true');
   try {
     const args = parseArgs(argv, BOOLEAN_FLAGS);
-    if (!args.command || args.command === '--help' || args.command === 'help') {
+    if (args.command === '--version' || args.command === '-v') {
+      process.stdout.write(`${CLI_VERSION}\n`);
+      return 0;
+    }
+    if (!args.command || args.command === '--help' || args.command === '-h' || args.command === 'help') {
       process.stdout.write(usage() + '\n');
       return 0;
     }
     const command = COMMANDS[args.command];
     if (!command) throw new DeltaTuneError(`unknown command "${args.command}"`, `use one of: ${Object.keys(COMMANDS).join(', ')}`);
-    if (args.flags.some((f) => f.name === 'help')) {
+    if (args.flags.some((f) => f.name === 'help') || args.positional.includes('-h')) {
       process.stdout.write(command.help + '\n');
       return 0;
     }
@@ -48,7 +66,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     await command.run(new Flags(args, args.command), args.positional);
     return 0;
   } catch (e) {
-    const user = e instanceof DeltaTuneError ? e : fromSystemError(e);
+    const user = e instanceof DeltaTuneError ? e : (fromSystemError(e) ?? outOfMemory(e));
     if (user) {
       const what = user.message.split('\n')[0];
       process.stderr.write(`error: ${what}\n${user.fix ? `  fix: ${user.fix}\n` : ''}`);

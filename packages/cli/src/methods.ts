@@ -27,10 +27,23 @@ export async function loadPlugin(specifier: string): Promise<DeltaMethod<any>[]>
     throw new DeltaTuneError(`could not load plugin "${specifier}": ${(e as Error).message.split('\n')[0]}`, 'pass an installed package name or a path to a built plugin package');
   }
   const candidates = [mod.methods, mod.method, mod.default, (mod.default as Record<string, unknown> | undefined)?.methods].flat();
-  const methods = candidates.filter((m): m is DeltaMethod<any> => !!m && typeof m === 'object' && 'name' in m && 'create' in m && 'fromConfig' in m);
-  if (methods.length === 0) {
+  const objects = candidates.filter((m): m is Record<string, unknown> => !!m && typeof m === 'object' && !Array.isArray(m));
+  if (objects.length === 0) {
     throw new DeltaTuneError(`plugin "${specifier}" exports no delta method`, 'export `methods: DeltaMethod[]` (or `method`) from the package entry; see docs/writing-a-method.md');
   }
+  for (const m of objects) {
+    const missing = [
+      ...(['name', 'version', 'coreRange', 'packageName', 'description'] as const).filter((k) => typeof m[k] !== 'string'),
+      ...(['create', 'parseOptions', 'fromConfig'] as const).filter((k) => typeof m[k] !== 'function'),
+    ];
+    if (missing.length) {
+      throw new DeltaTuneError(
+        `plugin "${specifier}" exports a method${typeof m.name === 'string' ? ` "${m.name}"` : ''} without ${missing.join(', ')}`,
+        'a DeltaMethod has name, version, coreRange, packageName, description (strings) and create, parseOptions, fromConfig (functions); see docs/writing-a-method.md',
+      );
+    }
+  }
+  const methods = objects as unknown as DeltaMethod<any>[];
   for (const m of methods) registerMethod(m);
   return methods;
 }
@@ -40,7 +53,12 @@ function entryOf(path: string): string {
   if (!existsSync(path) || !statSync(path).isDirectory()) return path;
   const manifest = join(path, 'package.json');
   if (!existsSync(manifest)) throw new DeltaTuneError(`plugin folder ${path} has no package.json`, 'point --plugin at the plugin package folder or its built entry file');
-  const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
+  let pkg: Record<string, any>;
+  try {
+    pkg = JSON.parse(readFileSync(manifest, 'utf8'));
+  } catch (e) {
+    throw new DeltaTuneError(`plugin ${manifest} is not valid JSON (${(e as Error).message.split('\n')[0]})`, 'fix the package.json of the plugin');
+  }
   const dot = pkg.exports?.['.'];
   const entry = (typeof dot === 'string' ? dot : dot?.import?.default ?? dot?.import ?? dot?.default) ?? pkg.module ?? pkg.main ?? 'index.js';
   const file = join(path, entry);

@@ -347,7 +347,7 @@ const CASES: Case[] = [
     run: () => cli(['train', ...TINY_RUN, '--out', write(at('a-file'), 'x')]),
     code: 1,
     says: /^error: --out .*a-file is a file, not a folder/,
-    leaves: 'the file unchanged; nothing trained (checked before the model loads)',
+    leaves: 'the file unchanged; nothing trained (checked before the first step)',
     check: (r) => {
       expect(readFileSync(at('a-file'), 'utf8')).toBe('x');
       expect(r.stderr).not.toMatch(/step/);

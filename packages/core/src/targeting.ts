@@ -20,7 +20,12 @@ export function compilePattern(pattern: TargetPattern): (name: string) => boolea
   if (pattern instanceof RegExp) return (name) => new RegExp(pattern.source, pattern.flags.replace('g', '')).test(name);
   const regex = /^\/(.+)\/([a-z]*)$/.exec(pattern);
   if (regex) {
-    const re = new RegExp(regex[1], regex[2].replace('g', ''));
+    let re: RegExp;
+    try {
+      re = new RegExp(regex[1], regex[2].replace('g', ''));
+    } catch (e) {
+      throw new DeltaTuneError(`target ${pattern} is not a valid regular expression (${(e as Error).message.replace(/^Invalid regular expression: /, '')})`, 'fix the pattern, e.g. targets=/attention\\.self\\.(query|value)$/, or use a suffix such as targets=query');
+    }
     return (name) => re.test(name);
   }
   if (/[*?]/.test(pattern)) {

@@ -1,5 +1,31 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DeltaTuneError } from '@deltatune/core';
+
+/**
+ * `mkdirSync(dir, { recursive: true })`, one level at a time. Node's recursive mkdir retries
+ * forever where the kernel answers ENOENT for a parent that exists (under /proc, /sys): a
+ * command given `--out /proc/x` used to spin at 100% CPU. Here that is one clear error.
+ */
+export function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  let at = resolve(dir);
+  while (!existsSync(at)) {
+    missing.unshift(at);
+    const up = dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (const d of missing) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      throw new DeltaTuneError(`cannot create the folder ${d} (${code ?? (e as Error).message})`, 'choose a path on a writable disk, e.g. runs/mine');
+    }
+  }
+}
 
 /**
  * Temp names carry the writer's pid, so a later process can tell a dead writer's leftovers
@@ -75,7 +101,7 @@ export function recoverFolder(dir: string): void {
  * file, which the next write of the same file removes).
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirs(dirname(path));
   for (const l of deadLeftovers(path)) if (l.kind === 'tmp') rmSync(l.path, { force: true });
   const temp = join(dirname(path), `.tmp-${basename(path)}-${stamp()}`);
   try {
@@ -84,6 +110,11 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     fsyncSync(fd);
     closeSync(fd);
     renameSync(temp, path);
+  } catch (e) {
+    // Name the file the user asked for, not the temp file beside it.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!code || e instanceof DeltaTuneError) throw e;
+    throw new DeltaTuneError(`cannot write ${path} (${code})`, code === 'ENOSPC' ? 'free some disk space and run the command again' : 'choose a path you can write, e.g. --out runs/mine');
   } finally {
     if (existsSync(temp)) rmSync(temp, { force: true });
   }
@@ -106,11 +137,11 @@ export function writeFolderAtomic(dir: string, files: Readonly<Record<string, st
     return;
   }
   const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
+  makeDirs(parent);
   const id = stamp();
   const temp = join(parent, `.tmp-${basename(dir)}-${id}`);
   const old = join(parent, `.old-${basename(dir)}-${id}`);
-  mkdirSync(temp, { recursive: true });
+  mkdirSync(temp);
   try {
     for (const [name, data] of Object.entries(files)) writeFileAtomic(join(temp, name), data);
     if (existsSync(dir)) renameSync(dir, old);

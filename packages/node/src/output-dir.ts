@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeltaTuneError } from '@deltatune/core';
-import { writeFileAtomic } from './atomic';
+import { makeDirs, writeFileAtomic } from './atomic';
 
 /**
  * deltatune's mark on a folder it writes into: what wrote it, when, and with which settings. A
@@ -41,10 +41,35 @@ export interface Claim {
 
 /** Runs written before the marker existed are recognised by the files only deltatune writes there. */
 function legacyKind(dir: string): string | undefined {
-  if (existsSync(join(dir, 'checkpoint', 'state.json')) || existsSync(join(dir, 'metrics.json'))) return 'train';
-  if (existsSync(join(dir, 'lora', 'metrics.json')) || existsSync(join(dir, 'baseline', 'metrics.json'))) return 'demo';
-  if (existsSync(join(dir, 'cells')) && existsSync(join(dir, 'results.jsonl'))) return 'experiment';
+  if (isOurMetrics(join(dir, 'metrics.json'))) return 'train';
+  if (isOurMetrics(join(dir, 'lora', 'metrics.json')) && isOurMetrics(join(dir, 'baseline', 'metrics.json'))) return 'demo';
+  if (isOurCells(join(dir, 'cells'))) return 'experiment';
   return undefined;
+}
+
+/** An experiment's cells/ folder: every file a cell result deltatune wrote. */
+function isOurCells(dir: string): boolean {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return false;
+  const files = readdirSync(dir);
+  return files.length > 0 && files.every((f) => {
+    try {
+      const c = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+      return !!c && 'stepsToTarget' in c && 'curve' in c && 'testAccuracy' in c;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A metrics.json only `deltatune train` writes: its fields, not just its name (a user may have one too). */
+function isOurMetrics(path: string): boolean {
+  if (!existsSync(path)) return false;
+  try {
+    const m = JSON.parse(readFileSync(path, 'utf8'));
+    return !!m && ['trainableParameters', 'totalParameters', 'history', 'evals', 'savedTo', 'charts'].every((k) => k in m);
+  } catch {
+    return false;
+  }
 }
 
 export function readOutputMarker(dir: string): OutputMarker | undefined {
@@ -75,9 +100,10 @@ export function claimOutputDir(dir: string, o: ClaimOptions): Claim {
     throw new DeltaTuneError(`${flag} ${dir} is a file, not a folder`, `choose a folder path for ${flag} (e.g. ${flag} ${dir}-run)`);
   }
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   } catch (e) {
-    throw new DeltaTuneError(`${flag} ${dir} cannot be created (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, `choose a folder you can write (e.g. ${flag} runs/mine)`);
+    const code = /\(([A-Z]+)\)/.exec((e as Error).message)?.[1] ?? (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new DeltaTuneError(`${flag} ${dir} cannot be created (${code})`, `choose a folder you can write (e.g. ${flag} runs/mine)`);
   }
   const entries = readdirSync(dir).filter((f) => f !== OUTPUT_MARKER);
   const previous = readOutputMarker(dir);

@@ -6,8 +6,9 @@ import { claimOutputDir, writeFileAtomic } from '@deltatune/node';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { aggregate, markdownTable, writeReport } from '../experiment/report';
-import { cellsOf, readGrid } from '../experiment/grid';
-import { runCell, type CellResult } from '../experiment/run-cell';
+import { cellsOf, checkGridMethods, readGrid } from '../experiment/grid';
+import { cellSpec, runCell, type CellResult } from '../experiment/run-cell';
+import type { Cell } from '../experiment/grid';
 import { formatSeconds } from '../progress';
 
 export const EXPERIMENT_HELP = `deltatune experiment <grid.json|grid.yaml> [--out DIR] [--overwrite] [--workers N] [--backend ...] [--json]
@@ -29,12 +30,25 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
   const overwrite = flags.bool('overwrite');
   flags.finish();
   // Every method must be known before hours of cells run (a typo would fail at its first cell).
-  for (const m of grid.methods) for (const d of m.deltas ?? []) getMethod(d.method);
+  checkGridMethods(grid, gridPath, (name) => getMethod(name));
   // A rerun resumes (finished cells are kept); a folder holding anything else is the user's.
   if (!shard) claimOutputDir(out, { kind: 'experiment', replaces: ['experiment'], overwrite, settings: { grid: grid.name } });
   const cells = cellsOf(grid);
   const cellFile = (id: string) => join(out, 'cells', `${id}.json`);
-  const pending = cells.filter((c) => !existsSync(cellFile(c.id)));
+  // A finished cell counts only if it ran what the grid now says (results from before `spec` was recorded are kept).
+  const done = (c: Cell) => {
+    if (!existsSync(cellFile(c.id))) return false;
+    const saved = readCell(cellFile(c.id));
+    return saved.spec === undefined || saved.spec === cellSpec(c, grid.model);
+  };
+  const changed = cells.filter((c) => existsSync(cellFile(c.id)) && !done(c));
+  if (changed.length && !overwrite && !shard) {
+    throw new DeltaTuneError(
+      `${changed.length} finished cell${changed.length > 1 ? 's' : ''} in ${join(out, 'cells')} ran other settings than the grid now gives (first: ${changed[0].id})`,
+      'add --overwrite to recompute them, or use another --out for the edited grid',
+    );
+  }
+  const pending = cells.filter((c) => !done(c));
   const log = (s: string) => !json && process.stderr.write(s + '\n');
 
   if (shard || workers <= 1) {
@@ -44,7 +58,7 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
     if (mine.length) {
       const { backbone, tokenizer } = modelAndTokenizer(grid.model, true);
       for (const [i, cell] of mine.entries()) {
-        const result = await runCell(backbone, tokenizer!, cell, grid.target);
+        const result = await runCell(backbone, tokenizer!, cell, grid.target, grid.model);
         writeFileAtomic(cellFile(cell.id), JSON.stringify(result) + '\n');
         log(`  [${shard ?? '1/1'}] ${i + 1}/${mine.length} ${cell.id}: test accuracy ${result.testAccuracy.toFixed(4)} (${formatSeconds(result.seconds)})`);
       }
@@ -52,22 +66,32 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
     }
     if (shard) return;
   } else {
-    log(`experiment ${grid.name}: ${cells.length} cells, ${cells.length - pending.length} already done, ${workers} workers, backend ${backend}`);
+    // More workers than cells would only start idle processes (each loads the model).
+    const count = Math.min(workers, Math.max(1, pending.length));
+    log(`experiment ${grid.name}: ${cells.length} cells, ${cells.length - pending.length} already done, ${count} workers, backend ${backend}`);
     const bin = process.argv[1];
     await Promise.all(
-      Array.from({ length: workers }, (_, i) =>
+      Array.from({ length: count }, (_, i) =>
         new Promise<void>((resolve, reject) => {
-          const child = spawn(process.execPath, [bin, 'experiment', gridPath, '--out', out, '--shard', `${i}/${workers}`, '--backend', backendChoice], { stdio: ['ignore', 'inherit', 'inherit'] });
+          const child = spawn(process.execPath, [bin, 'experiment', gridPath, '--out', out, '--shard', `${i}/${count}`, '--backend', backendChoice], { stdio: ['ignore', 'inherit', 'inherit'] });
           child.on('exit', (code) => (code === 0 ? resolve() : reject(new DeltaTuneError(`experiment worker ${i} exited with ${code}`, 'see its messages above; rerun to resume'))));
         }),
       ),
     );
   }
 
-  const results: CellResult[] = cells.filter((c) => existsSync(cellFile(c.id))).map((c) => JSON.parse(readFileSync(cellFile(c.id), 'utf8')));
+  const results: CellResult[] = cells.filter((c) => existsSync(cellFile(c.id))).map((c) => readCell(cellFile(c.id)));
   writeFileAtomic(join(out, 'results.jsonl'), results.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const methodOrder = grid.methods.map((m) => m.name);
   const files = await writeReport(out, results, methodOrder, grid.target, grid.name);
   const rows = aggregate(results, methodOrder);
   output(json, { grid: grid.name, backend, cells: cells.length, completed: results.length, skipped: cells.length - pending.length, out, files, rows }, () => `${markdownTable(rows, grid.target)}\n\nresults: ${join(out, 'results.jsonl')}\nfiles: ${files.join(', ')}`);
+}
+
+function readCell(path: string): CellResult {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as CellResult;
+  } catch (e) {
+    throw new DeltaTuneError(`${path} is not a finished cell (${(e as Error).message.split('\n')[0]})`, 'delete that file to recompute the cell, or rerun with --overwrite');
+  }
 }

@@ -74,11 +74,25 @@ export function readGrid(path: string): Grid {
   for (const key of ['methods', 'tasks', 'seeds', 'budgets'] as const) {
     if (!Array.isArray(g[key]) || (g[key] as unknown[]).length === 0) fail(`"${key}" must be a non-empty array`);
   }
+  // A misspelt key (`stpes`) would silently fall back to a default: refuse keys the grid does not have.
+  const known = (what: string, o: object, keys: readonly string[]) => {
+    const extra = Object.keys(o).filter((k) => !keys.includes(k));
+    if (extra.length) fail(`${what} has no field ${extra.map((k) => `"${k}"`).join(', ')} (fields: ${keys.join(', ')})`);
+  };
+  known('the grid', g, ['name', 'model', 'methods', 'tasks', 'seeds', 'budgets', 'target', 'description']);
   const isNum = (v: unknown, rule: (n: number) => boolean) => typeof v === 'number' && Number.isFinite(v) && rule(v);
   g.seeds!.forEach((s, i) => isNum(s, Number.isInteger) || fail(`seeds[${i}] is ${JSON.stringify(s)}, not a whole number`));
-  g.tasks!.forEach((t, i) => (t && typeof t.dataset === 'string') || fail(`tasks[${i}] needs a "dataset" string`));
+  g.tasks!.forEach((t, i) => {
+    if (!t || typeof t.dataset !== 'string') fail(`tasks[${i}] needs a "dataset" string`);
+    known(`tasks[${i}]`, t, ['dataset', 'limits']);
+    for (const [k, v] of Object.entries(t.limits ?? {})) {
+      if (!['train', 'validation', 'test'].includes(k)) fail(`tasks[${i}].limits has no field "${k}" (fields: train, validation, test)`);
+      isNum(v, (n) => Number.isInteger(n) && n > 0) || fail(`tasks[${i}].limits.${k} must be a whole number >= 1`);
+    }
+  });
   g.budgets!.forEach((b, i) => {
     if (!b || typeof b.name !== 'string') fail(`budgets[${i}] needs a "name" string`);
+    known(`budgets[${i}]`, b, ['name', 'steps', 'batchSize', 'maxLength', 'learningRate', 'evalEvery']);
     for (const k of ['steps', 'batchSize', 'maxLength'] as const) isNum(b[k], (n) => Number.isInteger(n) && n > 0) || fail(`budgets[${i}].${k} must be a whole number >= 1`);
     isNum(b.learningRate, (n) => n > 0) || fail(`budgets[${i}].learningRate must be a positive number`);
     isNum(b.evalEvery, (n) => Number.isInteger(n) && n >= 0) || fail(`budgets[${i}].evalEvery must be a whole number >= 0`);
@@ -89,7 +103,13 @@ export function readGrid(path: string): Grid {
     if (names.has(m.name)) throw new DeltaTuneError(`grid ${path} names method "${m.name}" twice`, 'give each method entry its own name');
     names.add(m.name);
     if (m.deltas !== undefined && !Array.isArray(m.deltas)) fail(`methods[${i}].deltas must be an array`);
-    (m.deltas ?? []).forEach((d, j) => (d && typeof d.method === 'string') || fail(`methods[${i}].deltas[${j}] needs a "method" string`));
+    known(`methods[${i}]`, m, ['name', 'deltas', 'schedule', 'full', 'learningRate']);
+    if (m.schedule !== undefined && !['simultaneous', 'sequential'].includes(m.schedule)) fail(`methods[${i}].schedule must be "simultaneous" or "sequential"`);
+    (m.deltas ?? []).forEach((d, j) => {
+      if (!d || typeof d.method !== 'string') fail(`methods[${i}].deltas[${j}] needs a "method" string`);
+      known(`methods[${i}].deltas[${j}]`, d, ['method', 'options', 'learningRate']);
+      if (d.learningRate !== undefined && !isNum(d.learningRate, (n) => n > 0)) fail(`methods[${i}].deltas[${j}].learningRate must be a positive number`);
+    });
     if (m.learningRate !== undefined && !isNum(m.learningRate, (n) => n > 0)) fail(`methods[${i}].learningRate must be a positive number`);
   });
   if (g.target !== undefined && !isNum(g.target, (n) => n >= 0 && n <= 1)) fail('"target" must be a number in [0, 1]');
@@ -103,5 +123,24 @@ export function cellsOf(grid: Grid): Cell[] {
     grid.tasks.flatMap((task) =>
       grid.seeds.flatMap((seed) => grid.budgets.map((budget) => ({ id: [method.name, task.dataset, `seed${seed}`, budget.name].map(safe).join('__'), method, task, seed, budget }))),
     ),
+  );
+}
+
+/**
+ * Checks every delta's options with its method's own parser (the one `--opt` uses), so an unknown
+ * option or a bad value fails before the first cell, naming the grid entry.
+ */
+export function checkGridMethods(grid: Grid, path: string, methodOf: (name: string) => { parseOptions(raw: Record<string, string>): unknown }): void {
+  grid.methods.forEach((m, i) =>
+    (m.deltas ?? []).forEach((d, j) => {
+      const method = methodOf(d.method);
+      const raw = Object.fromEntries(Object.entries(d.options ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+      try {
+        method.parseOptions(raw);
+      } catch (e) {
+        const what = (e as Error).message.split('\n')[0];
+        throw new DeltaTuneError(`grid ${path}: methods[${i}].deltas[${j}] (${d.method}): ${what}`, `fix the "options" of that entry in ${path}`);
+      }
+    }),
   );
 }

@@ -22,12 +22,19 @@ export interface CellResult {
   readonly peakBytes: number;
   /** Validation accuracy by step (the convergence curve). */
   readonly curve: ReadonlyArray<readonly [number, number]>;
+  /** What the cell ran (method, task, seed, budget): a rerun with an edited grid recomputes cells that changed. */
+  readonly spec?: string;
+}
+
+/** The settings a cell's result depends on, as one comparable string. */
+export function cellSpec(cell: Cell, model: string): string {
+  return JSON.stringify({ model, method: cell.method, task: cell.task, seed: cell.seed, budget: cell.budget });
 }
 
 const datasets = new Map<string, Dataset>();
 
 /** Runs one cell on a loaded backbone; every delta is detached afterwards. */
-export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell: Cell, target: number): Promise<CellResult> {
+export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell: Cell, target: number, model = 'use-lite'): Promise<CellResult> {
   const key = JSON.stringify(cell.task);
   if (!datasets.has(key)) datasets.set(key, limitDataset(loadDataset(cell.task.dataset), cell.task.limits ?? {}));
   const dataset = datasets.get(key)!;
@@ -92,6 +99,7 @@ export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell
       seconds: (Date.now() - start) / 1000,
       peakBytes,
       curve,
+      spec: cellSpec(cell, model),
     };
   } finally {
     for (const d of deltas) d.detach();
