@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { attach, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { claimOutputDir, saveDelta, writeFileAtomic } from '@deltatune/node';
@@ -146,27 +146,27 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
       onEvent,
     });
     const counts = countParameters(backbone, result.head?.variables ?? []);
-    // A delta folder per trained delta; the head goes beside the (first) delta, or alone.
-    const trainedDeltas = created.length ? created : [];
+    // One trained delta: delta/ (a PEFT folder, the head beside it). Several: deltas/<name>/ each, the
+    // head and task file in deltas/ itself, listing them, so `eval --delta <run>/deltas` loads them all.
+    const trainedDeltas = created;
     const savedTo = trainedDeltas.length === 1 ? join(spec.outDir, 'delta') : trainedDeltas.length ? join(spec.outDir, 'deltas') : join(spec.outDir, 'head');
     for (const d of trainedDeltas) await saveDelta(trainedDeltas.length === 1 ? savedTo : join(savedTo, d.name), d, { baseModel: spec.model });
+    const runInfo = {
+      dataset: spec.dataset,
+      maxLength: spec.maxLength,
+      batchSize: spec.batchSize,
+      model: spec.model,
+      limits: spec.limits,
+      columns: spec.columns,
+      ...(trainedDeltas.length > 1 ? { deltas: trainedDeltas.map((d) => d.name) } : {}),
+      ...(spec.deltas?.length ? { frozenDeltas: spec.deltas.map((d) => resolve(d)) } : {}),
+      ...(spec.fullFineTune ? { fullFineTune: true } : {}),
+    };
     if (spec.task === 'lm' && trainedDeltas.length) {
       // What `eval` needs to score the delta again (a classification run keeps this in classifier.json).
-      const taskFile = join(trainedDeltas.length > 1 ? join(savedTo, trainedDeltas[0].name) : savedTo, LM_TASK_FILE);
-      writeFileAtomic(taskFile, JSON.stringify({ task: 'lm', dataset: spec.dataset, maxLength: spec.maxLength, batchSize: spec.batchSize, model: spec.model, limits: spec.limits, columns: spec.columns }, null, 2) + '\n');
+      writeFileAtomic(join(savedTo, LM_TASK_FILE), JSON.stringify({ task: 'lm', ...runInfo }, null, 2) + '\n');
     }
-    if (result.head) {
-      await saveClassifier(trainedDeltas.length > 1 ? join(savedTo, trainedDeltas[0].name) : savedTo, result.head, {
-        labels: dataset.labels,
-        hidden: backbone.hiddenSize,
-        dataset: spec.dataset,
-        maxLength: spec.maxLength,
-        batchSize: spec.batchSize,
-        model: spec.model,
-        limits: spec.limits,
-        columns: spec.columns,
-      });
-    }
+    if (result.head) await saveClassifier(savedTo, result.head, { labels: dataset.labels, hidden: backbone.hiddenSize, ...runInfo });
     const test = result.test as Partial<ClassificationMetrics & LmMetrics>;
     const validation = result.validation as Partial<ClassificationMetrics & LmMetrics> | undefined;
     const charts = await writeChart(

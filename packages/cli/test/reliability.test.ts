@@ -411,6 +411,91 @@ const CASES: Case[] = [
     leaves: 'the earlier run, byte for byte',
     check: () => expect(sha(at('mismatch', 'checkpoint', 'trained.safetensors'))).toBe(sha(join(EARLIER, 'checkpoint', 'trained.safetensors'))),
   },
+  {
+    area: 'nothing lost',
+    input: '`train --out /proc/…` (Node\'s recursive mkdir used to spin there forever)',
+    run: () => cli(['train', ...TINY_RUN, '--out', '/proc/deltatune-test/run']),
+    code: 1,
+    says: /^error: --out \/proc\/deltatune-test\/run cannot be created \(ENOENT\)/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'nothing lost',
+    input: '`train --resume --overwrite`',
+    run: () => cli(['train', ...TINY_RUN, '--out', at('both'), '--resume', '--overwrite']),
+    code: 1,
+    says: /^error: --resume and --overwrite contradict each other/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'reproducible',
+    input: '`eval` of a run that trained two methods together (`--method lora --method bitfit`)',
+    run: () => {
+      const t = cli(['train', ...TINY_RUN, '--method', 'bitfit', '--steps', '4', '--out', at('two-methods'), '--json']);
+      if (t.code !== 0) return t;
+      const e = cli(['eval', '--delta', at('two-methods', 'deltas'), '--json']);
+      return { ...e, stderr: `${e.stderr}trained accuracy ${JSON.parse(t.stdout).accuracy}; eval accuracy ${e.code === 0 ? JSON.parse(e.stdout).accuracy : '-'} (${e.code === 0 ? JSON.parse(e.stdout).method : ''})\n` };
+    },
+    code: 0,
+    says: /^trained accuracy ([\d.]+); eval accuracy \1 \(lora\+bitfit\)$/,
+    leaves: 'the run: deltas/lora, deltas/bitfit, the head in deltas/',
+  },
+  {
+    area: 'reproducible',
+    input: '`eval` of a `train --full` run (its fine-tuned base weights are only in the checkpoint)',
+    run: () => {
+      const t = cli(['train', ...TINY_RUN.filter((a) => !['--method', 'lora', '--opt', 'r=2'].includes(a)), '--full', '--steps', '1', '--out', at('full-run')]);
+      return t.code === 0 ? cli(['eval', '--delta', at('full-run', 'head')]) : t;
+    },
+    code: 1,
+    says: /^error: .*full-run\/head comes from a full fine-tuning run \(--full\)/,
+    leaves: 'nothing new',
+  },
+  {
+    area: 'reproducible',
+    input: '`eval --dataset imdb` of a head trained on spam',
+    run: () => cli(['eval', '--delta', join(EARLIER, 'delta'), '--dataset', 'imdb', '--limit', '8']),
+    code: 1,
+    says: /^error: imdb has labels negative, positive, but the head in .* was trained on ham, spam/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'numbers',
+    input: '`--opt r=1e9` (more memory than the machine has)',
+    run: () => cli(['inspect', '--model', join(FIX, 'bert'), '--method', 'lora', '--opt', 'r=1e9']),
+    code: 1,
+    says: /^error: ran out of memory/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'numbers',
+    input: '`bench --batch 0`',
+    run: () => cli(['bench', '--backend', 'wasm', '--size', 'tiny', '--batch', '0']),
+    code: 1,
+    says: /^error: --batch must be a whole number >= 1, got "0"/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'configs',
+    input: 'a model config.json with 3 heads for a hidden size of 32',
+    run: () => {
+      const model = copyDir(join(FIX, 'bert'), at('bert-3-heads'));
+      const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
+      writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, num_attention_heads: 3 }));
+      return cli(['forward', '--model', model, '--inputs', join(FIX, 'bert-reference.json')]);
+    },
+    code: 1,
+    says: /^error: config\.json: "hidden_size" 32 is not a multiple of "num_attention_heads" 3/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'errors',
+    input: 'a misspelt grid field (`"stpes"`)',
+    run: () => cli(['experiment', write(at('grid-typo.json'), JSON.stringify({ name: 'g', methods: [{ name: 'lora', deltas: [{ method: 'lora' }] }], tasks: [{ dataset: 'spam' }], seeds: [0], budgets: [{ name: 'b', steps: 10, stpes: 20, batchSize: 8, maxLength: 16, learningRate: 0.001, evalEvery: 5 }] })), '--out', at('grid-typo-out')]),
+    code: 1,
+    says: /^error: grid .*grid-typo\.json: budgets\[0\] has no field "stpes"/,
+    leaves: 'nothing',
+  },
   // ---- Interop with PEFT
   {
     area: 'PEFT interop',

@@ -18,7 +18,7 @@ import {
   type Site,
   type SublayerSite,
 } from '@deltatune/core';
-import { field } from './hf-config';
+import { activationField, checkHeads, intField, positiveField } from './hf-config';
 import { geluErf, geluTanh, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
 import type { WeightStore } from './weights';
 
@@ -36,18 +36,20 @@ export interface BertConfig {
 }
 
 export function bertConfig(hf: Record<string, unknown>): BertConfig {
-  return {
-    vocabSize: field(hf, 'vocab_size'),
-    hiddenSize: field(hf, 'hidden_size'),
-    numLayers: field(hf, 'num_hidden_layers'),
-    numHeads: field(hf, 'num_attention_heads'),
-    intermediateSize: field(hf, 'intermediate_size'),
-    maxPositions: field(hf, 'max_position_embeddings'),
-    typeVocabSize: field(hf, 'type_vocab_size', 2),
-    layerNormEps: field(hf, 'layer_norm_eps', 1e-12),
-    hiddenAct: field(hf, 'hidden_act', 'gelu'),
-    padTokenId: field(hf, 'pad_token_id', 0),
+  const c = {
+    vocabSize: intField(hf, 'vocab_size'),
+    hiddenSize: intField(hf, 'hidden_size'),
+    numLayers: intField(hf, 'num_hidden_layers'),
+    numHeads: intField(hf, 'num_attention_heads'),
+    intermediateSize: intField(hf, 'intermediate_size'),
+    maxPositions: intField(hf, 'max_position_embeddings'),
+    typeVocabSize: intField(hf, 'type_vocab_size', 2),
+    layerNormEps: positiveField(hf, 'layer_norm_eps', 1e-12),
+    hiddenAct: activationField(hf, 'hidden_act', 'gelu'),
+    padTokenId: intField(hf, 'pad_token_id', 0, 0),
   };
+  checkHeads(c.hiddenSize, c.numHeads, ['hidden_size', 'num_attention_heads']);
+  return c;
 }
 
 interface BertLayer {

@@ -18,7 +18,7 @@ import {
   type SublayerSite,
 } from '@deltatune/core';
 import { checkPositions } from './bert';
-import { field } from './hf-config';
+import { activationField, checkHeads, intField, positiveField } from './hf-config';
 import { geluTanh, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
 import type { WeightStore } from './weights';
 
@@ -33,16 +33,20 @@ export interface Gpt2Config {
 }
 
 export function gpt2Config(hf: Record<string, unknown>): Gpt2Config {
-  const hidden = field<number>(hf, 'n_embd');
-  return {
-    vocabSize: field(hf, 'vocab_size'),
+  const hidden = intField(hf, 'n_embd');
+  const c = {
+    vocabSize: intField(hf, 'vocab_size'),
     hiddenSize: hidden,
-    numLayers: field(hf, 'n_layer'),
-    numHeads: field(hf, 'n_head'),
-    innerSize: (hf.n_inner as number | null) ?? 4 * hidden,
-    maxPositions: field(hf, 'n_positions'),
-    layerNormEps: field(hf, 'layer_norm_epsilon', 1e-5),
+    numLayers: intField(hf, 'n_layer'),
+    numHeads: intField(hf, 'n_head'),
+    innerSize: intField(hf, 'n_inner', 4 * hidden),
+    maxPositions: intField(hf, 'n_positions'),
+    layerNormEps: positiveField(hf, 'layer_norm_epsilon', 1e-5),
   };
+  checkHeads(c.hiddenSize, c.numHeads, ['n_embd', 'n_head']);
+  // GPT-2's blocks compute the tanh GELU, so only its forms are accepted.
+  activationField(hf, 'activation_function', 'gelu_new', ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']);
+  return c;
 }
 
 interface Gpt2Block {

@@ -23,6 +23,12 @@ export interface ClassifierConfig {
   readonly limits?: { readonly train?: number; readonly validation?: number; readonly test?: number };
   /** Column names of a user's file dataset. */
   readonly columns?: { readonly text?: string; readonly label?: string };
+  /** Several deltas trained together: their subfolders, beside this file. */
+  readonly deltas?: readonly string[];
+  /** Saved deltas the run attached frozen (`--delta`): they are part of the model the head was trained on. */
+  readonly frozenDeltas?: readonly string[];
+  /** The run fine-tuned every base weight (`--full`), which only its checkpoint holds. */
+  readonly fullFineTune?: boolean;
 }
 
 export async function saveClassifier(dir: string, head: ClassificationHead, config: ClassifierConfig): Promise<void> {

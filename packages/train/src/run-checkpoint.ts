@@ -68,7 +68,18 @@ export function readRunCheckpoint(dir: string, fingerprint: string, settings?: R
       'resume with the same options as the first run, or start afresh: drop --resume and add --overwrite (or another --out)',
     );
   }
-  const read = (name: string) => fromBytes(readFileSync(join(dir, name)), join(dir, name));
+  if (!Number.isInteger(state.step) || state.step < 0 || !Array.isArray(state.history) || !Array.isArray(state.evals)) {
+    throw new DeltaTuneError(`the checkpoint ${join(dir, 'state.json')} is corrupted (its step or history is not what deltatune writes)`, 'start afresh: drop --resume and add --overwrite');
+  }
+  const read = (name: string) => {
+    const path = join(dir, name);
+    if (!existsSync(path)) throw new DeltaTuneError(`the checkpoint in ${dir} is incomplete: ${name} is missing`, 'start afresh: drop --resume and add --overwrite');
+    try {
+      return fromBytes(readFileSync(path), path);
+    } catch (e) {
+      throw new DeltaTuneError(`the checkpoint in ${dir} is damaged: ${(e as Error).message.split('\n')[0]}`, 'start afresh: drop --resume and add --overwrite');
+    }
+  };
   return { state, trained: read('trained.safetensors'), optimizer: read('optimizer.safetensors'), best: read('best.safetensors') };
 }
 

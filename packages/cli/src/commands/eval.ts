@@ -1,16 +1,16 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_FILE, DeltaTuneError } from '@deltatune/core';
-import { loadDelta } from '@deltatune/node';
 import { CLASSIFIER_CONFIG, evaluateClassification, evaluateLm, limitDataset, loadClassifier, loadDataset, tokenizeSplit, type ClassifierConfig } from '@deltatune/train';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { ProgressBar, table } from '../progress';
+import { loadDeltas } from '../deltas';
 import { LM_TASK_FILE } from '../training-run';
 
 export const EVAL_HELP = `deltatune eval --delta DIR [--model <folder|use-lite>] [--dataset NAME] [--split test|validation]
   [--limit N] [--batch-size B] [--max-length L] [--plugin PKG]... [--backend ...] [--json]
-  DIR is a folder written by train (delta/ or head/): a classification run's delta and classifier.json
+  DIR is a folder written by train (delta/, deltas/ or head/): a classification run's delta and classifier.json
   give accuracy / macro-F1 / loss; a --task lm run's delta and task.json give loss and perplexity.
   Model, dataset, split size, max length and batch size default to what the run used.`;
 
@@ -45,13 +45,27 @@ export async function evalCommand(flags: Flags): Promise<void> {
   const batchSize = flags.number('batch-size', config.batchSize, 'positiveInteger');
   const maxLength = flags.number('max-length', config.maxLength, 'positiveInteger');
   flags.finish();
+  if (config.fullFineTune) {
+    classifier?.head.dispose();
+    throw new DeltaTuneError(
+      `${dir} comes from a full fine-tuning run (--full), whose fine-tuned base weights are kept only in its checkpoint: this head alone would score wrongly`,
+      'read the test scores in the run\'s metrics.json, or train a delta method (--method lora) to get a folder eval can load',
+    );
+  }
   const { backbone, tokenizer } = modelAndTokenizer(model, true);
-  const delta = existsSync(join(dir, CONFIG_FILE)) ? loadDelta(backbone, dir).delta : undefined;
+  // The whole model the head was trained on: the frozen deltas the run attached, then its own.
+  const deltas = [...loadDeltas(backbone, config.frozenDeltas ?? []), ...(existsSync(join(dir, CONFIG_FILE)) || config.deltas ? loadDeltas(backbone, [dir]) : [])];
   try {
     const dataset = limitDataset(loadDataset(datasetName, config.columns), { [split]: limit });
+    if (classifier && JSON.stringify(dataset.labels) !== JSON.stringify(classifier.config.labels)) {
+      throw new DeltaTuneError(
+        `${datasetName} has labels ${dataset.labels.join(', ')}, but the head in ${dir} was trained on ${classifier.config.labels.join(', ')}`,
+        `evaluate on a dataset with the same labels (the run used --dataset ${config.dataset})`,
+      );
+    }
     const tokenized = tokenizeSplit(tokenizer!, dataset[split], maxLength);
     if (tokenized.ids.length === 0) throw new DeltaTuneError(`the ${split} split of ${datasetName} is empty`, 'evaluate on the other split: --split validation, or give more data');
-    const common = { backend, model, dataset: datasetName, split, delta: dir, method: delta?.method ?? 'head only' };
+    const common = { backend, model, dataset: datasetName, split, delta: dir, method: deltas.length ? deltas.map((d) => d.method).join('+') : 'head only' };
     if (lm) {
       const metrics = await evaluateLm(backbone, tokenized, batchSize, tokenizer!.padId);
       output(json, { ...common, ...metrics }, () =>
@@ -65,7 +79,7 @@ export async function evalCommand(flags: Flags): Promise<void> {
       table(['dataset', 'split', 'examples', 'accuracy', 'macro-F1', 'loss'], [[datasetName, split, String(metrics.examples), metrics.accuracy.toFixed(4), metrics.macroF1.toFixed(4), metrics.loss.toFixed(4)]]),
     );
   } finally {
-    delta?.detach();
+    for (const d of deltas) d.detach();
     classifier?.head.dispose();
     backbone.dispose();
   }

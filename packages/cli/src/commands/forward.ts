@@ -62,7 +62,8 @@ function matrix(value: unknown, name: string, path: string, lo: number, hi: numb
     }
     row.forEach((v, c) => {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v >= hi) {
-        throw new DeltaTuneError(`${path}: ${name}[${r}][${c}] is ${JSON.stringify(v)}, outside ${range} (whole numbers ${lo}..${hi - 1})`, `give ids from the model's tokenizer (deltatune forward --text "..." tokenizes for you)`);
+        const fix = name === 'input_ids' ? `give ids from the model's tokenizer (deltatune forward --text "..." tokenizes for you)` : `give ${name} values in ${lo}..${hi - 1}`;
+        throw new DeltaTuneError(`${path}: ${name}[${r}][${c}] is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}, outside ${range} (whole numbers ${lo}..${hi - 1})`, fix);
       }
     });
   });
@@ -81,6 +82,7 @@ export async function forwardCommand(flags: Flags): Promise<void> {
   const overwrite = flags.bool('overwrite');
   flags.finish();
   if (outPath) checkOutFile(outPath, overwrite, 'deltatune forward', (j) => Object.keys(j).length > 0 && Object.keys(j).every((k) => FORWARD_OUTPUTS.includes(k)));
+  if (inputsPath && texts.length) throw new DeltaTuneError('--inputs and --text both give the inputs', 'give token ids with --inputs in.json, or text with --text "...", not both');
   if (!inputsPath && texts.length === 0) throw new DeltaTuneError('deltatune forward needs --inputs in.json or --text', 'e.g. --text "hello world"');
   const { backbone, tokenizer } = modelAndTokenizer(model, !inputsPath);
   const deltas = loadDeltas(backbone, deltaDirs);

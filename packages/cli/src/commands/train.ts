@@ -31,6 +31,10 @@ function deltaLearningRates(values: readonly string[]): Record<string, number> |
 export function runSpecFromFlags(flags: Flags, backend: string, defaults: Partial<RunSpec> = {}): RunSpec {
   const dataset = flags.string('dataset') ?? defaults.dataset ?? 'spam';
   const methods = flags.methods();
+  if (flags.bool('resume') && flags.bool('overwrite')) throw new DeltaTuneError('--resume and --overwrite contradict each other', 'continue the run with --resume, or start it afresh with --overwrite');
+  if (flags.string('steps') !== undefined && flags.string('epochs') !== undefined) {
+    throw new DeltaTuneError('--steps and --epochs both set the length of the run', 'give one of them: --steps N or --epochs E');
+  }
   const label = methods.map((m) => m.name).join('+') || 'head';
   return {
     model: flags.string('model', defaults.model ?? 'use-lite'),
