@@ -66,6 +66,7 @@ export class Flags {
   required(name: string, hint: string): string {
     const v = this.string(name);
     if (v === undefined) throw new DeltaTuneError(`deltatune ${this.command} needs --${name}`, hint);
+    if (v.trim() === '') throw new DeltaTuneError(`--${name} is empty`, hint);
     return v;
   }
 

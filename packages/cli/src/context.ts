@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { selectBackend, type BackendChoice, type Backbone } from '@deltatune/core';
+import { DeltaTuneError, selectBackend, type BackendChoice, type Backbone } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { loadBackbone, loadTokenizer } from '@deltatune/models/node';
 import type { Flags } from './args';
@@ -32,6 +32,7 @@ export async function prepare(flags: Flags): Promise<{ backend: string }> {
 }
 
 export function modelAndTokenizer(model: string, needTokenizer: boolean): { backbone: Backbone; tokenizer?: TextTokenizer } {
+  if (!model.trim()) throw new DeltaTuneError('--model is empty', 'e.g. --model use-lite, or a Hugging Face model folder');
   const backbone = loadBackbone(model);
   return { backbone, tokenizer: needTokenizer ? loadTokenizer(model) : undefined };
 }

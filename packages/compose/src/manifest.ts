@@ -41,5 +41,17 @@ export function parseManifest(text: string, source: string): CompositionManifest
   if (m.format !== 'deltatune-composition' || !Array.isArray(m.deltas)) {
     throw new DeltaTuneError(`${source} is not a deltatune composition manifest`, 'point at a folder written by saveComposition');
   }
+  const names = new Set<string>();
+  m.deltas.forEach((d, i) => {
+    const bad = (what: string) => new DeltaTuneError(`${source}: deltas[${i}] ${what}`, 'save the composition again (saveComposition writes the manifest)');
+    if (!d || typeof d.name !== 'string' || !d.name) throw bad('has no "name"');
+    if (names.has(d.name)) throw bad(`repeats the name "${d.name}"`);
+    names.add(d.name);
+    if (typeof d.method !== 'string' || !d.method) throw bad('has no "method"');
+    // A delta lives in a subfolder of the composition: never an absolute path or one that climbs out of it.
+    if (typeof d.folder !== 'string' || !d.folder || d.folder.startsWith('/') || d.folder.split(/[\\/]/).includes('..')) throw bad(`has folder ${JSON.stringify(d.folder)}, not a subfolder name`);
+    if (d.order !== undefined && (typeof d.order !== 'number' || !Number.isFinite(d.order))) throw bad('has an "order" that is not a number');
+    if (typeof d.active !== 'boolean' || typeof d.trainable !== 'boolean') throw bad('needs "active" and "trainable" booleans');
+  });
   return m;
 }
