@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import { CONFIG_FILE, type Backbone, type Delta } from '@deltatune/core';
 import { loadDelta } from '@deltatune/node';
 import { isCompositionFolder, loadComposition } from '@deltatune/node/composition';
-import { CLASSIFIER_CONFIG } from '@deltatune/train';
+import { CLASSIFIER_CONFIG, LM_TASK_FILE } from '@deltatune/train';
 
 /** What a run's `deltas/` folder (several deltas trained together) lists in its classifier.json or task.json. */
 export function runDeltaList(dir: string): string[] | undefined {
-  for (const file of [CLASSIFIER_CONFIG, 'task.json']) {
+  for (const file of [CLASSIFIER_CONFIG, LM_TASK_FILE]) {
     const path = join(dir, file);
     if (!existsSync(path)) continue;
     try {

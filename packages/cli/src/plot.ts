@@ -130,15 +130,17 @@ export async function scatterSvg(title: string, points: readonly ScatterPoint[],
 /** Writes `<base>.svg` and `<base>.png` (rendered with resvg); returns the paths written. */
 export async function writeChart(base: string, svg: string): Promise<string[]> {
   writeFileAtomic(`${base}.svg`, svg);
+  let png: Uint8Array;
   try {
     const { Resvg } = await import('@resvg/resvg-js');
-    const png = new Resvg(svg, { fitTo: { mode: 'width', value: 1440 }, font: { loadSystemFonts: true } }).render().asPng();
-    writeFileAtomic(`${base}.png`, png);
-    return [`${base}.svg`, `${base}.png`];
+    png = new Resvg(svg, { fitTo: { mode: 'width', value: 1440 }, font: { loadSystemFonts: true } }).render().asPng();
   } catch (e) {
-    process.stderr.write(`note: PNG not written (${(e as Error).message.split('\n')[0]}); the SVG is at ${base}.svg\n`);
+    // No renderer on this platform is a note; failing to write the file (disk full) is not.
+    process.stderr.write(`note: PNG not rendered (${(e as Error).message.split('\n')[0]}); the SVG is at ${base}.svg\n`);
     return [`${base}.svg`];
   }
+  writeFileAtomic(`${base}.png`, png);
+  return [`${base}.svg`, `${base}.png`];
 }
 
 /** Min and max without spreading into Math.min, which overflows the stack on a long run's history. */

@@ -1,14 +1,12 @@
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { attach, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
+import { attach, attachedDeltas, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { claimOutputDir, saveDelta, writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from './deltas';
-import { limitDataset, loadDataset, saveClassifier, train, type ClassificationMetrics, type LmMetrics, type ScheduleKind, type TaskKind, type TrainEvent } from '@deltatune/train';
+import { CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifierFiles, limitDataset, LM_TASK_FILE, loadDataset, train, type ClassificationMetrics, type LmMetrics, type ScheduleKind, type TaskKind, type TrainEvent } from '@deltatune/train';
 import { lineChartSvg, writeChart } from './plot';
 import { formatSeconds, ProgressBar } from './progress';
-
-/** Beside an LM run's delta: what `deltatune eval` needs to report its perplexity again. */
-export const LM_TASK_FILE = 'task.json';
 
 export interface MethodRequest {
   readonly name: string;
@@ -80,16 +78,20 @@ export function attachMethods(backbone: Backbone, methods: readonly MethodReques
       options.initTokenIds = tokenizer.encodeOne(options.initText).ids;
       options.init ??= 'text';
     }
-    const n = (counts.get(m.name) ?? 0) + 1;
+    // The method's name, then lora_2, ...: unique also beside deltas loaded from folders (--delta).
+    const taken = new Set(attachedDeltas(backbone).map((d) => d.name));
+    let n = counts.get(m.name) ?? 0;
+    let name: string;
+    do name = ++n === 1 ? m.name : `${m.name}_${n}`;
+    while (taken.has(name));
     counts.set(m.name, n);
-    const name = n === 1 ? m.name : `${m.name}_${n}`;
     return attach(backbone, method.create({ seed, ...options }), name);
   });
 }
 
 /** One training run on an already-loaded backbone: attach, train, save, chart; deltas detached after. */
 export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, spec: RunSpec): Promise<RunSummary> {
-  const dataset = limitDataset(loadDataset(spec.dataset, spec.columns), spec.limits);
+  const dataset = limitDataset(loadDataset(spec.dataset, spec.columns, { task: spec.task }), spec.limits);
   const log = (line: string) => !spec.quiet && process.stderr.write(line + '\n');
   // Before any work: a folder holding an earlier run or the user's files is refused, an unwritable one fails now.
   const claim = claimOutputDir(spec.outDir, {
@@ -98,7 +100,7 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     overwrite: spec.overwrite,
     settings: { model: spec.model, dataset: spec.dataset, methods: spec.methods, task: spec.task },
   });
-  if (claim.state === 'overwrite') log(`  writing over the earlier content of ${spec.outDir} (--overwrite: only deltatune's own files are replaced)`);
+  if (claim.state === 'overwrite') log(`  writing over the earlier content of ${spec.outDir} (only deltatune's own files are replaced; nothing else is deleted)`);
   log(
     `  data: ${dataset.name}: train ${dataset.train.length}, validation ${dataset.validation.length}, test ${dataset.test.length}` +
       (spec.task === 'lm' ? '' : `; labels ${dataset.labels.map((l, i) => `${i}=${l}`).join(', ')}`),
@@ -150,7 +152,6 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     // head and task file in deltas/ itself, listing them, so `eval --delta <run>/deltas` loads them all.
     const trainedDeltas = created;
     const savedTo = trainedDeltas.length === 1 ? join(spec.outDir, 'delta') : trainedDeltas.length ? join(spec.outDir, 'deltas') : join(spec.outDir, 'head');
-    for (const d of trainedDeltas) await saveDelta(trainedDeltas.length === 1 ? savedTo : join(savedTo, d.name), d, { baseModel: spec.model });
     const runInfo = {
       dataset: spec.dataset,
       maxLength: spec.maxLength,
@@ -162,11 +163,22 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
       ...(spec.deltas?.length ? { frozenDeltas: spec.deltas.map((d) => resolve(d)) } : {}),
       ...(spec.fullFineTune ? { fullFineTune: true } : {}),
     };
-    if (spec.task === 'lm' && trainedDeltas.length) {
-      // What `eval` needs to score the delta again (a classification run keeps this in classifier.json).
-      writeFileAtomic(join(savedTo, LM_TASK_FILE), JSON.stringify({ task: 'lm', ...runInfo }, null, 2) + '\n');
+    // What `eval` needs to score the run again: the head (classification) or the task file (LM).
+    const taskFiles = result.head
+      ? await classifierFiles(result.head, { labels: dataset.labels, hidden: backbone.hiddenSize, ...runInfo })
+      : spec.task === 'lm' && trainedDeltas.length
+        ? { [LM_TASK_FILE]: JSON.stringify({ task: 'lm', ...runInfo }, null, 2) + '\n' }
+        : {};
+    if (trainedDeltas.length === 1) {
+      // One swap for the delta and its head: a kill leaves the old pair or the new, never a mix.
+      await saveDelta(savedTo, trainedDeltas[0], { baseModel: spec.model, files: taskFiles });
+    } else {
+      for (const d of trainedDeltas) await saveDelta(join(savedTo, d.name), d, { baseModel: spec.model });
+      // The head lists the subfolders, so it goes last.
+      for (const [name, data] of Object.entries(taskFiles)) writeFileAtomic(join(savedTo, name), data);
     }
-    if (result.head) await saveClassifier(savedTo, result.head, { labels: dataset.labels, hidden: backbone.hiddenSize, ...runInfo });
+    // A run of the other task in this folder earlier (--overwrite) left its own task file: eval would read it.
+    for (const stale of result.head ? [LM_TASK_FILE] : [CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS]) rmSync(join(savedTo, stale), { force: true });
     const test = result.test as Partial<ClassificationMetrics & LmMetrics>;
     const validation = result.validation as Partial<ClassificationMetrics & LmMetrics> | undefined;
     const charts = await writeChart(

@@ -49,7 +49,9 @@ export function parseManifest(text: string, source: string): CompositionManifest
     names.add(d.name);
     if (typeof d.method !== 'string' || !d.method) throw bad('has no "method"');
     // A delta lives in a subfolder of the composition: never an absolute path or one that climbs out of it.
-    if (typeof d.folder !== 'string' || !d.folder || d.folder.startsWith('/') || d.folder.split(/[\\/]/).includes('..')) throw bad(`has folder ${JSON.stringify(d.folder)}, not a subfolder name`);
+    const parts: string[] = typeof d.folder === 'string' ? d.folder.split(/[\\/]/) : [];
+    const outside = typeof d.folder !== 'string' || /^([a-zA-Z]:)?[\\/]/.test(d.folder) || parts.some((p) => p === '..') || parts.every((p) => p === '.' || p === '');
+    if (outside) throw bad(`has folder ${JSON.stringify(d.folder)}, not a subfolder name`);
     if (d.order !== undefined && (typeof d.order !== 'number' || !Number.isFinite(d.order))) throw bad('has an "order" that is not a number');
     if (typeof d.active !== 'boolean' || typeof d.trainable !== 'boolean') throw bad('needs "active" and "trainable" booleans');
   });

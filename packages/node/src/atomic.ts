@@ -35,8 +35,16 @@ function stamp(): string {
   return `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 }
 
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
+
+/** When this process started, in the clock `stamp()` uses. */
+const STARTED = Date.now() - process.uptime() * 1000;
+
+/**
+ * Whether the writer of a leftover may still be at work. A leftover carrying our own pid but
+ * stamped before we started is a dead process's (pids repeat: in a container every run is pid 1).
+ */
+function isAlive(pid: number, stampedAt: number): boolean {
+  if (pid === process.pid) return stampedAt >= STARTED;
   try {
     process.kill(pid, 0);
     return true;
@@ -50,11 +58,12 @@ interface Leftover {
   readonly kind: 'tmp' | 'old';
   /** pid-time-random: a temp and an old folder of one swap share it. */
   readonly id: string;
-  readonly pid: number;
+  readonly stampedAt: number;
+  readonly alive: boolean;
 }
 
-/** `.tmp-<base>-<pid>-...` and `.old-<base>-<pid>-...` entries beside `path` whose writer is dead. */
-function deadLeftovers(path: string): Leftover[] {
+/** `.tmp-<base>-<pid>-...` and `.old-<base>-<pid>-...` entries beside `path`, newest first. */
+function leftovers(path: string): Leftover[] {
   const parent = dirname(path);
   const base = basename(path);
   let entries: string[];
@@ -69,30 +78,30 @@ function deadLeftovers(path: string): Leftover[] {
       const prefix = `.${kind}-${base}-`;
       if (!name.startsWith(prefix)) continue;
       const id = name.slice(prefix.length);
-      const match = /^(\d+)-\d+(-\d+)?$/.exec(id);
+      const match = /^(\d+)-(\d+)(-\d+)?$/.exec(id);
       if (!match) continue;
-      const pid = Number(match[1]);
-      if (!isAlive(pid)) out.push({ path: join(parent, name), kind, id, pid });
+      const stampedAt = Number(match[2]);
+      out.push({ path: join(parent, name), kind, id, stampedAt, alive: isAlive(Number(match[1]), stampedAt) });
     }
   }
-  return out;
+  return out.sort((a, b) => b.stampedAt - a.stampedAt);
 }
 
 /**
- * Puts back a folder whose atomic replacement was killed between its two renames (old one moved
- * aside, new one not yet in place): the new copy was complete by then, so it becomes the folder.
- * Then removes what dead writers left beside it. Only deltatune's own temp names are touched.
+ * Puts back a folder whose atomic replacement was killed between its two renames: the old copy
+ * moved aside and the new one, complete by then, not yet in place. The new copy becomes the
+ * folder (the newest such pair, whoever wrote it: the window between the renames is microseconds,
+ * so a pair found later is never work in progress). Then removes what dead writers left beside it.
+ * Only deltatune's own temp names are touched; an old copy without its new twin is left alone.
  */
 export function recoverFolder(dir: string): void {
-  const leftovers = deadLeftovers(dir);
   if (!existsSync(dir)) {
-    const old = leftovers.find((l) => l.kind === 'old');
-    if (old) {
-      const fresh = leftovers.find((l) => l.kind === 'tmp' && l.id === old.id);
-      renameSync(fresh?.path ?? old.path, dir);
-    }
+    const all = leftovers(dir);
+    const pair = all.find((l) => l.kind === 'old' && all.some((t) => t.kind === 'tmp' && t.id === l.id));
+    if (pair) renameSync(all.find((t) => t.kind === 'tmp' && t.id === pair.id)!.path, dir);
   }
-  for (const l of deadLeftovers(dir)) rmSync(l.path, { recursive: true, force: true });
+  const missing = !existsSync(dir);
+  for (const l of leftovers(dir)) if (!l.alive && !(missing && l.kind === 'old')) rmSync(l.path, { recursive: true, force: true });
 }
 
 /**
@@ -102,7 +111,7 @@ export function recoverFolder(dir: string): void {
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   makeDirs(dirname(path));
-  for (const l of deadLeftovers(path)) if (l.kind === 'tmp') rmSync(l.path, { force: true });
+  for (const l of leftovers(path)) if (l.kind === 'tmp' && !l.alive) rmSync(l.path, { force: true });
   const temp = join(dirname(path), `.tmp-${basename(path)}-${stamp()}`);
   try {
     writeFileSync(temp, data);

@@ -24,6 +24,8 @@ export interface SaveExtras {
   readonly tensors?: ReadonlyMap<string, tf.Tensor>;
   /** The model the delta was trained on (a Hugging Face folder or id): PEFT's `base_model_name_or_path`. */
   readonly baseModel?: string;
+  /** More files for the folder (a task head), written in the same atomic swap as the delta. */
+  readonly files?: Readonly<Record<string, string | Uint8Array>>;
 }
 
 /** Saves a delta as `adapter_config.json` + `adapter_model.safetensors`, atomically. */
@@ -37,7 +39,7 @@ export async function saveDelta(dir: string, delta: Delta, extras: SaveExtras = 
   // Tensors the method made only for saving (transposes) are disposed; its own variables are not.
   for (const [name, t] of state.tensors) if (!delta.variables.has(name) || delta.variables.get(name) !== t) t.dispose();
   // The weights first, the config last: a folder is loadable only once its config is in place.
-  writeFolderAtomic(dir, { [WEIGHTS_FILE]: files[WEIGHTS_FILE], [CONFIG_FILE]: files[CONFIG_FILE] });
+  writeFolderAtomic(dir, { ...extras.files, [WEIGHTS_FILE]: files[WEIGHTS_FILE], [CONFIG_FILE]: files[CONFIG_FILE] });
 }
 
 /** Reads a delta folder (ours or PEFT's) without attaching it. The caller disposes the tensors. */

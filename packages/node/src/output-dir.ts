@@ -115,18 +115,17 @@ export function claimOutputDir(dir: string, o: ClaimOptions): Claim {
     else if (previous) {
       const what = `an earlier deltatune ${previous.kind} run${previous.created !== 'unknown' ? ` (from ${previous.created})` : ''}`;
       const resumable = previous.kind === o.kind && o.kind === 'train';
+      const overwrite = o.resume ? 'drop --resume and add --overwrite' : 'add --overwrite';
       throw new DeltaTuneError(
-        `${flag} ${dir} already holds ${what}`,
-        `${resumable ? 'add --resume to continue it, ' : ''}add --overwrite to replace its files, or choose another ${flag}`,
+        `${flag} ${dir} already holds ${what}${o.resume ? ', which --resume cannot continue' : ''}`,
+        `${resumable && !o.resume ? 'add --resume to continue it, ' : ''}${overwrite} to replace its files, or choose another ${flag}`,
       );
     } else {
       throw new DeltaTuneError(
         `${flag} ${dir} is not empty and was not written by deltatune (it holds ${preview(entries)})`,
-        `choose a new or empty folder for ${flag}, or add --overwrite (deltatune then replaces only the files it writes and deletes nothing)`,
+        `choose a new or empty folder for ${flag}, or ${o.resume ? 'drop --resume and ' : ''}add --overwrite (deltatune then replaces only the files it writes and deletes nothing)`,
       );
     }
-  } else if (o.resume && o.kind === 'train') {
-    state = 'new';
   }
   const marker: OutputMarker = { tool: 'deltatune', kind: o.kind, created: state === 'resume' && previous ? previous.created : new Date().toISOString(), settings: o.settings };
   try {

@@ -11,6 +11,8 @@ import { ClassificationHead } from './head';
  */
 export const CLASSIFIER_CONFIG = 'classifier.json';
 export const CLASSIFIER_WEIGHTS = 'classifier.safetensors';
+/** Beside an LM run's delta: what `deltatune eval` needs to report its perplexity again. */
+export const LM_TASK_FILE = 'task.json';
 
 export interface ClassifierConfig {
   readonly labels: readonly string[];
@@ -31,12 +33,18 @@ export interface ClassifierConfig {
   readonly fullFineTune?: boolean;
 }
 
-export async function saveClassifier(dir: string, head: ClassificationHead, config: ClassifierConfig): Promise<void> {
+/** The head's two files, for writing beside a delta in one atomic folder write. */
+export async function classifierFiles(head: ClassificationHead, config: ClassifierConfig): Promise<Record<string, string | Uint8Array>> {
   const entries = [...head.tensors()];
   const data = await Promise.all(entries.map(([, t]) => t.data() as Promise<Float32Array>));
   const tensors = new Map(entries.map(([k, t], i) => [k, { dtype: 'float32' as const, shape: t.shape, data: data[i] }]));
-  writeFileAtomic(join(dir, CLASSIFIER_WEIGHTS), writeSafetensors(tensors));
-  writeFileAtomic(join(dir, CLASSIFIER_CONFIG), JSON.stringify(config, null, 2) + '\n');
+  return { [CLASSIFIER_WEIGHTS]: writeSafetensors(tensors), [CLASSIFIER_CONFIG]: JSON.stringify(config, null, 2) + '\n' };
+}
+
+export async function saveClassifier(dir: string, head: ClassificationHead, config: ClassifierConfig): Promise<void> {
+  const files = await classifierFiles(head, config);
+  writeFileAtomic(join(dir, CLASSIFIER_WEIGHTS), files[CLASSIFIER_WEIGHTS]);
+  writeFileAtomic(join(dir, CLASSIFIER_CONFIG), files[CLASSIFIER_CONFIG]);
 }
 
 export function loadClassifier(dir: string): { head: ClassificationHead; config: ClassifierConfig } {

@@ -18,5 +18,5 @@ export { loadSotuParty, passages } from './datasets/sotu';
 export { splitExamples, splitByGroup, SPLIT_SEED } from './datasets/split';
 export type { Dataset, Example } from './datasets/types';
 export { writeRunCheckpoint, readRunCheckpoint } from './run-checkpoint';
-export { saveClassifier, loadClassifier, CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS } from './classifier-files';
+export { saveClassifier, classifierFiles, loadClassifier, CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, LM_TASK_FILE } from './classifier-files';
 export type { ClassifierConfig } from './classifier-files';

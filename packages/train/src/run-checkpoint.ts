@@ -36,11 +36,13 @@ function fromBytes(bytes: Uint8Array, source: string): Tensor[] {
 }
 
 export async function writeRunCheckpoint(dir: string, state: ProgressState, trained: readonly Variable[], optimizer: readonly Tensor[], best: readonly Tensor[]): Promise<void> {
+  // state.json last: where the folder is updated file by file (a stray file in it), a kill never
+  // leaves a newer state over older tensors.
   writeFolderAtomic(dir, {
-    'state.json': JSON.stringify(state) + '\n',
     'trained.safetensors': await toBytes(trained),
     'optimizer.safetensors': await toBytes(optimizer),
     'best.safetensors': await toBytes(best),
+    'state.json': JSON.stringify(state) + '\n',
   });
 }
 
@@ -62,7 +64,10 @@ export function readRunCheckpoint(dir: string, fingerprint: string, settings?: R
     throw new DeltaTuneError(`the checkpoint ${join(dir, 'state.json')} is corrupted (${(e as Error).message.split('\n')[0]})`, 'start afresh: drop --resume and add --overwrite');
   }
   if (state.fingerprint !== fingerprint) {
-    const differ = settings && state.settings ? differences(state.settings, settings) : [];
+    if (!state.settings) {
+      throw new DeltaTuneError(`the checkpoint in ${dir} was written by an older deltatune, whose checkpoints this one cannot continue`, 'start afresh: drop --resume and add --overwrite (or another --out)');
+    }
+    const differ = settings ? differences(state.settings, settings) : [];
     throw new DeltaTuneError(
       `the checkpoint in ${dir} was written by a run with other settings${differ.length ? `: ${differ.join('; ')}` : ' (model, method, data or hyper-parameters differ)'}`,
       'resume with the same options as the first run, or start afresh: drop --resume and add --overwrite (or another --out)',

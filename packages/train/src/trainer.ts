@@ -271,7 +271,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (loss > limit) {
         throw new DeltaTuneError(
           `training diverged: the loss is ${loss.toPrecision(4)} at step ${at}, over ${o.divergenceFactor ?? 100}x the first step's ${first.toPrecision(4)} (learning rate ${lr.toExponential(2)})`,
-          `lower --lr (this run's peak was ${o.learningRate}; LoRA and adapters usually train well at 1e-4 to 3e-3); ${checkpointDir && lastCheckpoint >= 0 ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}` : 'no checkpoint was kept yet'}`,
+          `start afresh with a lower --lr and --overwrite (this run's peak was ${o.learningRate}; LoRA and adapters usually train well at 1e-4 to 3e-3)${checkpointDir && lastCheckpoint >= 0 ? `; the last good checkpoint (step ${lastCheckpoint}) is kept in ${checkpointDir}` : ''}`,
         );
       }
       history.push({ step: at, loss, lr });

@@ -41,7 +41,7 @@ export function validateTrainOptions(o: TrainOptions): void {
     if (!d[split] || d[split].length === 0) {
       throw new DeltaTuneError(
         `dataset ${d.name} has no ${split} examples (train ${d.train?.length ?? 0}, validation ${d.validation?.length ?? 0}, test ${d.test?.length ?? 0})`,
-        'give more examples, or raise the --limit-* that cut this split to 0',
+        'give the dataset more examples (each split needs at least one)',
       );
     }
   }

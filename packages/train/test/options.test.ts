@@ -50,7 +50,7 @@ describe('train() options', () => {
     const losses: number[] = [];
     const onEvent = (e: TrainEvent) => e.type === 'step' && losses.push(e.loss);
     await expect(train({ backbone, tokenizer, dataset: data, deltas: [delta], ...ok, learningRate: 1e6, steps: 12, evalEvery: 2, runDir, onEvent })).rejects.toThrow(
-      /training diverged: the loss is [\d.e+]+ at step \d+, over 100x the first step's [\s\S]*fix: lower --lr/,
+      /training diverged: the loss is [\d.e+]+ at step \d+, over 100x the first step's [\s\S]*fix: start afresh with a lower --lr/,
     );
     // Every loss it let through was within the limit: no step past 100x the first was reported as training.
     for (const l of losses) expect(l).toBeLessThanOrEqual(100 * Math.max(losses[0], 1));

@@ -69,7 +69,7 @@ export async function benchCommand(flags: Flags): Promise<void> {
   const warmup = flags.number('warmup', 2, 'nonNegativeInteger');
   const workloads = flags.string('methods', Object.keys(WORKLOADS).join(',')).split(',');
   const out = flags.string('out');
-  if (out) checkOutFile(out, flags.bool('overwrite'), 'deltatune bench', (j) => Array.isArray(j.rows));
+  if (out) checkOutFile(out, flags.bool('overwrite'), 'deltatune bench', (j) => Array.isArray(j.rows) && typeof j.backend === 'string' && j.rows.every((r: unknown) => !!r && typeof r === 'object' && 'msPerStep' in r));
   const fusedFlag = flags.string('fused', 'on');
   flags.finish();
   if (seq > config.maxPositions) throw new DeltaTuneError(`--seq ${seq} is longer than the ${size} model's ${config.maxPositions} positions`, `use --seq ${config.maxPositions} or less`);

@@ -1,12 +1,11 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_FILE, DeltaTuneError } from '@deltatune/core';
-import { CLASSIFIER_CONFIG, evaluateClassification, evaluateLm, limitDataset, loadClassifier, loadDataset, tokenizeSplit, type ClassifierConfig } from '@deltatune/train';
+import { CLASSIFIER_CONFIG, LM_TASK_FILE, evaluateClassification, evaluateLm, limitDataset, loadClassifier, loadDataset, tokenizeSplit, type ClassifierConfig } from '@deltatune/train';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { ProgressBar, table } from '../progress';
 import { loadDeltas } from '../deltas';
-import { LM_TASK_FILE } from '../training-run';
 
 export const EVAL_HELP = `deltatune eval --delta DIR [--model <folder|use-lite>] [--dataset NAME] [--split test|validation]
   [--limit N] [--batch-size B] [--max-length L] [--plugin PKG]... [--backend ...] [--json]
@@ -56,7 +55,7 @@ export async function evalCommand(flags: Flags): Promise<void> {
   // The whole model the head was trained on: the frozen deltas the run attached, then its own.
   const deltas = [...loadDeltas(backbone, config.frozenDeltas ?? []), ...(existsSync(join(dir, CONFIG_FILE)) || config.deltas ? loadDeltas(backbone, [dir]) : [])];
   try {
-    const dataset = limitDataset(loadDataset(datasetName, config.columns), { [split]: limit });
+    const dataset = limitDataset(loadDataset(datasetName, config.columns, { task: lm ? 'lm' : 'classification' }), { [split]: limit });
     if (classifier && JSON.stringify(dataset.labels) !== JSON.stringify(classifier.config.labels)) {
       throw new DeltaTuneError(
         `${datasetName} has labels ${dataset.labels.join(', ')}, but the head in ${dir} was trained on ${classifier.config.labels.join(', ')}`,

@@ -38,8 +38,14 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
   // A finished cell counts only if it ran what the grid now says (results from before `spec` was recorded are kept).
   const done = (c: Cell) => {
     if (!existsSync(cellFile(c.id))) return false;
-    const saved = readCell(cellFile(c.id));
-    return saved.spec === undefined || saved.spec === cellSpec(c, grid.model);
+    let saved: CellResult;
+    try {
+      saved = readCell(cellFile(c.id));
+    } catch (e) {
+      if (overwrite) return false;
+      throw e;
+    }
+    return saved.spec === undefined || saved.spec === cellSpec(c, grid.model, grid.target);
   };
   const changed = cells.filter((c) => existsSync(cellFile(c.id)) && !done(c));
   if (changed.length && !overwrite && !shard) {
@@ -73,7 +79,7 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
     await Promise.all(
       Array.from({ length: count }, (_, i) =>
         new Promise<void>((resolve, reject) => {
-          const child = spawn(process.execPath, [bin, 'experiment', gridPath, '--out', out, '--shard', `${i}/${count}`, '--backend', backendChoice], { stdio: ['ignore', 'inherit', 'inherit'] });
+          const child = spawn(process.execPath, [bin, 'experiment', gridPath, '--out', out, '--shard', `${i}/${count}`, '--backend', backendChoice, ...(overwrite ? ['--overwrite'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
           child.on('exit', (code) => (code === 0 ? resolve() : reject(new DeltaTuneError(`experiment worker ${i} exited with ${code}`, 'see its messages above; rerun to resume'))));
         }),
       ),

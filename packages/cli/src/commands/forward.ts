@@ -5,10 +5,11 @@ import { batchToTensors, disposeInputs, encodeBatch } from '@deltatune/models';
 import { writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from '../deltas';
 import { checkOutFile } from '../out-file';
-
-const FORWARD_OUTPUTS = ['last_hidden_state', 'pooler_output', 'logits', 'embedding'];
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
+
+/** The keys of out.json: a file holding only these is one forward wrote. */
+const FORWARD_OUTPUTS = ['last_hidden_state', 'pooler_output', 'logits', 'embedding'];
 
 export const FORWARD_HELP = `deltatune forward --model <folder|use-lite> (--inputs in.json | --text "..."...) [--out out.json]
   [--delta DIR]... [--merge] [--overwrite] [--plugin PKG]... [--backend ...] [--json]

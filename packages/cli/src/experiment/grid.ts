@@ -133,14 +133,18 @@ export function cellsOf(grid: Grid): Cell[] {
 export function checkGridMethods(grid: Grid, path: string, methodOf: (name: string) => { parseOptions(raw: Record<string, string>): unknown }): void {
   grid.methods.forEach((m, i) =>
     (m.deltas ?? []).forEach((d, j) => {
-      const method = methodOf(d.method);
-      const raw = Object.fromEntries(Object.entries(d.options ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
       try {
-        method.parseOptions(raw);
+        gridDeltaOptions(methodOf(d.method), d);
       } catch (e) {
         const what = (e as Error).message.split('\n')[0];
         throw new DeltaTuneError(`grid ${path}: methods[${i}].deltas[${j}] (${d.method}): ${what}`, `fix the "options" of that entry in ${path}`);
       }
     }),
   );
+}
+
+/** A grid delta's options as the method parses `--opt` values: the form checked is the form run. */
+export function gridDeltaOptions(method: { parseOptions(raw: Record<string, string>): unknown }, d: GridDelta): Record<string, unknown> {
+  const raw = Object.fromEntries(Object.entries(d.options ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  return method.parseOptions(raw) as Record<string, unknown>;
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attach, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { ClassificationHead, limitDataset, loadDataset, train, type ClassificationMetrics, type Dataset, type TrainResult } from '@deltatune/train';
-import type { Cell } from './grid';
+import { gridDeltaOptions, type Cell } from './grid';
 
 export interface CellResult {
   readonly id: string;
@@ -27,8 +27,8 @@ export interface CellResult {
 }
 
 /** The settings a cell's result depends on, as one comparable string. */
-export function cellSpec(cell: Cell, model: string): string {
-  return JSON.stringify({ model, method: cell.method, task: cell.task, seed: cell.seed, budget: cell.budget });
+export function cellSpec(cell: Cell, model: string, target: number): string {
+  return JSON.stringify({ model, target, method: cell.method, task: cell.task, seed: cell.seed, budget: cell.budget });
 }
 
 const datasets = new Map<string, Dataset>();
@@ -39,7 +39,10 @@ export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell
   if (!datasets.has(key)) datasets.set(key, limitDataset(loadDataset(cell.task.dataset), cell.task.limits ?? {}));
   const dataset = datasets.get(key)!;
   const { method, budget, seed } = cell;
-  const deltas: Delta[] = (method.deltas ?? []).map((d, i) => attach(backbone, getMethod(d.method).create({ seed, ...(d.options ?? {}) }), `${d.method}_${i}`));
+  const deltas: Delta[] = (method.deltas ?? []).map((d, i) => {
+    const m = getMethod(d.method);
+    return attach(backbone, m.create({ seed, ...gridDeltaOptions(m, d) }), `${d.method}_${i}`);
+  });
   const start = Date.now();
   let peakBytes = 0;
   const onEvent = () => {
@@ -99,7 +102,7 @@ export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell
       seconds: (Date.now() - start) / 1000,
       peakBytes,
       curve,
-      spec: cellSpec(cell, model),
+      spec: cellSpec(cell, model, target),
     };
   } finally {
     for (const d of deltas) d.detach();

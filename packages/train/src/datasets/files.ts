@@ -429,7 +429,8 @@ function checkRecords(path: string, f: ParsedFile, textKey: string, labelKey: st
  * are sorted as strings to give class ids. The returned Dataset's `labels` and split lengths are what
  * a caller prints. Anything unusable in the file is a DeltaTuneError naming the file (and line).
  */
-export function loadFileDataset(path: string, columns: FileColumns = {}): Dataset {
+/** `task: 'lm'` reads the same files for causal LM, where the labels do not matter (one label is fine). */
+export function loadFileDataset(path: string, columns: FileColumns = {}, options: { task?: 'classification' | 'lm' } = {}): Dataset {
   let stat: Stats | undefined;
   try {
     stat = statSync(path, { throwIfNoEntry: false });
@@ -477,7 +478,7 @@ export function loadFileDataset(path: string, columns: FileColumns = {}): Datase
     );
   }
   const labelValues = [...new Set(rows.map((r) => r.label))].sort();
-  if (labelValues.length < 2) {
+  if (labelValues.length < 2 && options.task !== 'lm') {
     const other = suggestLabel(file, '', [textKey, labelKey]);
     throw new DeltaTuneError(
       `${path}: every record has label ${JSON.stringify(labelValues[0])}: a classifier needs at least 2 labels`,

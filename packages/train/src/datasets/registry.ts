@@ -13,12 +13,12 @@ export const BUILTIN_DATASETS: Record<string, () => Dataset> = {
 };
 
 /** A built-in dataset by name, or a `.jsonl` / `.csv` file. */
-export function loadDataset(nameOrPath: string, columns?: FileColumns): Dataset {
+export function loadDataset(nameOrPath: string, columns?: FileColumns, options?: { task?: 'classification' | 'lm' }): Dataset {
   const builtin = BUILTIN_DATASETS[nameOrPath];
   if (builtin) return builtin();
   // Anything that looks like a path goes to the file loader, which says precisely what is wrong with it
   // (missing, a directory, an unsupported type) instead of "unknown dataset".
-  if (/[\\/]/.test(nameOrPath) || /\.[A-Za-z0-9]+$/.test(nameOrPath) || existsSync(nameOrPath)) return loadFileDataset(nameOrPath, columns);
+  if (/[\\/]/.test(nameOrPath) || /\.[A-Za-z0-9]+$/.test(nameOrPath) || existsSync(nameOrPath)) return loadFileDataset(nameOrPath, columns, options);
   const near = closestNames(nameOrPath, Object.keys(BUILTIN_DATASETS), 1);
   throw new DeltaTuneError(
     `unknown dataset "${nameOrPath}"${near.length ? ` (did you mean ${near[0]}?)` : ''}`,
