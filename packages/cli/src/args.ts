@@ -81,14 +81,16 @@ export class Flags {
     if (v === undefined) return fallback;
     const n = v.trim() === '' ? NaN : Number(v);
     const rule = NUMBER_KINDS[kind];
-    if (!Number.isFinite(n) || !rule.ok(n)) throw new DeltaTuneError(`--${name} must be ${rule.what}, got "${v}"`, `e.g. --${name} ${rule.example(fallback)}`);
+    if (!Number.isFinite(n) || !rule.ok(n))
+      throw new DeltaTuneError(`--${name} must be ${rule.what}, got "${v}"`, `e.g. --${name} ${rule.example(fallback)}`);
     return n;
   }
 
   /** A flag with a fixed set of values. */
   choice<T extends string>(name: string, choices: readonly T[], fallback: T): T {
     const v = this.string(name, fallback);
-    if (!(choices as readonly string[]).includes(v)) throw new DeltaTuneError(`--${name} must be one of ${choices.join(', ')}, got "${v}"`, `e.g. --${name} ${fallback}`);
+    if (!(choices as readonly string[]).includes(v))
+      throw new DeltaTuneError(`--${name} must be one of ${choices.join(', ')}, got "${v}"`, `e.g. --${name} ${fallback}`);
     return v as T;
   }
 
@@ -120,7 +122,10 @@ export class Flags {
   finish(): void {
     const unknown = [...new Set(this.args.flags.map((f) => f.name).filter((n) => !this.used.has(n)))];
     if (unknown.length) {
-      throw new DeltaTuneError(`deltatune ${this.command} does not take ${unknown.map((u) => `--${u}`).join(', ')}`, `see deltatune ${this.command} --help`);
+      throw new DeltaTuneError(
+        `deltatune ${this.command} does not take ${unknown.map((u) => `--${u}`).join(', ')}`,
+        `see deltatune ${this.command} --help`,
+      );
     }
   }
 }

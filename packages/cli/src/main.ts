@@ -18,14 +18,25 @@ const COMMANDS: Record<string, { run: (flags: Flags, positional: readonly string
   forward: { run: forwardCommand, help: FORWARD_HELP, summary: 'run a backbone (with deltas) on inputs, write its outputs' },
   inspect: { run: inspectCommand, help: INSPECT_HELP, summary: 'hook sites and parameter counts, with methods attached' },
   merge: { run: mergeCommand, help: MERGE_HELP, summary: 'fold LoRA/BitFit deltas into a Hugging Face folder' },
-  experiment: { run: experimentCommand, help: EXPERIMENT_HELP, summary: 'a grid of methods x tasks x seeds x budgets: table and plots, resumable' },
+  experiment: {
+    run: experimentCommand,
+    help: EXPERIMENT_HELP,
+    summary: 'a grid of methods x tasks x seeds x budgets: table and plots, resumable',
+  },
   bench: { run: benchCommand, help: BENCH_HELP, summary: 'training-step benchmark (BERT-size, every method); not a test' },
 };
 
 const BOOLEAN_FLAGS = new Set(['json', 'resume', 'merge', 'full', 'help', 'overwrite']);
 
 export function usage(): string {
-  return ['deltatune: parameter-efficient fine-tuning on TensorFlow.js', '', 'commands:', ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)} ${c.summary}`), '', 'deltatune <command> --help for its options'].join('\n');
+  return [
+    'deltatune: parameter-efficient fine-tuning on TensorFlow.js',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)} ${c.summary}`),
+    '',
+    'deltatune <command> --help for its options',
+  ].join('\n');
 }
 
 /**
@@ -34,7 +45,12 @@ export function usage(): string {
  */
 function outOfMemory(e: unknown): DeltaTuneError | undefined {
   const message = (e as Error)?.message ?? '';
-  if (!/Invalid typed array length|Array buffer allocation failed|memory access out of bounds|out of memory|Cannot allocate Wasm memory/i.test(message)) return undefined;
+  if (
+    !/Invalid typed array length|Array buffer allocation failed|memory access out of bounds|out of memory|Cannot allocate Wasm memory/i.test(
+      message,
+    )
+  )
+    return undefined;
   return new DeltaTuneError(
     `ran out of memory (${message.split('\n')[0]})`,
     'make the run smaller: a lower --batch-size or --max-length, or a smaller delta (e.g. --opt r=8, virtualTokens=20)',
@@ -61,12 +77,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     if (args.positional.length && args.command !== 'experiment') {
-      throw new DeltaTuneError(`unexpected argument "${args.positional[0]}"`, `options are written --name value; see deltatune ${args.command} --help`);
+      throw new DeltaTuneError(
+        `unexpected argument "${args.positional[0]}"`,
+        `options are written --name value; see deltatune ${args.command} --help`,
+      );
     }
     await command.run(new Flags(args, args.command), args.positional);
     return 0;
   } catch (e) {
-    const user = e instanceof DeltaTuneError ? e : (fromSystemError(e) ?? outOfMemory(e));
+    const user = e instanceof DeltaTuneError ? e : fromSystemError(e) ?? outOfMemory(e);
     if (user) {
       const what = user.message.split('\n')[0];
       process.stderr.write(`error: ${what}\n${user.fix ? `  fix: ${user.fix}\n` : ''}`);

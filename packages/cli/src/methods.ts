@@ -24,12 +24,18 @@ export async function loadPlugin(specifier: string): Promise<DeltaMethod<any>[]>
   try {
     mod = await import(target);
   } catch (e) {
-    throw new DeltaTuneError(`could not load plugin "${specifier}": ${(e as Error).message.split('\n')[0]}`, 'pass an installed package name or a path to a built plugin package');
+    throw new DeltaTuneError(
+      `could not load plugin "${specifier}": ${(e as Error).message.split('\n')[0]}`,
+      'pass an installed package name or a path to a built plugin package',
+    );
   }
   const candidates = [mod.methods, mod.method, mod.default, (mod.default as Record<string, unknown> | undefined)?.methods].flat();
   const objects = candidates.filter((m): m is Record<string, unknown> => !!m && typeof m === 'object' && !Array.isArray(m));
   if (objects.length === 0) {
-    throw new DeltaTuneError(`plugin "${specifier}" exports no delta method`, 'export `methods: DeltaMethod[]` (or `method`) from the package entry; see docs/writing-a-method.md');
+    throw new DeltaTuneError(
+      `plugin "${specifier}" exports no delta method`,
+      'export `methods: DeltaMethod[]` (or `method`) from the package entry; see docs/writing-a-method.md',
+    );
   }
   for (const m of objects) {
     const missing = [
@@ -52,17 +58,26 @@ export async function loadPlugin(specifier: string): Promise<DeltaMethod<any>[]>
 function entryOf(path: string): string {
   if (!existsSync(path) || !statSync(path).isDirectory()) return path;
   const manifest = join(path, 'package.json');
-  if (!existsSync(manifest)) throw new DeltaTuneError(`plugin folder ${path} has no package.json`, 'point --plugin at the plugin package folder or its built entry file');
+  if (!existsSync(manifest))
+    throw new DeltaTuneError(
+      `plugin folder ${path} has no package.json`,
+      'point --plugin at the plugin package folder or its built entry file',
+    );
   let pkg: Record<string, any>;
   try {
     pkg = JSON.parse(readFileSync(manifest, 'utf8'));
   } catch (e) {
-    throw new DeltaTuneError(`plugin ${manifest} is not valid JSON (${(e as Error).message.split('\n')[0]})`, 'fix the package.json of the plugin');
+    throw new DeltaTuneError(
+      `plugin ${manifest} is not valid JSON (${(e as Error).message.split('\n')[0]})`,
+      'fix the package.json of the plugin',
+    );
   }
   const dot = pkg.exports?.['.'];
-  const entry = (typeof dot === 'string' ? dot : dot?.import?.default ?? dot?.import ?? dot?.default) ?? pkg.module ?? pkg.main ?? 'index.js';
+  const entry =
+    (typeof dot === 'string' ? dot : dot?.import?.default ?? dot?.import ?? dot?.default) ?? pkg.module ?? pkg.main ?? 'index.js';
   const file = join(path, entry);
-  if (!existsSync(file)) throw new DeltaTuneError(`plugin entry ${file} does not exist`, `build the plugin first (npm run build in ${path})`);
+  if (!existsSync(file))
+    throw new DeltaTuneError(`plugin entry ${file} does not exist`, `build the plugin first (npm run build in ${path})`);
   return file;
 }
 
@@ -70,4 +85,3 @@ export async function prepareMethods(plugins: readonly string[]): Promise<void> 
   registerBuiltinMethods();
   for (const p of plugins) await loadPlugin(p);
 }
-

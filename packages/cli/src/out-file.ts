@@ -7,7 +7,8 @@ import { DeltaTuneError } from '@deltatune/core';
  */
 export function checkOutFile(path: string, overwrite: boolean, command: string, isOurs: (json: Record<string, unknown>) => boolean): void {
   if (!existsSync(path) || overwrite) return;
-  if (statSync(path).isDirectory()) throw new DeltaTuneError(`--out ${path} is a folder`, 'name a file for the outputs, e.g. --out out.json');
+  if (statSync(path).isDirectory())
+    throw new DeltaTuneError(`--out ${path} is a folder`, 'name a file for the outputs, e.g. --out out.json');
   let ours = false;
   try {
     const json = JSON.parse(readFileSync(path, 'utf8'));
@@ -15,5 +16,6 @@ export function checkOutFile(path: string, overwrite: boolean, command: string, 
   } catch {
     ours = false;
   }
-  if (!ours) throw new DeltaTuneError(`--out ${path} exists and was not written by ${command}`, 'name a new file, or add --overwrite to replace it');
+  if (!ours)
+    throw new DeltaTuneError(`--out ${path} exists and was not written by ${command}`, 'name a new file, or add --overwrite to replace it');
 }

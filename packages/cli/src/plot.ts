@@ -57,7 +57,7 @@ export async function lineChartSvg(
     const y = {
       field: 'value',
       type: 'quantitative' as const,
-      title: right ? (labels.right ?? '') : log ? `${labels.left} (log scale)` : labels.left,
+      title: right ? labels.right ?? '' : log ? `${labels.left} (log scale)` : labels.left,
       scale: log ? { type: 'log' as const } : { zero: !right, ...flat([lo, hi]) },
       axis: { format: VALUE_FORMAT, orient: right ? ('right' as const) : ('left' as const), grid: !right },
     };

@@ -12,7 +12,10 @@ const REASONS: Record<string, { what: string; fix: (path: string) => string }> =
   EROFS: { what: 'is on a read-only file system', fix: () => 'choose a path on a writable disk (e.g. --out runs/x)' },
   EISDIR: { what: 'is a folder where a file was expected', fix: (p) => `name a file, not the folder ${p}` },
   ENOTDIR: { what: 'goes through a file where a folder was expected', fix: (p) => `a part of ${p} is a file: choose another path` },
-  ENOSPC: { what: 'cannot be written: the disk is full', fix: () => 'free some space and run the command again (a resumable run continues with --resume)' },
+  ENOSPC: {
+    what: 'cannot be written: the disk is full',
+    fix: () => 'free some space and run the command again (a resumable run continues with --resume)',
+  },
   EEXIST: { what: 'already exists', fix: (p) => `move ${p} away or choose another path` },
   ENOTEMPTY: { what: 'is a folder that is not empty', fix: (p) => `move ${p} away or choose another path` },
   EMFILE: { what: 'cannot be opened: too many open files', fix: () => 'raise the limit (ulimit -n 4096) and run the command again' },

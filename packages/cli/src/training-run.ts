@@ -4,7 +4,20 @@ import { attach, attachedDeltas, countParameters, getMethod, type Backbone, type
 import type { TextTokenizer } from '@deltatune/models';
 import { claimOutputDir, saveDelta, writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from './deltas';
-import { CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, classifierFiles, limitDataset, LM_TASK_FILE, loadDataset, train, type ClassificationMetrics, type LmMetrics, type ScheduleKind, type TaskKind, type TrainEvent } from '@deltatune/train';
+import {
+  CLASSIFIER_CONFIG,
+  CLASSIFIER_WEIGHTS,
+  classifierFiles,
+  limitDataset,
+  LM_TASK_FILE,
+  loadDataset,
+  train,
+  type ClassificationMetrics,
+  type LmMetrics,
+  type ScheduleKind,
+  type TaskKind,
+  type TrainEvent,
+} from '@deltatune/train';
 import { lineChartSvg, writeChart } from './plot';
 import { formatSeconds, ProgressBar } from './progress';
 
@@ -100,12 +113,16 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     overwrite: spec.overwrite,
     settings: { model: spec.model, dataset: spec.dataset, methods: spec.methods, task: spec.task },
   });
-  if (claim.state === 'overwrite') log(`  writing over the earlier content of ${spec.outDir} (only deltatune's own files are replaced; nothing else is deleted)`);
+  if (claim.state === 'overwrite')
+    log(`  writing over the earlier content of ${spec.outDir} (only deltatune's own files are replaced; nothing else is deleted)`);
   log(
     `  data: ${dataset.name}: train ${dataset.train.length}, validation ${dataset.validation.length}, test ${dataset.test.length}` +
       (spec.task === 'lm' ? '' : `; labels ${dataset.labels.map((l, i) => `${i}=${l}`).join(', ')}`),
   );
-  if (dataset.test.length < 30) log(`  warning: the test split has only ${dataset.test.length} examples, so its scores are rough estimates; use more data for a reliable figure`);
+  if (dataset.test.length < 30)
+    log(
+      `  warning: the test split has only ${dataset.test.length} examples, so its scores are rough estimates; use more data for a reliable figure`,
+    );
   const loaded = loadDeltas(backbone, spec.deltas ?? []);
   for (const d of loaded) d.trainable = false;
   const created = attachMethods(backbone, spec.methods, spec.seed, tokenizer);
@@ -118,7 +135,13 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     if (e.type === 'phase' && e.name === 'features') bars.set('features', new ProgressBar('features', e.total ?? 0, 'ex', spec.quiet));
     if (e.type === 'progress') bars.get('features')?.update(e.done);
     if (e.type === 'step') trainBar?.update(e.step, `loss ${e.loss.toFixed(4)}  ${e.examplesPerSecond.toFixed(1)} ex/s`);
-    if (e.type === 'eval') log(`  step ${e.step}: validation ${Object.entries(e.metrics).filter(([k]) => k !== 'examples').map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+    if (e.type === 'eval')
+      log(
+        `  step ${e.step}: validation ${Object.entries(e.metrics)
+          .filter(([k]) => k !== 'examples')
+          .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+          .join(', ')}`,
+      );
     if (e.type === 'resumed') log(`  resumed from the checkpoint at step ${e.step}`);
     if (e.type === 'fresh') log(`  --resume: no checkpoint in ${e.dir}, so training starts fresh`);
   };
@@ -151,7 +174,12 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     // One trained delta: delta/ (a PEFT folder, the head beside it). Several: deltas/<name>/ each, the
     // head and task file in deltas/ itself, listing them, so `eval --delta <run>/deltas` loads them all.
     const trainedDeltas = created;
-    const savedTo = trainedDeltas.length === 1 ? join(spec.outDir, 'delta') : trainedDeltas.length ? join(spec.outDir, 'deltas') : join(spec.outDir, 'head');
+    const savedTo =
+      trainedDeltas.length === 1
+        ? join(spec.outDir, 'delta')
+        : trainedDeltas.length
+        ? join(spec.outDir, 'deltas')
+        : join(spec.outDir, 'head');
     const runInfo = {
       dataset: spec.dataset,
       maxLength: spec.maxLength,
@@ -167,8 +195,8 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     const taskFiles = result.head
       ? await classifierFiles(result.head, { labels: dataset.labels, hidden: backbone.hiddenSize, ...runInfo })
       : spec.task === 'lm' && trainedDeltas.length
-        ? { [LM_TASK_FILE]: JSON.stringify({ task: 'lm', ...runInfo }, null, 2) + '\n' }
-        : {};
+      ? { [LM_TASK_FILE]: JSON.stringify({ task: 'lm', ...runInfo }, null, 2) + '\n' }
+      : {};
     if (trainedDeltas.length === 1) {
       // One swap for the delta and its head: a kill leaves the old pair or the new, never a mix.
       await saveDelta(savedTo, trainedDeltas[0], { baseModel: spec.model, files: taskFiles });
@@ -178,7 +206,8 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
       for (const [name, data] of Object.entries(taskFiles)) writeFileAtomic(join(savedTo, name), data);
     }
     // A run of the other task in this folder earlier (--overwrite) left its own task file: eval would read it.
-    for (const stale of result.head ? [LM_TASK_FILE] : [CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS]) rmSync(join(savedTo, stale), { force: true });
+    for (const stale of result.head ? [LM_TASK_FILE] : [CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS])
+      rmSync(join(savedTo, stale), { force: true });
     const test = result.test as Partial<ClassificationMetrics & LmMetrics>;
     const validation = result.validation as Partial<ClassificationMetrics & LmMetrics> | undefined;
     const charts = await writeChart(
@@ -189,7 +218,12 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
           { name: 'training loss', points: result.history.map((h) => [h.step, h.loss] as const), color: '#1f77b4' },
           spec.task === 'lm'
             ? { name: 'validation loss', points: result.evals.map((e) => [e.step, e.metrics.loss] as const), color: '#d62728' }
-            : { name: 'validation accuracy', points: result.evals.map((e) => [e.step, e.metrics.accuracy] as const), color: '#d62728', right: true },
+            : {
+                name: 'validation accuracy',
+                points: result.evals.map((e) => [e.step, e.metrics.accuracy] as const),
+                color: '#d62728',
+                right: true,
+              },
         ],
         { x: 'step', left: 'loss', right: spec.task === 'lm' ? undefined : 'accuracy' },
       ),
@@ -213,9 +247,26 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     };
     writeFileAtomic(
       join(spec.outDir, 'metrics.json'),
-      JSON.stringify({ ...summary, model: spec.model, dataset: spec.dataset, backend: spec.backend, seed: spec.seed, history: result.history, evals: result.evals, test: result.test }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          ...summary,
+          model: spec.model,
+          dataset: spec.dataset,
+          backend: spec.backend,
+          seed: spec.seed,
+          history: result.history,
+          evals: result.evals,
+          test: result.test,
+        },
+        null,
+        2,
+      ) + '\n',
     );
-    log(`  ${label}: test ${spec.task === 'lm' ? `perplexity ${test.perplexity?.toFixed(3)}` : `accuracy ${test.accuracy?.toFixed(4)}`} in ${formatSeconds(result.seconds)}; saved to ${savedTo}`);
+    log(
+      `  ${label}: test ${
+        spec.task === 'lm' ? `perplexity ${test.perplexity?.toFixed(3)}` : `accuracy ${test.accuracy?.toFixed(4)}`
+      } in ${formatSeconds(result.seconds)}; saved to ${savedTo}`,
+    );
     result.head?.dispose();
     return summary;
   } finally {

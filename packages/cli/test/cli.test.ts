@@ -42,7 +42,11 @@ function maxAbsDiff(a: unknown, b: unknown): number {
 describe('deltatune forward against the PyTorch references', () => {
   it('BERT base and with the PEFT LoRA, unmerged and merged', () => {
     const ref = JSON.parse(readFileSync(join(FIX, 'bert-reference.json'), 'utf8'));
-    for (const [extra, key] of [[[], 'base'], [['--delta', join(FIX, 'bert-lora')], 'lora'], [['--delta', join(FIX, 'bert-lora'), '--merge'], 'lora']] as const) {
+    for (const [extra, key] of [
+      [[], 'base'],
+      [['--delta', join(FIX, 'bert-lora')], 'lora'],
+      [['--delta', join(FIX, 'bert-lora'), '--merge'], 'lora'],
+    ] as const) {
       const out = join(tmp, `bert-${key}.json`);
       const r = cli(['forward', '--model', join(FIX, 'bert'), '--inputs', join(FIX, 'bert-reference.json'), '--out', out, ...extra]);
       expect(r.code, r.stderr).toBe(0);
@@ -54,7 +58,10 @@ describe('deltatune forward against the PyTorch references', () => {
 
   it('GPT-2 logits, base and LoRA merged', () => {
     const ref = JSON.parse(readFileSync(join(FIX, 'gpt2-reference.json'), 'utf8'));
-    for (const [extra, key] of [[[], 'base'], [['--delta', join(FIX, 'gpt2-lora'), '--merge'], 'lora']] as const) {
+    for (const [extra, key] of [
+      [[], 'base'],
+      [['--delta', join(FIX, 'gpt2-lora'), '--merge'], 'lora'],
+    ] as const) {
       const out = join(tmp, `gpt2-${key}.json`);
       const r = cli(['forward', '--model', join(FIX, 'gpt2'), '--inputs', join(FIX, 'gpt2-reference.json'), '--out', out, ...extra]);
       expect(r.code, r.stderr).toBe(0);
@@ -92,7 +99,9 @@ describe('deltatune merge, bare GPT2Model', () => {
     const bare = join(tmp, 'gpt2-bare');
     mkdirSync(bare);
     const { tensors } = readSafetensors(readFileSync(join(FIX, 'gpt2', 'model.safetensors')), 'fixture');
-    const renamed = new Map([...tensors].filter(([k]) => k.startsWith('transformer.')).map(([k, t]) => [k.slice('transformer.'.length), t]));
+    const renamed = new Map(
+      [...tensors].filter(([k]) => k.startsWith('transformer.')).map(([k, t]) => [k.slice('transformer.'.length), t]),
+    );
     writeFileSync(join(bare, 'model.safetensors'), writeSafetensors(renamed, { format: 'pt' }));
     copyFileSync(join(FIX, 'gpt2', 'config.json'), join(bare, 'config.json'));
     const merged = join(tmp, 'gpt2-bare-merged');
@@ -118,7 +127,17 @@ describe('deltatune bench', () => {
     expect(backend).toBe('wasm');
     const [lora, full] = rows;
     expect(lora).toMatchObject({ workload: 'lora', fused: false });
-    for (const row of rows) for (const k of ['msPerStep', 'hostMsPerStep', 'tokensPerSecond', 'dispatchesPerStep', 'kernelsPerStep', 'peakBytes', 'checkpointBytes']) expect(row[k], k).toBeGreaterThan(0);
+    for (const row of rows)
+      for (const k of [
+        'msPerStep',
+        'hostMsPerStep',
+        'tokensPerSecond',
+        'dispatchesPerStep',
+        'kernelsPerStep',
+        'peakBytes',
+        'checkpointBytes',
+      ])
+        expect(row[k], k).toBeGreaterThan(0);
     expect(lora.trainableParameters).toBeLessThan(full.trainableParameters / 20);
     expect(lora.checkpointBytes).toBeLessThan(full.checkpointBytes / 20);
   });
@@ -135,7 +154,12 @@ describe('deltatune bench', () => {
       );
     }
     expect(r.code, r.stderr).toBe(0);
-    const rows = r.json().rows as Array<{ workload: string; fused: boolean; dispatchesPerStep: number; dispatchKinds: Record<string, number> }>;
+    const rows = r.json().rows as Array<{
+      workload: string;
+      fused: boolean;
+      dispatchesPerStep: number;
+      dispatchKinds: Record<string, number>;
+    }>;
     for (const workload of ['lora', 'full']) {
       const plain = rows.find((x) => x.workload === workload && !x.fused)!;
       const fused = rows.find((x) => x.workload === workload && x.fused)!;
@@ -185,13 +209,41 @@ describe('deltatune inspect', () => {
     expect(prefix.json().deltas[0].parameters).toBe(4 * (2 * 256 + 2 * 512));
     const prompt = cli(['inspect', '--model', join(FIX, 'bert'), '--method', 'prompt', '--opt', 'virtualTokens=6', '--json']);
     expect(prompt.json().deltas[0].parameters).toBe(6 * 32);
-    const text = cli(['inspect', '--model', 'use-lite', '--method', 'prompt', '--opt', 'initText=is this spam', '--opt', 'virtualTokens=3', '--json']);
+    const text = cli([
+      'inspect',
+      '--model',
+      'use-lite',
+      '--method',
+      'prompt',
+      '--opt',
+      'initText=is this spam',
+      '--opt',
+      'virtualTokens=3',
+      '--json',
+    ]);
     expect(text.code, text.stderr).toBe(0);
     expect(text.json().deltas[0].parameters).toBe(3 * 256);
   });
 
   it('several --method options: each delta counted, and the total', () => {
-    const r = cli(['inspect', '--model', join(FIX, 'bert'), '--method', 'lora', '--opt', 'r=4', '--method', 'bitfit', '--method', 'adapter', '--method', 'prefix', '--opt', 'virtualTokens=2', '--json']);
+    const r = cli([
+      'inspect',
+      '--model',
+      join(FIX, 'bert'),
+      '--method',
+      'lora',
+      '--opt',
+      'r=4',
+      '--method',
+      'bitfit',
+      '--method',
+      'adapter',
+      '--method',
+      'prefix',
+      '--opt',
+      'virtualTokens=2',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const j = r.json();
     const counts = Object.fromEntries(j.deltas.map((d: { name: string; parameters: number }) => [d.name, d.parameters]));
@@ -227,7 +279,32 @@ describe('errors are one line plus the fix', () => {
 });
 
 describe('train, eval and resume', () => {
-  const common = ['--model', 'use-lite', '--dataset', 'spam', '--method', 'lora', '--opt', 'r=4', '--eval-every', '3', '--batch-size', '8', '--max-length', '16', '--limit-train', '96', '--limit-validation', '24', '--limit-test', '48', '--seed', '5', '--lr', '0.003'];
+  const common = [
+    '--model',
+    'use-lite',
+    '--dataset',
+    'spam',
+    '--method',
+    'lora',
+    '--opt',
+    'r=4',
+    '--eval-every',
+    '3',
+    '--batch-size',
+    '8',
+    '--max-length',
+    '16',
+    '--limit-train',
+    '96',
+    '--limit-validation',
+    '24',
+    '--limit-test',
+    '48',
+    '--seed',
+    '5',
+    '--lr',
+    '0.003',
+  ];
 
   it('train --json, then eval reproduces the test accuracy it printed', () => {
     const out = join(tmp, 'run-a');
@@ -236,7 +313,14 @@ describe('train, eval and resume', () => {
     const result = r.json();
     expect(result).toMatchObject({ method: 'lora', savedTo: join(out, 'delta') });
     expect(result.trainableParameters).toBe(4 * 2 * (256 + 256) + 4 * 2 * (512 + 512) + 512 * 2 + 2);
-    for (const f of ['delta/adapter_config.json', 'delta/adapter_model.safetensors', 'delta/classifier.json', 'curve.svg', 'curve.png', 'metrics.json']) {
+    for (const f of [
+      'delta/adapter_config.json',
+      'delta/adapter_model.safetensors',
+      'delta/classifier.json',
+      'curve.svg',
+      'curve.png',
+      'metrics.json',
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     const e = cli(['eval', '--delta', join(out, 'delta'), '--json']);
@@ -267,8 +351,32 @@ describe('train, eval and resume', () => {
 
   it('train reads a user JSONL file with named columns', () => {
     const file = join(tmp, 'mine.jsonl');
-    writeFileSync(file, Array.from({ length: 40 }, (_, i) => JSON.stringify({ body: i % 2 ? 'great film, loved it' : 'awful, boring mess', y: i % 2 ? 'pos' : 'neg' })).join('\n'));
-    const r = cli(['train', '--model', 'use-lite', '--dataset', file, '--text-column', 'body', '--label-column', 'y', '--steps', '10', '--batch-size', '8', '--lr', '0.01', '--out', join(tmp, 'mine'), '--json']);
+    writeFileSync(
+      file,
+      Array.from({ length: 40 }, (_, i) =>
+        JSON.stringify({ body: i % 2 ? 'great film, loved it' : 'awful, boring mess', y: i % 2 ? 'pos' : 'neg' }),
+      ).join('\n'),
+    );
+    const r = cli([
+      'train',
+      '--model',
+      'use-lite',
+      '--dataset',
+      file,
+      '--text-column',
+      'body',
+      '--label-column',
+      'y',
+      '--steps',
+      '10',
+      '--batch-size',
+      '8',
+      '--lr',
+      '0.01',
+      '--out',
+      join(tmp, 'mine'),
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json().accuracy).toBe(1);
   });
@@ -288,7 +396,11 @@ describe('deltatune experiment', () => {
         budgets: [{ name: 'tiny', steps: 6, batchSize: 8, maxLength: 16, learningRate: 0.003, evalEvery: 2 }],
         methods: [
           { name: 'lora', deltas: [{ method: 'lora', options: { r: 2 } }] },
-          { name: 'prompt+bitfit (seq)', deltas: [{ method: 'prompt', options: { virtualTokens: 2 }, learningRate: 0.1 }, { method: 'bitfit' }], schedule: 'sequential' },
+          {
+            name: 'prompt+bitfit (seq)',
+            deltas: [{ method: 'prompt', options: { virtualTokens: 2 }, learningRate: 0.1 }, { method: 'bitfit' }],
+            schedule: 'sequential',
+          },
         ],
       }),
     );
@@ -304,10 +416,14 @@ describe('deltatune experiment', () => {
     expect(j).toMatchObject({ cells: 4, completed: 4, skipped: doneBefore });
     expect(j.rows.map((x: { method: string }) => x.method)).toEqual(['lora', 'prompt+bitfit (seq)']);
     expect(j.rows[0].seeds).toBe(2);
-    const lines = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(out, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(4);
     for (const l of lines) expect(l).toHaveProperty('stepsToTarget');
     expect(readFileSync(join(out, 'results.md'), 'utf8')).toMatch(/\| spam \| lora \| [\d.]+ \| [\d.]+ ± [\d.]+ \|/);
-    for (const f of ['convergence-spam.svg', 'convergence-spam.png', 'score-vs-params-spam.svg', 'score-vs-params-spam.png']) expect(existsSync(join(out, f)), f).toBe(true);
+    for (const f of ['convergence-spam.svg', 'convergence-spam.png', 'score-vs-params-spam.svg', 'score-vs-params-spam.png'])
+      expect(existsSync(join(out, f)), f).toBe(true);
   });
 });

@@ -58,7 +58,12 @@ function elements(svg: string): Element[] {
 }
 
 function unescape(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&');
 }
 
 /** Horizontal extent of a text, at a generous 0.65 em per character (DejaVu Sans digits are 0.64 em). */
@@ -193,7 +198,19 @@ describe('lineChartSvg', () => {
   });
 
   it('drops non-finite values and says so', async () => {
-    const svg = await lineChartSvg('nan', dualSeries([[0, 2], [1, Number.NaN], [2, Infinity], [3, 1]], accuracy), labels);
+    const svg = await lineChartSvg(
+      'nan',
+      dualSeries(
+        [
+          [0, 2],
+          [1, Number.NaN],
+          [2, Infinity],
+          [3, 1],
+        ],
+        accuracy,
+      ),
+      labels,
+    );
     expect(texts(svg).map((t) => t.text)).toContain('2 non-finite values (NaN/Infinity) not shown');
   });
 
@@ -292,15 +309,23 @@ describe('taskSlug', () => {
       stepsToTarget: null,
       seconds: 1,
       peakBytes: 2 ** 20,
-      curve: [[0, 0.5], [10, 0.7], [20, 0.8 + seed * 0.01]],
+      curve: [
+        [0, 0.5],
+        [10, 0.7],
+        [20, 0.8 + seed * 0.01],
+      ],
     });
     const dir = mkdtempSync(join(tmpdir(), 'report-'));
     const results = ['lora', 'bitfit'].flatMap((m) => [cell(m, 0), cell(m, 1)]);
     await writeReport(dir, results, ['lora', 'bitfit'], 0.9, 'grid');
     const names = readdirSync(dir).sort();
-    expect(names).toEqual(
-      ['convergence-My_Data.png', 'convergence-My_Data.svg', 'results.md', 'score-vs-params-My_Data.png', 'score-vs-params-My_Data.svg'],
-    );
+    expect(names).toEqual([
+      'convergence-My_Data.png',
+      'convergence-My_Data.svg',
+      'results.md',
+      'score-vs-params-My_Data.png',
+      'score-vs-params-My_Data.svg',
+    ]);
     expect(readFileSync(join(dir, 'convergence-My_Data.svg'), 'utf8')).toContain('My Data.csv');
   });
 });

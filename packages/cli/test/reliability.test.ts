@@ -42,7 +42,12 @@ const copyDir = (from: string, to: string) => {
 };
 
 /** Rewrites a safetensors file's header through `edit` (tensor entries by name), keeping the data bytes. */
-function editHeader(src: string, dst: string, edit: (h: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>) => void, pad = true): string {
+function editHeader(
+  src: string,
+  dst: string,
+  edit: (h: Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>) => void,
+  pad = true,
+): string {
   const bytes = readFileSync(src);
   const n = Number(bytes.readBigUInt64LE(0));
   const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
@@ -66,7 +71,20 @@ function maxAbsDiff(a: unknown, b: unknown): number {
   return Math.abs((a as number) - (b as number));
 }
 
-const TINY = ['--model', 'use-lite', '--dataset', 'spam', '--method', 'lora', '--opt', 'r=2', '--limit-train', '32', '--limit-validation', '8'];
+const TINY = [
+  '--model',
+  'use-lite',
+  '--dataset',
+  'spam',
+  '--method',
+  'lora',
+  '--opt',
+  'r=2',
+  '--limit-train',
+  '32',
+  '--limit-validation',
+  '8',
+];
 const TINY_NO_LR = [...TINY, '--limit-test', '8', '--steps', '2', '--batch-size', '8', '--max-length', '16', '--eval-every', '0'];
 const TINY_RUN = [...TINY_NO_LR, '--lr', '0.003'];
 /** A finished tiny run, copied by the cases that need an earlier run in --out. */
@@ -121,10 +139,25 @@ const CASES: Case[] = [
     input: 'a valid adapter whose data section starts unaligned (no header padding, as non-Python writers do)',
     run: () => {
       const dir = copyDir(join(FIX, 'bert-lora'), at('unaligned'));
-      editHeader(join(FIX, 'bert-lora/adapter_model.safetensors'), join(dir, 'adapter_model.safetensors'), (h) => {
-        (h as Record<string, unknown>).__metadata__ = { format: 'pt', pad: 'x'.repeat((1 + 8 * 4) % 7) };
-      }, false);
-      return cli(['forward', '--model', join(FIX, 'bert'), '--delta', dir, '--inputs', join(FIX, 'bert-reference.json'), '--out', at('unaligned.json')]);
+      editHeader(
+        join(FIX, 'bert-lora/adapter_model.safetensors'),
+        join(dir, 'adapter_model.safetensors'),
+        (h) => {
+          (h as Record<string, unknown>).__metadata__ = { format: 'pt', pad: 'x'.repeat((1 + 8 * 4) % 7) };
+        },
+        false,
+      );
+      return cli([
+        'forward',
+        '--model',
+        join(FIX, 'bert'),
+        '--delta',
+        dir,
+        '--inputs',
+        join(FIX, 'bert-reference.json'),
+        '--out',
+        at('unaligned.json'),
+      ]);
     },
     code: 0,
     says: /written to/,
@@ -133,7 +166,9 @@ const CASES: Case[] = [
       const bytes = readFileSync(at('unaligned', 'adapter_model.safetensors'));
       expect((8 + Number(bytes.readBigUInt64LE(0))) % 4).not.toBe(0);
       const ref = JSON.parse(readFileSync(join(FIX, 'bert-reference.json'), 'utf8')).lora;
-      expect(maxAbsDiff(JSON.parse(readFileSync(at('unaligned.json'), 'utf8')).last_hidden_state, ref.last_hidden_state)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(JSON.parse(readFileSync(at('unaligned.json'), 'utf8')).last_hidden_state, ref.last_hidden_state)).toBeLessThan(
+        1e-4,
+      );
     },
   },
   {
@@ -142,10 +177,22 @@ const CASES: Case[] = [
     run: () => {
       const dir = copyDir(join(FIX, 'bert-lora'), at('overlap'));
       editHeader(join(FIX, 'bert-lora/adapter_model.safetensors'), join(dir, 'adapter_model.safetensors'), (h) => {
-        const [a, b] = Object.keys(h).filter((k) => k !== '__metadata__').sort((x, y) => h[x].data_offsets[0] - h[y].data_offsets[0]);
+        const [a, b] = Object.keys(h)
+          .filter((k) => k !== '__metadata__')
+          .sort((x, y) => h[x].data_offsets[0] - h[y].data_offsets[0]);
         h[b].data_offsets = [h[a].data_offsets[0], h[a].data_offsets[0] + (h[b].data_offsets[1] - h[b].data_offsets[0])];
       });
-      return cli(['forward', '--model', join(FIX, 'bert'), '--delta', dir, '--inputs', join(FIX, 'bert-reference.json'), '--out', at('overlap.json')]);
+      return cli([
+        'forward',
+        '--model',
+        join(FIX, 'bert'),
+        '--delta',
+        dir,
+        '--inputs',
+        join(FIX, 'bert-reference.json'),
+        '--out',
+        at('overlap.json'),
+      ]);
     },
     code: 1,
     says: /^error: .*adapter_model\.safetensors: tensor ".*" at data bytes .* (overlaps|leaves bytes)/,
@@ -154,7 +201,7 @@ const CASES: Case[] = [
   },
   {
     area: 'safetensors',
-    input: 'an F16 dtype declared over a tensor\'s F32 bytes',
+    input: "an F16 dtype declared over a tensor's F32 bytes",
     run: () => {
       const dir = copyDir(join(FIX, 'bert-lora'), at('f16'));
       editHeader(join(FIX, 'bert-lora/adapter_model.safetensors'), join(dir, 'adapter_model.safetensors'), (h) => {
@@ -185,37 +232,64 @@ const CASES: Case[] = [
     leaves: 'nothing',
   },
   // ---- Configs
-  ...([
-    ['`adapter_config.json` holding `null`', 'null', /holds null, not a JSON object/],
-    ['`adapter_config.json` holding an array', '[1, 2]', /holds an array, not a JSON object/],
-    ['`lora_alpha: "NaN"`', JSON.stringify({ ...JSON.parse(readFileSync(join(FIX, 'bert-lora/adapter_config.json'), 'utf8')), lora_alpha: 'NaN' }), /lora_alpha/],
-    ['`r: "4"` (a string)', JSON.stringify({ ...JSON.parse(readFileSync(join(FIX, 'bert-lora/adapter_config.json'), 'utf8')), r: '4' }), /"r"/],
-  ] as const).map(([input, config, says], i): Case => ({
-    area: 'configs',
-    input,
-    run: () => cli(['forward', '--model', join(FIX, 'bert'), '--delta', loraWithConfig(`config-${i}`, config), '--inputs', join(FIX, 'bert-reference.json'), '--out', at(`config-${i}.json`)]),
-    code: 1,
-    says: new RegExp(`^error: .*${says.source}`),
-    leaves: 'no out.json',
-    check: () => expect(existsSync(at(`config-${i}.json`))).toBe(false),
-  })),
+  ...(
+    [
+      ['`adapter_config.json` holding `null`', 'null', /holds null, not a JSON object/],
+      ['`adapter_config.json` holding an array', '[1, 2]', /holds an array, not a JSON object/],
+      [
+        '`lora_alpha: "NaN"`',
+        JSON.stringify({ ...JSON.parse(readFileSync(join(FIX, 'bert-lora/adapter_config.json'), 'utf8')), lora_alpha: 'NaN' }),
+        /lora_alpha/,
+      ],
+      [
+        '`r: "4"` (a string)',
+        JSON.stringify({ ...JSON.parse(readFileSync(join(FIX, 'bert-lora/adapter_config.json'), 'utf8')), r: '4' }),
+        /"r"/,
+      ],
+    ] as const
+  ).map(
+    ([input, config, says], i): Case => ({
+      area: 'configs',
+      input,
+      run: () =>
+        cli([
+          'forward',
+          '--model',
+          join(FIX, 'bert'),
+          '--delta',
+          loraWithConfig(`config-${i}`, config),
+          '--inputs',
+          join(FIX, 'bert-reference.json'),
+          '--out',
+          at(`config-${i}.json`),
+        ]),
+      code: 1,
+      says: new RegExp(`^error: .*${says.source}`),
+      leaves: 'no out.json',
+      check: () => expect(existsSync(at(`config-${i}.json`))).toBe(false),
+    }),
+  ),
   // ---- Numbers on the command line
-  ...([
-    ['--lr', '-1', /--lr must be a positive number, got "-1"/],
-    ['--steps', '-1', /--steps must be a whole number >= 1, got "-1"/],
-    ['--steps', '2.5', /--steps must be a whole number >= 1, got "2.5"/],
-    ['--max-length', '0', /--max-length must be a whole number >= 1, got "0"/],
-    ['--batch-size', '0', /--batch-size must be a whole number >= 1, got "0"/],
-    ['--lr', 'abc', /--lr must be a positive number, got "abc"/],
-  ] as const).map(([flag, value, says], i): Case => ({
-    area: 'numbers',
-    input: `\`train ${flag} ${value}\``,
-    run: () => cli(['train', ...TINY, flag, value, '--out', at(`flag-${i}`)]),
-    code: 1,
-    says: new RegExp(`^error: ${says.source}\\n {2}fix: e\\.g\\. ${flag} `),
-    leaves: 'nothing (checked before --out is created)',
-    check: () => expect(existsSync(at(`flag-${i}`))).toBe(false),
-  })),
+  ...(
+    [
+      ['--lr', '-1', /--lr must be a positive number, got "-1"/],
+      ['--steps', '-1', /--steps must be a whole number >= 1, got "-1"/],
+      ['--steps', '2.5', /--steps must be a whole number >= 1, got "2.5"/],
+      ['--max-length', '0', /--max-length must be a whole number >= 1, got "0"/],
+      ['--batch-size', '0', /--batch-size must be a whole number >= 1, got "0"/],
+      ['--lr', 'abc', /--lr must be a positive number, got "abc"/],
+    ] as const
+  ).map(
+    ([flag, value, says], i): Case => ({
+      area: 'numbers',
+      input: `\`train ${flag} ${value}\``,
+      run: () => cli(['train', ...TINY, flag, value, '--out', at(`flag-${i}`)]),
+      code: 1,
+      says: new RegExp(`^error: ${says.source}\\n {2}fix: e\\.g\\. ${flag} `),
+      leaves: 'nothing (checked before --out is created)',
+      check: () => expect(existsSync(at(`flag-${i}`))).toBe(false),
+    }),
+  ),
   {
     area: 'numbers',
     input: 'a loss that explodes without becoming NaN (`--lr 1e6`)',
@@ -229,28 +303,67 @@ const CASES: Case[] = [
     },
   },
   // ---- Data
-  ...([
-    ['a one-class dataset', 'one.jsonl', Array.from({ length: 20 }, (_, i) => JSON.stringify({ text: `mail ${i}`, label: 'ham' })).join('\n'), /every record has label "ham": a classifier needs at least 2 labels/],
-    ['too few rows for the splits (3)', 'three.jsonl', ['a', 'b', 'c'].map((t, i) => JSON.stringify({ text: t, label: i % 2 })).join('\n'), /3 records are too few to split/],
-    ['an empty `.jsonl`', 'empty.jsonl', '', /has no records/],
-    ['a header-only `.csv`', 'header.csv', 'text,label\n', /has only a header row/],
-    ['unbalanced CSV quotes', 'quotes.csv', 'text,label\n"fine,1\nsecond,0\n', /quote/],
-    ['a Latin-1 file', 'latin1.csv', Buffer.concat([Buffer.from('text,label\ncaf'), Buffer.from([0xe9]), Buffer.from(',1\n')]), /is not UTF-8 text \(first bad byte 0xE9 at line 2\)/],
-  ] as const).map(([input, file, content, says], i): Case => ({
-    area: 'data',
-    input,
-    run: () => cli(['train', '--model', 'use-lite', '--dataset', write(at('data', file), content), '--steps', '1', '--out', at(`data-${i}`)]),
-    code: 1,
-    says: new RegExp(`^error: .*${says.source}`),
-    leaves: 'nothing (the data is read before --out is created)',
-    check: () => expect(existsSync(at(`data-${i}`))).toBe(false),
-  })),
+  ...(
+    [
+      [
+        'a one-class dataset',
+        'one.jsonl',
+        Array.from({ length: 20 }, (_, i) => JSON.stringify({ text: `mail ${i}`, label: 'ham' })).join('\n'),
+        /every record has label "ham": a classifier needs at least 2 labels/,
+      ],
+      [
+        'too few rows for the splits (3)',
+        'three.jsonl',
+        ['a', 'b', 'c'].map((t, i) => JSON.stringify({ text: t, label: i % 2 })).join('\n'),
+        /3 records are too few to split/,
+      ],
+      ['an empty `.jsonl`', 'empty.jsonl', '', /has no records/],
+      ['a header-only `.csv`', 'header.csv', 'text,label\n', /has only a header row/],
+      ['unbalanced CSV quotes', 'quotes.csv', 'text,label\n"fine,1\nsecond,0\n', /quote/],
+      [
+        'a Latin-1 file',
+        'latin1.csv',
+        Buffer.concat([Buffer.from('text,label\ncaf'), Buffer.from([0xe9]), Buffer.from(',1\n')]),
+        /is not UTF-8 text \(first bad byte 0xE9 at line 2\)/,
+      ],
+    ] as const
+  ).map(
+    ([input, file, content, says], i): Case => ({
+      area: 'data',
+      input,
+      run: () =>
+        cli(['train', '--model', 'use-lite', '--dataset', write(at('data', file), content), '--steps', '1', '--out', at(`data-${i}`)]),
+      code: 1,
+      says: new RegExp(`^error: .*${says.source}`),
+      leaves: 'nothing (the data is read before --out is created)',
+      check: () => expect(existsSync(at(`data-${i}`))).toBe(false),
+    }),
+  ),
   {
     area: 'data',
     input: 'a 5-row file (test split of 1)',
     run: () => {
-      const file = write(at('data', 'five.jsonl'), ['good film', 'bad film', 'great film', 'awful film', 'fine film'].map((t, i) => JSON.stringify({ text: t, label: i % 2 })).join('\n'));
-      return cli(['train', '--model', 'use-lite', '--dataset', file, '--steps', '1', '--batch-size', '2', '--max-length', '8', '--out', at('five')]);
+      const file = write(
+        at('data', 'five.jsonl'),
+        ['good film', 'bad film', 'great film', 'awful film', 'fine film']
+          .map((t, i) => JSON.stringify({ text: t, label: i % 2 }))
+          .join('\n'),
+      );
+      return cli([
+        'train',
+        '--model',
+        'use-lite',
+        '--dataset',
+        file,
+        '--steps',
+        '1',
+        '--batch-size',
+        '2',
+        '--max-length',
+        '8',
+        '--out',
+        at('five'),
+      ]);
     },
     code: 0,
     says: /warning: the test split has only 1 examples/,
@@ -258,18 +371,39 @@ const CASES: Case[] = [
     check: (r) => expect(r.stderr).toMatch(/data: .*five\.jsonl: train 3, validation 1, test 1; labels 0=0, 1=1/),
   },
   // ---- forward inputs
-  ...([
-    ['`forward` with ids outside the vocabulary', { input_ids: [[1, 2, 300]] }, /input_ids\[0\]\[2\] is 300, outside the model's vocabulary \(whole numbers 0\.\.119\)/],
-    ['`forward` with rows longer than the position table', { input_ids: [Array.from({ length: 600 }, () => 5)] }, /rows of 600 tokens are longer than this bert model's 64 positions/],
-    ['`forward` with ragged rows', { input_ids: [[1, 2, 3], [1, 2]] }, /input_ids row 1 has 2 entries, row 0 has 3/],
-  ] as const).map(([input, data, says], i): Case => ({
-    area: 'inputs',
-    input,
-    run: () => cli(['forward', '--model', join(FIX, 'bert'), '--inputs', write(at('inputs', `${i}.json`), JSON.stringify(data))]),
-    code: 1,
-    says: new RegExp(`^error: .*${says.source}`),
-    leaves: 'nothing',
-  })),
+  ...(
+    [
+      [
+        '`forward` with ids outside the vocabulary',
+        { input_ids: [[1, 2, 300]] },
+        /input_ids\[0\]\[2\] is 300, outside the model's vocabulary \(whole numbers 0\.\.119\)/,
+      ],
+      [
+        '`forward` with rows longer than the position table',
+        { input_ids: [Array.from({ length: 600 }, () => 5)] },
+        /rows of 600 tokens are longer than this bert model's 64 positions/,
+      ],
+      [
+        '`forward` with ragged rows',
+        {
+          input_ids: [
+            [1, 2, 3],
+            [1, 2],
+          ],
+        },
+        /input_ids row 1 has 2 entries, row 0 has 3/,
+      ],
+    ] as const
+  ).map(
+    ([input, data, says], i): Case => ({
+      area: 'inputs',
+      input,
+      run: () => cli(['forward', '--model', join(FIX, 'bert'), '--inputs', write(at('inputs', `${i}.json`), JSON.stringify(data))]),
+      code: 1,
+      says: new RegExp(`^error: .*${says.source}`),
+      leaves: 'nothing',
+    }),
+  ),
   // ---- Nothing lost
   {
     area: 'nothing lost',
@@ -285,23 +419,32 @@ const CASES: Case[] = [
   },
   {
     area: 'nothing lost',
-    input: '`merge --out` a folder of the user\'s',
+    input: "`merge --out` a folder of the user's",
     run: () => {
       write(at('merge-user', 'model.safetensors'), 'my own weights');
       return cli(['merge', '--model', join(FIX, 'bert'), '--delta', join(FIX, 'bert-lora'), '--out', at('merge-user')]);
     },
     code: 1,
     says: /^error: --out .* is not empty and was not written by deltatune \(it holds model\.safetensors\)/,
-    leaves: 'the user\'s file unchanged',
+    leaves: "the user's file unchanged",
     check: () => expect(readFileSync(at('merge-user', 'model.safetensors'), 'utf8')).toBe('my own weights'),
   },
   {
     area: 'nothing lost',
-    input: '`forward --out` naming a file of the user\'s',
-    run: () => cli(['forward', '--model', join(FIX, 'bert'), '--inputs', join(FIX, 'bert-reference.json'), '--out', write(at('mine.json'), '{"notes": 1}')]),
+    input: "`forward --out` naming a file of the user's",
+    run: () =>
+      cli([
+        'forward',
+        '--model',
+        join(FIX, 'bert'),
+        '--inputs',
+        join(FIX, 'bert-reference.json'),
+        '--out',
+        write(at('mine.json'), '{"notes": 1}'),
+      ]),
     code: 1,
     says: /^error: --out .*mine\.json exists and was not written by deltatune forward/,
-    leaves: 'the user\'s file unchanged',
+    leaves: "the user's file unchanged",
     check: () => expect(readFileSync(at('mine.json'), 'utf8')).toBe('{"notes": 1}'),
   },
   {
@@ -311,11 +454,12 @@ const CASES: Case[] = [
     code: 1,
     says: /^error: --out .* already holds an earlier deltatune train run .*\n {2}fix: add --resume to continue it, add --overwrite to replace its files/,
     leaves: 'the earlier run, byte for byte',
-    check: () => expect(sha(at('again', 'delta', 'adapter_model.safetensors'))).toBe(sha(join(EARLIER, 'delta', 'adapter_model.safetensors'))),
+    check: () =>
+      expect(sha(at('again', 'delta', 'adapter_model.safetensors'))).toBe(sha(join(EARLIER, 'delta', 'adapter_model.safetensors'))),
   },
   {
     area: 'nothing lost',
-    input: '`train --out` a non-empty folder of the user\'s',
+    input: "`train --out` a non-empty folder of the user's",
     run: () => {
       write(at('user-folder', 'notes.txt'), 'mine');
       return cli(['train', ...TINY_RUN, '--out', at('user-folder')]);
@@ -327,7 +471,7 @@ const CASES: Case[] = [
   },
   {
     area: 'nothing lost',
-    input: '`train --overwrite` into an earlier run whose `delta/` holds a file of the user\'s',
+    input: "`train --overwrite` into an earlier run whose `delta/` holds a file of the user's",
     run: () => {
       const out = copyDir(EARLIER, at('overwrite'));
       write(join(out, 'delta', 'notes.txt'), 'mine');
@@ -335,7 +479,7 @@ const CASES: Case[] = [
     },
     code: 0,
     says: /writing over the earlier content of .* \(only deltatune's own files are replaced; nothing else is deleted\)/,
-    leaves: 'the new run; the user\'s delta/notes.txt kept',
+    leaves: "the new run; the user's delta/notes.txt kept",
     check: () => {
       expect(readFileSync(at('overwrite', 'delta', 'notes.txt'), 'utf8')).toBe('mine');
       expect(sha(at('overwrite', 'delta', 'adapter_model.safetensors'))).not.toBe(sha(join(EARLIER, 'delta', 'adapter_model.safetensors')));
@@ -373,7 +517,7 @@ const CASES: Case[] = [
     },
     code: 0,
     says: /resumed from the checkpoint at step 2/,
-    leaves: 'the run; the dead writers\' temp folders and files removed',
+    leaves: "the run; the dead writers' temp folders and files removed",
     check: () => expect(readdirSync(at('stale')).filter((f) => f.startsWith('.tmp-'))).toEqual([]),
   },
   {
@@ -382,8 +526,9 @@ const CASES: Case[] = [
     run: () => {
       const out = copyDir(EARLIER, at('between'));
       // The state a kill leaves there: the old checkpoint moved aside, the complete new one not yet in place.
-      cpSync(join(out, 'checkpoint'), join(out, `.tmp-checkpoint-${DEAD_PID}-5-5`), { recursive: true });
-      renameSync(join(out, 'checkpoint'), join(out, `.old-checkpoint-${DEAD_PID}-5-5`));
+      // Stamped with pid 1, a live process: pids are reused (a container's runs are all pid 1), so liveness must not matter.
+      cpSync(join(out, 'checkpoint'), join(out, '.tmp-checkpoint-1-5-5'), { recursive: true });
+      renameSync(join(out, 'checkpoint'), join(out, '.old-checkpoint-1-5-5'));
       return cli(['train', ...TINY_RUN, '--out', out, '--resume']);
     },
     code: 0,
@@ -409,11 +554,12 @@ const CASES: Case[] = [
     code: 1,
     says: /^error: the checkpoint in .* was written by a run with other settings: learning rate \(--lr\) was 0\.003, now 0\.01/,
     leaves: 'the earlier run, byte for byte',
-    check: () => expect(sha(at('mismatch', 'checkpoint', 'trained.safetensors'))).toBe(sha(join(EARLIER, 'checkpoint', 'trained.safetensors'))),
+    check: () =>
+      expect(sha(at('mismatch', 'checkpoint', 'trained.safetensors'))).toBe(sha(join(EARLIER, 'checkpoint', 'trained.safetensors'))),
   },
   {
     area: 'nothing lost',
-    input: '`train --out /proc/…` (Node\'s recursive mkdir used to spin there forever)',
+    input: "`train --out /proc/…` (Node's recursive mkdir used to spin there forever)",
     run: () => cli(['train', ...TINY_RUN, '--out', '/proc/deltatune-test/run']),
     code: 1,
     says: /^error: --out \/proc\/deltatune-test\/run cannot be created \(ENOENT\)/,
@@ -434,7 +580,12 @@ const CASES: Case[] = [
       const t = cli(['train', ...TINY_RUN, '--method', 'bitfit', '--steps', '4', '--out', at('two-methods'), '--json']);
       if (t.code !== 0) return t;
       const e = cli(['eval', '--delta', at('two-methods', 'deltas'), '--json']);
-      return { ...e, stderr: `${e.stderr}trained accuracy ${JSON.parse(t.stdout).accuracy}; eval accuracy ${e.code === 0 ? JSON.parse(e.stdout).accuracy : '-'} (${e.code === 0 ? JSON.parse(e.stdout).method : ''})\n` };
+      return {
+        ...e,
+        stderr: `${e.stderr}trained accuracy ${JSON.parse(t.stdout).accuracy}; eval accuracy ${
+          e.code === 0 ? JSON.parse(e.stdout).accuracy : '-'
+        } (${e.code === 0 ? JSON.parse(e.stdout).method : ''})\n`,
+      };
     },
     code: 0,
     says: /^trained accuracy ([\d.]+); eval accuracy \1 \(lora\+bitfit\)$/,
@@ -444,7 +595,15 @@ const CASES: Case[] = [
     area: 'reproducible',
     input: '`eval` of a `train --full` run (its fine-tuned base weights are only in the checkpoint)',
     run: () => {
-      const t = cli(['train', ...TINY_RUN.filter((a) => !['--method', 'lora', '--opt', 'r=2'].includes(a)), '--full', '--steps', '1', '--out', at('full-run')]);
+      const t = cli([
+        'train',
+        ...TINY_RUN.filter((a) => !['--method', 'lora', '--opt', 'r=2'].includes(a)),
+        '--full',
+        '--steps',
+        '1',
+        '--out',
+        at('full-run'),
+      ]);
       return t.code === 0 ? cli(['eval', '--delta', at('full-run', 'head')]) : t;
     },
     code: 1,
@@ -491,7 +650,22 @@ const CASES: Case[] = [
   {
     area: 'errors',
     input: 'a misspelt grid field (`"stpes"`)',
-    run: () => cli(['experiment', write(at('grid-typo.json'), JSON.stringify({ name: 'g', methods: [{ name: 'lora', deltas: [{ method: 'lora' }] }], tasks: [{ dataset: 'spam' }], seeds: [0], budgets: [{ name: 'b', steps: 10, stpes: 20, batchSize: 8, maxLength: 16, learningRate: 0.001, evalEvery: 5 }] })), '--out', at('grid-typo-out')]),
+    run: () =>
+      cli([
+        'experiment',
+        write(
+          at('grid-typo.json'),
+          JSON.stringify({
+            name: 'g',
+            methods: [{ name: 'lora', deltas: [{ method: 'lora' }] }],
+            tasks: [{ dataset: 'spam' }],
+            seeds: [0],
+            budgets: [{ name: 'b', steps: 10, stpes: 20, batchSize: 8, maxLength: 16, learningRate: 0.001, evalEvery: 5 }],
+          }),
+        ),
+        '--out',
+        at('grid-typo-out'),
+      ]),
     code: 1,
     says: /^error: grid .*grid-typo\.json: budgets\[0\] has no field "stpes"/,
     leaves: 'nothing',
@@ -502,8 +676,30 @@ const CASES: Case[] = [
     input: 'two PEFT folders in one command (`forward --delta A --delta B`, both named `default` by PEFT)',
     run: () => {
       const second = copyDir(join(FIX, 'bert-lora'), at('second-lora'));
-      const r = cli(['forward', '--model', join(FIX, 'bert'), '--delta', join(FIX, 'bert-lora'), '--delta', second, '--inputs', join(FIX, 'bert-reference.json'), '--json', '--out', at('two.json')]);
-      return { ...r, stderr: `${r.stderr}loaded as ${r.code === 0 ? JSON.parse(r.stdout).deltas.map((d: { name: string }) => d.name).join(', ') : '-'}\n` };
+      const r = cli([
+        'forward',
+        '--model',
+        join(FIX, 'bert'),
+        '--delta',
+        join(FIX, 'bert-lora'),
+        '--delta',
+        second,
+        '--inputs',
+        join(FIX, 'bert-reference.json'),
+        '--json',
+        '--out',
+        at('two.json'),
+      ]);
+      return {
+        ...r,
+        stderr: `${r.stderr}loaded as ${
+          r.code === 0
+            ? JSON.parse(r.stdout)
+                .deltas.map((d: { name: string }) => d.name)
+                .join(', ')
+            : '-'
+        }\n`,
+      };
     },
     code: 0,
     says: /^loaded as bert-lora, second-lora$/,
@@ -519,22 +715,43 @@ const CASES: Case[] = [
     leaves: 'nothing',
     check: (r) => expect(r.stdout).toMatch(/bert-lora \(lora\)[\s\S]*bert-lora_2 \(lora\)/),
   },
-  ...(['prefix', 'prompt'] as const).map((m): Case => ({
-    area: 'PEFT interop',
-    input: `token_type_ids passed with a PEFT ${m} adapter (PEFT drops them)`,
-    run: () => cli(['forward', '--model', join(FIX, 'bert'), '--delta', join(FIX, `bert-${m}`), '--inputs', join(FIX, 'bert-reference.json'), '--out', at(`${m}-types.json`)]),
-    code: 0,
-    says: /warning: token_type_ids are ignored while prompt or prefix tuning is active, as PEFT does/,
-    leaves: `out.json with PEFT's outputs (< 1e-4)`,
-    check: () => {
-      const ref = JSON.parse(readFileSync(join(FIX, 'bert-reference.json'), 'utf8'))[m];
-      expect(maxAbsDiff(JSON.parse(readFileSync(at(`${m}-types.json`), 'utf8')).last_hidden_state, ref.last_hidden_state)).toBeLessThan(1e-4);
-    },
-  })),
+  ...(['prefix', 'prompt'] as const).map(
+    (m): Case => ({
+      area: 'PEFT interop',
+      input: `token_type_ids passed with a PEFT ${m} adapter (PEFT drops them)`,
+      run: () =>
+        cli([
+          'forward',
+          '--model',
+          join(FIX, 'bert'),
+          '--delta',
+          join(FIX, `bert-${m}`),
+          '--inputs',
+          join(FIX, 'bert-reference.json'),
+          '--out',
+          at(`${m}-types.json`),
+        ]),
+      code: 0,
+      says: /warning: token_type_ids are ignored while prompt or prefix tuning is active, as PEFT does/,
+      leaves: `out.json with PEFT's outputs (< 1e-4)`,
+      check: () => {
+        const ref = JSON.parse(readFileSync(join(FIX, 'bert-reference.json'), 'utf8'))[m];
+        expect(maxAbsDiff(JSON.parse(readFileSync(at(`${m}-types.json`), 'utf8')).last_hidden_state, ref.last_hidden_state)).toBeLessThan(
+          1e-4,
+        );
+      },
+    }),
+  ),
   {
     area: 'PEFT interop',
     input: '`base_model_name_or_path` of a saved LoRA',
-    run: () => ({ code: 0, stdout: '', stderr: `base_model_name_or_path: ${JSON.parse(readFileSync(join(EARLIER, 'delta', 'adapter_config.json'), 'utf8')).base_model_name_or_path}` }),
+    run: () => ({
+      code: 0,
+      stdout: '',
+      stderr: `base_model_name_or_path: ${
+        JSON.parse(readFileSync(join(EARLIER, 'delta', 'adapter_config.json'), 'utf8')).base_model_name_or_path
+      }`,
+    }),
     code: 0,
     says: /^base_model_name_or_path: use-lite$/,
     leaves: 'the model given to train',
@@ -546,14 +763,51 @@ const CASES: Case[] = [
       const model = copyDir(join(FIX, 'gpt2'), at('gpt2-words'));
       const words = Array.from({ length: 98 }, (_, i) => `w${i}`);
       const vocab = Object.fromEntries(['[UNK]', '[PAD]', ...words].map((w, i) => [w, i]));
-      write(join(model, 'tokenizer.json'), JSON.stringify({ version: '1.0', model: { type: 'WordLevel', vocab, unk_token: '[UNK]' }, pre_tokenizer: { type: 'Whitespace' }, normalizer: null, decoder: null, post_processor: null, added_tokens: [] }));
+      write(
+        join(model, 'tokenizer.json'),
+        JSON.stringify({
+          version: '1.0',
+          model: { type: 'WordLevel', vocab, unk_token: '[UNK]' },
+          pre_tokenizer: { type: 'Whitespace' },
+          normalizer: null,
+          decoder: null,
+          post_processor: null,
+          added_tokens: [],
+        }),
+      );
       write(join(model, 'tokenizer_config.json'), JSON.stringify({ pad_token: '[PAD]' }));
-      const rows = Array.from({ length: 60 }, (_, i) => JSON.stringify({ text: Array.from({ length: 12 }, (_, j) => words[(i * 7 + j * 3) % 98]).join(' '), label: i % 2 }));
+      const rows = Array.from({ length: 60 }, (_, i) =>
+        JSON.stringify({ text: Array.from({ length: 12 }, (_, j) => words[(i * 7 + j * 3) % 98]).join(' '), label: i % 2 }),
+      );
       const data = write(at('data', 'words.jsonl'), rows.join('\n'));
-      const t = cli(['train', '--model', model, '--dataset', data, '--task', 'lm', '--method', 'lora', '--opt', 'targets=c_attn', '--steps', '4', '--batch-size', '8', '--max-length', '16', '--out', at('lm-run'), '--json']);
+      const t = cli([
+        'train',
+        '--model',
+        model,
+        '--dataset',
+        data,
+        '--task',
+        'lm',
+        '--method',
+        'lora',
+        '--opt',
+        'targets=c_attn',
+        '--steps',
+        '4',
+        '--batch-size',
+        '8',
+        '--max-length',
+        '16',
+        '--out',
+        at('lm-run'),
+        '--json',
+      ]);
       if (t.code !== 0) return t;
       const e = cli(['eval', '--delta', at('lm-run', 'delta'), '--json']);
-      return { ...e, stderr: `${e.stderr}trained perplexity ${JSON.parse(t.stdout).perplexity}; eval perplexity ${JSON.parse(e.stdout).perplexity}\n` };
+      return {
+        ...e,
+        stderr: `${e.stderr}trained perplexity ${JSON.parse(t.stdout).perplexity}; eval perplexity ${JSON.parse(e.stdout).perplexity}\n`,
+      };
     },
     code: 0,
     says: /trained perplexity ([\d.]+); eval perplexity \1$/,
@@ -561,17 +815,45 @@ const CASES: Case[] = [
   },
   {
     area: 'PEFT interop',
-    input: 'a tokenizer with more ids than the model\'s vocabulary',
+    input: "a tokenizer with more ids than the model's vocabulary",
     run: () => {
       const model = copyDir(join(FIX, 'gpt2'), at('gpt2-big-vocab'));
       const words = Array.from({ length: 150 }, (_, i) => `w${i}`);
-      write(join(model, 'tokenizer.json'), JSON.stringify({ version: '1.0', model: { type: 'WordLevel', vocab: Object.fromEntries(['[UNK]', ...words].map((w, i) => [w, i])), unk_token: '[UNK]' }, pre_tokenizer: { type: 'Whitespace' }, normalizer: null, decoder: null, post_processor: null, added_tokens: [] }));
-      const data = write(at('data', 'big.jsonl'), Array.from({ length: 20 }, (_, i) => JSON.stringify({ text: `w${140 + (i % 10)} w1`, label: i % 2 })).join('\n'));
-      return cli(['train', '--model', model, '--dataset', data, '--task', 'lm', '--method', 'lora', '--steps', '1', '--out', at('big-vocab')]);
+      write(
+        join(model, 'tokenizer.json'),
+        JSON.stringify({
+          version: '1.0',
+          model: { type: 'WordLevel', vocab: Object.fromEntries(['[UNK]', ...words].map((w, i) => [w, i])), unk_token: '[UNK]' },
+          pre_tokenizer: { type: 'Whitespace' },
+          normalizer: null,
+          decoder: null,
+          post_processor: null,
+          added_tokens: [],
+        }),
+      );
+      const data = write(
+        at('data', 'big.jsonl'),
+        Array.from({ length: 20 }, (_, i) => JSON.stringify({ text: `w${140 + (i % 10)} w1`, label: i % 2 })).join('\n'),
+      );
+      return cli([
+        'train',
+        '--model',
+        model,
+        '--dataset',
+        data,
+        '--task',
+        'lm',
+        '--method',
+        'lora',
+        '--steps',
+        '1',
+        '--out',
+        at('big-vocab'),
+      ]);
     },
     code: 1,
     says: /^error: the tokenizer produced token id 1\d\d, but this gpt2 model's vocabulary has 100 entries/,
-    leaves: 'the claimed --out folder, empty but for deltatune\'s marker',
+    leaves: "the claimed --out folder, empty but for deltatune's marker",
   },
   // ---- Errors
   {
@@ -586,7 +868,8 @@ const CASES: Case[] = [
   {
     area: 'errors',
     input: 'a PEFT IA3 folder without the IA3 plugin',
-    run: () => cli(['forward', '--model', join(FIX, 'bert'), '--delta', join(FIX, 'bert-ia3'), '--inputs', join(FIX, 'bert-reference.json')]),
+    run: () =>
+      cli(['forward', '--model', join(FIX, 'bert'), '--delta', join(FIX, 'bert-ia3'), '--inputs', join(FIX, 'bert-reference.json')]),
     code: 1,
     says: /^error: .*bert-ia3 is a PEFT IA3 adapter, and no registered method reads IA3\n {2}fix: .*--plugin \.\/examples\/plugin-ia3/,
     leaves: 'nothing',
@@ -620,14 +903,29 @@ const CASES: Case[] = [
   {
     area: 'errors',
     input: 'a grid with a string where a number belongs',
-    run: () => cli(['experiment', write(at('grid.json'), JSON.stringify({ name: 'g', methods: [{ name: 'lora', deltas: [{ method: 'lora' }] }], tasks: [{ dataset: 'spam' }], seeds: [0], budgets: [{ name: 'b', steps: '10', batchSize: 8, maxLength: 16, learningRate: 0.001, evalEvery: 5 }] })), '--out', at('grid-out')]),
+    run: () =>
+      cli([
+        'experiment',
+        write(
+          at('grid.json'),
+          JSON.stringify({
+            name: 'g',
+            methods: [{ name: 'lora', deltas: [{ method: 'lora' }] }],
+            tasks: [{ dataset: 'spam' }],
+            seeds: [0],
+            budgets: [{ name: 'b', steps: '10', batchSize: 8, maxLength: 16, learningRate: 0.001, evalEvery: 5 }],
+          }),
+        ),
+        '--out',
+        at('grid-out'),
+      ]),
     code: 1,
     says: /^error: grid .*grid\.json: budgets\[0\]\.steps must be a whole number >= 1/,
     leaves: 'nothing',
   },
 ];
 
-describe('bad input: exit 1, one line naming what is wrong, a fix; nothing of the user\'s lost', () => {
+describe("bad input: exit 1, one line naming what is wrong, a fix; nothing of the user's lost", () => {
   beforeAll(() => {
     const r = cli(['train', ...TINY_RUN, '--out', EARLIER]);
     expect(r.code, r.stderr).toBe(0);
@@ -640,7 +938,11 @@ describe('bad input: exit 1, one line naming what is wrong, a fix; nothing of th
   afterAll(() => {
     if (lines.length !== CASES.length) return;
     const cell = (s: string) =>
-      s.replace(/\|/g, '\\|').replace(new RegExp(tmp, 'g'), '…').replace(new RegExp(ROOT, 'g'), '').replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>');
+      s
+        .replace(/\|/g, '\\|')
+        .replace(new RegExp(tmp, 'g'), '…')
+        .replace(new RegExp(ROOT, 'g'), '')
+        .replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/g, '<time>');
     const rows = lines.map(({ c, r }) => {
       const out = `${r.stderr}\n${r.code === 0 ? r.stdout : ''}`.split('\n');
       const said = (out.find((l) => c.says?.test(l)) ?? out.find((l) => /^(error|warning)|^ {2}/.test(l)) ?? '').trim();
@@ -652,15 +954,28 @@ describe('bad input: exit 1, one line naming what is wrong, a fix; nothing of th
     const start = text.indexOf('<!-- cases:start -->');
     const end = text.indexOf('<!-- cases:end -->');
     expect(start >= 0 && end > start, 'docs/reliability.md keeps its <!-- cases:start/end --> markers').toBe(true);
-    const table = ['| area | what the user did | what deltatune says | exit | left on disk |', '| --- | --- | --- | ---: | --- |', ...rows].join('\n');
+    const table = [
+      '| area | what the user did | what deltatune says | exit | left on disk |',
+      '| --- | --- | --- | ---: | --- |',
+      ...rows,
+    ].join('\n');
     if (process.env.DELTATUNE_WRITE_RELIABILITY) {
       writeFileSync(doc, `${text.slice(0, start)}<!-- cases:start -->\n${table}\n${text.slice(end)}`);
       return;
     }
     // Messages may be reworded without regenerating; the cases and their exit codes may not drift.
-    const key = (row: string) => row.split(' | ').filter((_, i) => i !== 2 && i !== 4).join(' | ');
-    const committed = text.slice(start, end).split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| area') && !l.startsWith('| ---'));
-    expect(committed.map(key), 'docs/reliability.md is out of date: rerun this test with DELTATUNE_WRITE_RELIABILITY=1').toEqual(rows.map(key));
+    const key = (row: string) =>
+      row
+        .split(' | ')
+        .filter((_, i) => i !== 2 && i !== 4)
+        .join(' | ');
+    const committed = text
+      .slice(start, end)
+      .split('\n')
+      .filter((l) => l.startsWith('| ') && !l.startsWith('| area') && !l.startsWith('| ---'));
+    expect(committed.map(key), 'docs/reliability.md is out of date: rerun this test with DELTATUNE_WRITE_RELIABILITY=1').toEqual(
+      rows.map(key),
+    );
   });
 
   for (const c of CASES) {

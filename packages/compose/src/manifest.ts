@@ -26,7 +26,16 @@ export function manifestOf(c: Composition, packageOf: (method: string) => string
     runOrder: c.runOrder,
     deltas: c.names.map((name) => {
       const m = c.member(name);
-      return { name, method: m.delta.method, methodVersion: m.delta.methodVersion, package: packageOf(m.delta.method), order: m.order, active: m.delta.active, trainable: m.delta.trainable, folder: name };
+      return {
+        name,
+        method: m.delta.method,
+        methodVersion: m.delta.methodVersion,
+        package: packageOf(m.delta.method),
+        order: m.order,
+        active: m.delta.active,
+        trainable: m.delta.trainable,
+        folder: name,
+      };
     }),
   };
 }
@@ -43,16 +52,22 @@ export function parseManifest(text: string, source: string): CompositionManifest
   }
   const names = new Set<string>();
   m.deltas.forEach((d, i) => {
-    const bad = (what: string) => new DeltaTuneError(`${source}: deltas[${i}] ${what}`, 'save the composition again (saveComposition writes the manifest)');
+    const bad = (what: string) =>
+      new DeltaTuneError(`${source}: deltas[${i}] ${what}`, 'save the composition again (saveComposition writes the manifest)');
     if (!d || typeof d.name !== 'string' || !d.name) throw bad('has no "name"');
     if (names.has(d.name)) throw bad(`repeats the name "${d.name}"`);
     names.add(d.name);
     if (typeof d.method !== 'string' || !d.method) throw bad('has no "method"');
     // A delta lives in a subfolder of the composition: never an absolute path or one that climbs out of it.
     const parts: string[] = typeof d.folder === 'string' ? d.folder.split(/[\\/]/) : [];
-    const outside = typeof d.folder !== 'string' || /^([a-zA-Z]:)?[\\/]/.test(d.folder) || parts.some((p) => p === '..') || parts.every((p) => p === '.' || p === '');
+    const outside =
+      typeof d.folder !== 'string' ||
+      /^([a-zA-Z]:)?[\\/]/.test(d.folder) ||
+      parts.some((p) => p === '..') ||
+      parts.every((p) => p === '.' || p === '');
     if (outside) throw bad(`has folder ${JSON.stringify(d.folder)}, not a subfolder name`);
-    if (d.order !== undefined && (typeof d.order !== 'number' || !Number.isFinite(d.order))) throw bad('has an "order" that is not a number');
+    if (d.order !== undefined && (typeof d.order !== 'number' || !Number.isFinite(d.order)))
+      throw bad('has an "order" that is not a number');
     if (typeof d.active !== 'boolean' || typeof d.trainable !== 'boolean') throw bad('needs "active" and "trainable" booleans');
   });
   return m;

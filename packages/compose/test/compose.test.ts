@@ -3,7 +3,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, createRng, defineDelta, registerMethod, unregisterMethod, uniform, type Backbone, type BackboneInputs, type DeltaSpec, type LinearSite } from '@deltatune/core';
+import {
+  attach,
+  createRng,
+  defineDelta,
+  registerMethod,
+  unregisterMethod,
+  uniform,
+  type Backbone,
+  type BackboneInputs,
+  type DeltaSpec,
+  type LinearSite,
+} from '@deltatune/core';
 import { loadHuggingFaceFolder, loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { loadComposition, saveComposition } from '@deltatune/node/composition';
 import { limitDataset, loadSpam, train } from '@deltatune/train';
@@ -15,7 +26,11 @@ import { combineLoras, compose } from '@deltatune/compose';
 
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
 const ref = JSON.parse(readFileSync(`${FIXTURES}bert-reference.json`, 'utf8'));
-const inputs = (): BackboneInputs => ({ inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'), attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'), tokenTypeIds: tf.tensor2d(ref.token_type_ids, undefined, 'int32') });
+const inputs = (): BackboneInputs => ({
+  inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'),
+  attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'),
+  tokenTypeIds: tf.tensor2d(ref.token_type_ids, undefined, 'int32'),
+});
 const hidden = (m: Backbone) => m.forward(inputs()).lastHiddenState!;
 const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 
@@ -87,18 +102,39 @@ describe('four methods on one BERT', () => {
   it('explicit order decides who runs first at a shared site (here: a scale and LoRA on the same projection)', () => {
     const site = model.sites.find((s) => s.name === 'encoder.layer.0.attention.self.query') as LinearSite;
     const scale: DeltaSpec = {
-      method: 'scale', version: '0.0.0', coreRange: '^0.1.0', options: {},
-      attach: (bb, name) => defineDelta({ name, method: 'scale', version: '0.0.0', backbone: bb, variables: new Map(), sites: [site.name], config: () => ({}),
-        register: () => [bb.hooks.add('linear', site.name, { output: (_x, y) => tf.mul(y, 2) }, { owner: name })] }),
+      method: 'scale',
+      version: '0.0.0',
+      coreRange: '^0.1.0',
+      options: {},
+      attach: (bb, name) =>
+        defineDelta({
+          name,
+          method: 'scale',
+          version: '0.0.0',
+          backbone: bb,
+          variables: new Map(),
+          sites: [site.name],
+          config: () => ({}),
+          register: () => [bb.hooks.add('linear', site.name, { output: (_x, y) => tf.mul(y, 2) }, { owner: name })],
+        }),
     };
     const x = tf.randomNormal([3, 32], 0, 1, 'float32', 5);
     const base = tf.add(tf.matMul(x, site.kernel), site.bias!);
-    for (const [first, expected] of [['scale', (lr: tf.Tensor) => tf.add(tf.mul(base, 2), lr)], ['lora', (lr: tf.Tensor) => tf.mul(tf.add(base, lr), 2)]] as const) {
+    for (const [first, expected] of [
+      ['scale', (lr: tf.Tensor) => tf.add(tf.mul(base, 2), lr)],
+      ['lora', (lr: tf.Tensor) => tf.mul(tf.add(base, lr), 2)],
+    ] as const) {
       const c = compose(model);
       const l = c.add('lora', lora({ r: 2, alpha: 2, init: 'random', targets: [site.name] }), { order: first === 'lora' ? 0 : 1 });
       c.add('scale', scale, { order: first === 'scale' ? 0 : 1 });
       expect(c.runOrder[0]).toBe(first);
-      const loraPath = tf.mul(tf.matMul(tf.matMul(x, l.variables.get(`base_model.model.${site.name}.lora_A.weight`)!), l.variables.get(`base_model.model.${site.name}.lora_B.weight`)!), 1); // alpha / r = 1
+      const loraPath = tf.mul(
+        tf.matMul(
+          tf.matMul(x, l.variables.get(`base_model.model.${site.name}.lora_A.weight`)!),
+          l.variables.get(`base_model.model.${site.name}.lora_B.weight`)!,
+        ),
+        1,
+      ); // alpha / r = 1
       const got = tf.tidy(() => {
         let y = tf.add(tf.matMul(x, site.kernel), site.bias!);
         for (const h of model.hooks.at('linear', site.name)) y = h.output!(x, y, site, { training: false });
@@ -148,7 +184,9 @@ describe('four methods on one BERT', () => {
     fill(c.add('l2', lora({ r: 3, alpha: 3 })).variables, 7);
     c.activate('l1', 'l2');
     // Reference: 0.7 * l1 + 0.3 * l2, by scaling B of each (the update is linear in B).
-    const scaleB = (name: string, w: number) => { for (const [k, v] of c.get(name).variables) if (k.endsWith('lora_B.weight')) v.assign(tf.mul(v, w)); };
+    const scaleB = (name: string, w: number) => {
+      for (const [k, v] of c.get(name).variables) if (k.endsWith('lora_B.weight')) v.assign(tf.mul(v, w));
+    };
     scaleB('l1', 0.7);
     scaleB('l2', 0.3);
     const weighted = hidden(model);
@@ -188,7 +226,11 @@ describe('four methods on one BERT', () => {
     await saveComposition(dir, c);
     c.detachAll();
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
-    expect(manifest.deltas.map((d: { name: string; package: string }) => [d.name, d.package])).toEqual([['lora', '@deltatune/lora'], ['bitfit', '@deltatune/bitfit'], ['adapter', '@deltatune/adapter']]);
+    expect(manifest.deltas.map((d: { name: string; package: string }) => [d.name, d.package])).toEqual([
+      ['lora', '@deltatune/lora'],
+      ['bitfit', '@deltatune/bitfit'],
+      ['adapter', '@deltatune/adapter'],
+    ]);
     const loaded = loadComposition(model, dir);
     expect(loaded.names).toEqual(['lora', 'bitfit', 'adapter']);
     expect(loaded.get('bitfit').active).toBe(false);
@@ -223,7 +265,11 @@ describe('sequential and simultaneous training', () => {
     const control = c.add('control', lora({ r: 2, seed: 2 }));
     fill(control.variables, 20);
     c.train('lora', 'bitfit');
-    expect(c.deltas.map((d) => [d.name, d.trainable])).toEqual([['lora', true], ['bitfit', true], ['control', false]]);
+    expect(c.deltas.map((d) => [d.name, d.trainable])).toEqual([
+      ['lora', true],
+      ['bitfit', true],
+      ['control', false],
+    ]);
     const snapshot = (name: string) => [...c.get(name).variables].map(([k, v]) => [k, Array.from(v.dataSync())] as const);
     const before = { lora: snapshot('lora'), bitfit: snapshot('bitfit'), control: snapshot('control') };
     const stage3 = await train({ backbone, deltas: c.deltas, ...common });

@@ -36,11 +36,17 @@ export function decodeCheckpoint(configText: string, weights: Uint8Array, source
   try {
     config = JSON.parse(configText);
   } catch (e) {
-    throw new DeltaTuneError(`${source}/${CONFIG_FILE} is not valid JSON (${(e as Error).message})`, 'restore the file or save the delta again');
+    throw new DeltaTuneError(
+      `${source}/${CONFIG_FILE} is not valid JSON (${(e as Error).message})`,
+      'restore the file or save the delta again',
+    );
   }
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     const kind = config === null ? 'null' : Array.isArray(config) ? 'an array' : `a ${typeof config}`;
-    throw new DeltaTuneError(`${source}/${CONFIG_FILE} holds ${kind}, not a JSON object`, 'restore the file or save the delta again (PEFT writes an object such as {"peft_type": "LORA", "r": 8, ...})');
+    throw new DeltaTuneError(
+      `${source}/${CONFIG_FILE} holds ${kind}, not a JSON object`,
+      'restore the file or save the delta again (PEFT writes an object such as {"peft_type": "LORA", "r": 8, ...})',
+    );
   }
   const { tensors: raw } = readSafetensors(weights, `${source}/${WEIGHTS_FILE}`);
   assertFinite(raw, `${source}/${WEIGHTS_FILE}`);
@@ -53,13 +59,19 @@ export function decodeCheckpoint(configText: string, weights: Uint8Array, source
  * Weights with NaN or Infinity load fine and then turn every output into NaN: refuse them at the
  * door, naming the tensor (a diverged run saves such weights; so does a corrupted file).
  */
-export function assertFinite(tensors: ReadonlyMap<string, { readonly data: ArrayLike<number>; readonly dtype: string }>, source: string): void {
+export function assertFinite(
+  tensors: ReadonlyMap<string, { readonly data: ArrayLike<number>; readonly dtype: string }>,
+  source: string,
+): void {
   for (const [name, t] of tensors) {
     if (t.dtype !== 'float32') continue;
     const d = t.data;
     for (let i = 0; i < d.length; i++) {
       if (!Number.isFinite(d[i])) {
-        throw new DeltaTuneError(`${source}: tensor "${name}" holds ${d[i]} at element ${i}`, 'the weights are corrupted or come from a diverged run: use an earlier checkpoint or train again with a lower --lr');
+        throw new DeltaTuneError(
+          `${source}: tensor "${name}" holds ${d[i]} at element ${i}`,
+          'the weights are corrupted or come from a diverged run: use an earlier checkpoint or train again with a lower --lr',
+        );
       }
     }
   }

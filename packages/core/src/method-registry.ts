@@ -39,10 +39,12 @@ export function getMethod(name: string, hint?: string): DeltaMethod<any> {
   const known = [...registry().keys()];
   const near = closestNames(name, known, 3);
   throw new DeltaTuneError(
-    `no delta method named "${name}" is registered` + (known.length ? ` (registered: ${known.join(', ')}; closest: ${near.join(', ')})` : ''),
-    hint ?? (known.length
-      ? `use a registered method (${known.join(', ')}), or load a third-party one with --plugin <package or folder>`
-      : 'register a method first (registerMethod(loraMethod) from @deltatune/lora), or pass --plugin <package or folder>'),
+    `no delta method named "${name}" is registered` +
+      (known.length ? ` (registered: ${known.join(', ')}; closest: ${near.join(', ')})` : ''),
+    hint ??
+      (known.length
+        ? `use a registered method (${known.join(', ')}), or load a third-party one with --plugin <package or folder>`
+        : 'register a method first (registerMethod(loraMethod) from @deltatune/lora), or pass --plugin <package or folder>'),
   );
 }
 

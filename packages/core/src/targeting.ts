@@ -24,16 +24,17 @@ export function compilePattern(pattern: TargetPattern): (name: string) => boolea
     try {
       re = new RegExp(regex[1], regex[2].replace('g', ''));
     } catch (e) {
-      throw new DeltaTuneError(`target ${pattern} is not a valid regular expression (${(e as Error).message.replace(/^Invalid regular expression: /, '')})`, 'fix the pattern, e.g. targets=/attention\\.self\\.(query|value)$/, or use a suffix such as targets=query');
+      throw new DeltaTuneError(
+        `target ${pattern} is not a valid regular expression (${(e as Error).message.replace(/^Invalid regular expression: /, '')})`,
+        'fix the pattern, e.g. targets=/attention\\.self\\.(query|value)$/, or use a suffix such as targets=query',
+      );
     }
     return (name) => re.test(name);
   }
   if (/[*?]/.test(pattern)) {
     const source = pattern
       .split(/(\*\*|\*|\?)/)
-      .map((part) =>
-        part === '**' ? '.*' : part === '*' ? '[^.]*' : part === '?' ? '[^.]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
-      )
+      .map((part) => (part === '**' ? '.*' : part === '*' ? '[^.]*' : part === '?' ? '[^.]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
       .join('');
     const re = new RegExp(`^${source}$`);
     return (name) => re.test(name);
@@ -67,7 +68,7 @@ export function selectSites<K extends SiteKind>(
   const kindList: readonly SiteKind[] = Array.isArray(kinds) ? kinds : [kinds as K];
   const kind = kindList.join(' or ');
   const ofKind = sites.filter((s): s is SiteOfKind<K> => kindList.includes(s.kind));
-  const targets = asList(targeting.targets).length > 0 ? asList(targeting.targets) : (defaultTargets ?? []);
+  const targets = asList(targeting.targets).length > 0 ? asList(targeting.targets) : defaultTargets ?? [];
   const excludes = asList(targeting.exclude).map(compilePattern);
   let chosen: SiteOfKind<K>[];
   if (targets.length === 0) {
@@ -82,7 +83,9 @@ export function selectSites<K extends SiteKind>(
   chosen = chosen.filter((s) => !excludes.some((ex) => ex(s.name)) && inLayers(s, targeting.layers));
   if (chosen.length === 0) {
     throw new DeltaTuneError(
-      `targeting selected no ${kind} site (targets ${JSON.stringify(targets.map(String))}, exclude ${JSON.stringify(asList(targeting.exclude).map(String))}, layers ${JSON.stringify(targeting.layers ?? 'all')})`,
+      `targeting selected no ${kind} site (targets ${JSON.stringify(targets.map(String))}, exclude ${JSON.stringify(
+        asList(targeting.exclude).map(String),
+      )}, layers ${JSON.stringify(targeting.layers ?? 'all')})`,
       'loosen `exclude` or `layers`; `deltatune inspect --model ...` lists every site',
     );
   }

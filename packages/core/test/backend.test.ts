@@ -10,8 +10,12 @@ const absent: PackageLoader = async (specifier) => {
 
 describe('backend selection', () => {
   it('naming a backend that is not installed says what to install', async () => {
-    await expect(selectBackend('tensorflow', absent)).rejects.toThrow(/backend "tensorflow" is not available: neither @tensorflow\/tfjs-node-gpu nor @tensorflow\/tfjs-node is installed[\s\S]*fix: npm install @tensorflow\/tfjs-node-gpu/);
-    await expect(selectBackend('webgpu', absent)).rejects.toThrow(/backend "webgpu" is not available[\s\S]*npm install @tensorflow\/tfjs-backend-webgpu/);
+    await expect(selectBackend('tensorflow', absent)).rejects.toThrow(
+      /backend "tensorflow" is not available: neither @tensorflow\/tfjs-node-gpu nor @tensorflow\/tfjs-node is installed[\s\S]*fix: npm install @tensorflow\/tfjs-node-gpu/,
+    );
+    await expect(selectBackend('webgpu', absent)).rejects.toThrow(
+      /backend "webgpu" is not available[\s\S]*npm install @tensorflow\/tfjs-backend-webgpu/,
+    );
     await expect(selectBackend('wasm', absent)).rejects.toThrow(/npm install @tensorflow\/tfjs-backend-wasm/);
   });
 
@@ -34,9 +38,20 @@ describe('backend selection', () => {
 describe('wasm kernels deltatune adds or replaces', () => {
   it('the gradient of gather w.r.t. its table (UnsortedSegmentSum) matches the cpu backend', async () => {
     const grad = () => {
-      const table = tf.variable(tf.tensor2d([[1, 2], [3, 4], [5, 6]]));
+      const table = tf.variable(
+        tf.tensor2d([
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ]),
+      );
       const ids = tf.tensor1d([2, 0, 2, 1], 'int32');
-      const w = tf.tensor2d([[1, -1], [2, 0.5], [3, 1], [-2, 4]]);
+      const w = tf.tensor2d([
+        [1, -1],
+        [2, 0.5],
+        [3, 1],
+        [-2, 4],
+      ]);
       const { grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.gather(table, ids), w)), [table]);
       return Array.from(grads[table.name].dataSync());
     };
@@ -102,7 +117,18 @@ describe('wasm kernels deltatune adds or replaces', () => {
       tf.dispose([a, b, got]);
     }
     // exactly the values of a hand-sized case: [[1,2],[3,4]]^T @ [[1],[1]] = [[4],[6]]
-    expect(tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[1], [1]]), true, false).arraySync()).toEqual([[4], [6]]);
+    expect(
+      tf
+        .matMul(
+          tf.tensor2d([
+            [1, 2],
+            [3, 4],
+          ]),
+          tf.tensor2d([[1], [1]]),
+          true,
+          false,
+        )
+        .arraySync(),
+    ).toEqual([[4], [6]]);
   });
-
 });

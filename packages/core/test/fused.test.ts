@@ -93,42 +93,81 @@ const deltatuneKernels = (names: Set<string>) => [...names].filter((k) => k.star
 const dispatchRng = createRng(11);
 const r = (shape: number[]) => normal(dispatchRng, shape, 1);
 const dispatchCases: Array<{ op: string; kernels: string[]; run: () => tf.Tensor[] }> = [
-  { op: 'layer norm', kernels: [LAYER_NORM, LAYER_NORM_GRAD], run: () => {
-    const [x, g, b] = [r([4, 130]), r([130]), r([130])];
-    return [layerNorm(x, g, b, 1e-5), ...tf.grads((a: tf.Tensor) => tf.sum(tf.square(layerNorm(a, g, b, 1e-5))))([x])];
-  } },
-  { op: 'layer norm of x + residual', kernels: [ADD_LAYER_NORM, LAYER_NORM_GRAD], run: () => {
-    const [x, res, g, b] = [r([4, 130]), r([4, 130]), r([130]), r([130])];
-    return tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(layerNorm(a, g, b, 1e-5, c))))([x, res]);
-  } },
-  ...(['erf', 'tanh'] as const).map((form) => ({ op: `GELU (${form})`, kernels: [GELU, GELU_GRAD], run: () => {
-    const x = r([300]);
-    return [gelu(x, form), tf.grad((a: tf.Tensor) => tf.sum(tf.square(gelu(a, form))))(x)];
-  } })),
-  { op: 'attention softmax', kernels: [ATTENTION_SOFTMAX, ATTENTION_SOFTMAX_GRAD], run: () => {
-    const scores = r([2, 3, 5, 5]);
-    const keyMask = tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], [2, 5], 'int32');
-    const o = { heads: 3, scale: 0.125, extra: 0, causal: true };
-    return [tf.grad((a: tf.Tensor) => tf.sum(tf.square(attentionSoftmax(a, keyMask, o))))(scores)];
-  } },
-  { op: 'attention scores and context', kernels: [ATTENTION_SCORES, ATTENTION_CONTEXT], run: () => {
-    const [q, k] = [r([2, 5, 3 * 8]), r([2, 6, 3 * 8])];
-    return tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(attentionContext(tf.softmax(attentionScores(a, c, 3)), c, 3)))([q, k]);
-  } },
-  { op: 'dense', kernels: [DENSE], run: () => {
-    const [x, w, b] = [r([7, 20]), r([20, 30]), r([30])];
-    return tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.square(dense(a, c, d))))([x, w, b]);
-  } },
-  { op: 'low-rank update', kernels: [LOW_RANK_UPDATE], run: () => {
-    const [y, h, b] = [r([7, 30]), r([7, 3]), r([3, 30])];
-    return tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.square(lowRankUpdate(a, c, d, 2))))([y, h, b]);
-  } },
-  { op: 'AdamW step and squared norm', kernels: [SUM_OF_SQUARES, ADAMW_MOMENT, ADAMW_PARAM], run: () => {
-    const [p, g] = [r([3, 333]), r([3, 333])];
-    const factor = tf.div(1, tf.add(tf.sqrt(sumOfSquares(g)), 1));
-    const [m, v] = [adamwMoment(tf.zerosLike(p), g, factor, 0.9, false), adamwMoment(tf.zerosLike(p), g, factor, 0.999, true)];
-    return [m, v, adamwParam(p, m, v, factor, { lr: 1e-2, c1: 0.1, c2: 0.001, epsilon: 1e-8, weightDecay: 0.01 })];
-  } },
+  {
+    op: 'layer norm',
+    kernels: [LAYER_NORM, LAYER_NORM_GRAD],
+    run: () => {
+      const [x, g, b] = [r([4, 130]), r([130]), r([130])];
+      return [layerNorm(x, g, b, 1e-5), ...tf.grads((a: tf.Tensor) => tf.sum(tf.square(layerNorm(a, g, b, 1e-5))))([x])];
+    },
+  },
+  {
+    op: 'layer norm of x + residual',
+    kernels: [ADD_LAYER_NORM, LAYER_NORM_GRAD],
+    run: () => {
+      const [x, res, g, b] = [r([4, 130]), r([4, 130]), r([130]), r([130])];
+      return tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(layerNorm(a, g, b, 1e-5, c))))([x, res]);
+    },
+  },
+  ...(['erf', 'tanh'] as const).map((form) => ({
+    op: `GELU (${form})`,
+    kernels: [GELU, GELU_GRAD],
+    run: () => {
+      const x = r([300]);
+      return [gelu(x, form), tf.grad((a: tf.Tensor) => tf.sum(tf.square(gelu(a, form))))(x)];
+    },
+  })),
+  {
+    op: 'attention softmax',
+    kernels: [ATTENTION_SOFTMAX, ATTENTION_SOFTMAX_GRAD],
+    run: () => {
+      const scores = r([2, 3, 5, 5]);
+      const keyMask = tf.tensor2d(
+        [
+          [1, 1, 1, 1, 1],
+          [1, 1, 1, 0, 0],
+        ],
+        [2, 5],
+        'int32',
+      );
+      const o = { heads: 3, scale: 0.125, extra: 0, causal: true };
+      return [tf.grad((a: tf.Tensor) => tf.sum(tf.square(attentionSoftmax(a, keyMask, o))))(scores)];
+    },
+  },
+  {
+    op: 'attention scores and context',
+    kernels: [ATTENTION_SCORES, ATTENTION_CONTEXT],
+    run: () => {
+      const [q, k] = [r([2, 5, 3 * 8]), r([2, 6, 3 * 8])];
+      return tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(attentionContext(tf.softmax(attentionScores(a, c, 3)), c, 3)))([q, k]);
+    },
+  },
+  {
+    op: 'dense',
+    kernels: [DENSE],
+    run: () => {
+      const [x, w, b] = [r([7, 20]), r([20, 30]), r([30])];
+      return tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.square(dense(a, c, d))))([x, w, b]);
+    },
+  },
+  {
+    op: 'low-rank update',
+    kernels: [LOW_RANK_UPDATE],
+    run: () => {
+      const [y, h, b] = [r([7, 30]), r([7, 3]), r([3, 30])];
+      return tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.square(lowRankUpdate(a, c, d, 2))))([y, h, b]);
+    },
+  },
+  {
+    op: 'AdamW step and squared norm',
+    kernels: [SUM_OF_SQUARES, ADAMW_MOMENT, ADAMW_PARAM],
+    run: () => {
+      const [p, g] = [r([3, 333]), r([3, 333])];
+      const factor = tf.div(1, tf.add(tf.sqrt(sumOfSquares(g)), 1));
+      const [m, v] = [adamwMoment(tf.zerosLike(p), g, factor, 0.9, false), adamwMoment(tf.zerosLike(p), g, factor, 0.999, true)];
+      return [m, v, adamwParam(p, m, v, factor, { lr: 1e-2, c1: 0.1, c2: 0.001, epsilon: 1e-8, weightDecay: 0.01 })];
+    },
+  },
 ];
 
 describe.each(backends)('fused kernels on %s', (backend) => {
@@ -137,7 +176,10 @@ describe.each(backends)('fused kernels on %s', (backend) => {
   it.each(dispatchCases)('$op: a forward and backward pass runs its fused kernels, and none when turned off', async ({ kernels, run }) => {
     await selectBackend(backend as 'cpu' | 'webgpu');
     const on = await kernelsRun(true, run);
-    expect(kernels.filter((k) => !on.has(k)), `ran: ${[...on].join(', ')}`).toEqual([]);
+    expect(
+      kernels.filter((k) => !on.has(k)),
+      `ran: ${[...on].join(', ')}`,
+    ).toEqual([]);
     const off = await kernelsRun(false, run);
     expect(deltatuneKernels(off)).toEqual([]);
     expect(off.size).toBeGreaterThan(0);
@@ -145,7 +187,19 @@ describe.each(backends)('fused kernels on %s', (backend) => {
 
   it('dispatch to the fused kernel on this backend, and not when turned off', async () => {
     await selectBackend(backend as 'cpu' | 'webgpu');
-    const all = [LAYER_NORM, ADD_LAYER_NORM, GELU, ATTENTION_SOFTMAX, ATTENTION_SCORES, ATTENTION_CONTEXT, DENSE, LOW_RANK_UPDATE, SUM_OF_SQUARES, ADAMW_MOMENT, ADAMW_PARAM];
+    const all = [
+      LAYER_NORM,
+      ADD_LAYER_NORM,
+      GELU,
+      ATTENTION_SOFTMAX,
+      ATTENTION_SCORES,
+      ATTENTION_CONTEXT,
+      DENSE,
+      LOW_RANK_UPDATE,
+      SUM_OF_SQUARES,
+      ADAMW_MOMENT,
+      ADAMW_PARAM,
+    ];
     setFusedKernels(true);
     expect(all.filter((k) => !useFused(k))).toEqual([]);
     setFusedKernels(false);
@@ -168,7 +222,12 @@ describe.each(backends)('fused kernels on %s', (backend) => {
     const [x, r, gamma, beta, w] = [randn([2, 5, 130], 3), randn([2, 5, 130]), randn([130]), randn([130]), randn([2, 5, 130])];
     const diff = await fusedVersusPlain(backend, () => {
       const y = layerNorm(x, gamma, beta, 1e-12, r);
-      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, g: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(layerNorm(a, g, c, 1e-5, b), w)))([x, r, gamma, beta]);
+      const grads = tf.grads((a: tf.Tensor, b: tf.Tensor, g: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(layerNorm(a, g, c, 1e-5, b), w)))([
+        x,
+        r,
+        gamma,
+        beta,
+      ]);
       return [y, ...grads];
     });
     console.log(`${backend} add + layer norm max |fused - plain| ${diff.toExponential(2)}`);
@@ -190,7 +249,14 @@ describe.each(backends)('fused kernels on %s', (backend) => {
   ])('attention softmax (causal $causal, $extra prefix keys): value and the scores gradient, with padding', async ({ causal, extra }) => {
     const [b, heads, s] = [2, 3, 7];
     const scores = randn([b, heads, s, extra + s], 4);
-    const keyMask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0]], [b, s], 'int32');
+    const keyMask = tf.tensor2d(
+      [
+        [1, 1, 1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 0, 0, 0],
+      ],
+      [b, s],
+      'int32',
+    );
     const w = randn([b, heads, s, extra + s]);
     const o = { heads, scale: 0.125, extra, causal };
     const diff = await fusedVersusPlain(backend, () => [
@@ -206,25 +272,28 @@ describe.each(backends)('fused kernels on %s', (backend) => {
   it.each([
     [2, 3, 5, 8, 4],
     [2, 2, 37, 70, 40],
-  ])('attention products in the projections\' layout (b %i, heads %i, sq %i, sk %i, head size %i): scores, context and context transposed, values and gradients', async (b, heads, sq, sk, d) => {
-    const [q, k, v, x] = [randn([b, sq, heads * d]), randn([b, sk, heads * d]), randn([b, sk, heads * d]), randn([b, sq, heads * d])];
-    const p = tf.softmax(randn([b, heads, sq, sk]));
-    const [ws, wc, wt] = [randn([b, heads, sq, sk]), randn([b, sq, heads * d]), randn([b, sk, heads * d])];
-    const diff = await fusedVersusPlain(backend, () => [
-      attentionScores(q, k, heads),
-      attentionContext(p, v, heads),
-      attentionContext(p, x, heads, true),
-      ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attentionScores(a, c, heads), ws)))([q, k]),
-      ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attentionContext(a, c, heads), wc)))([p, v]),
-      ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attentionContext(a, c, heads, true), wt)))([p, x]),
-    ]);
-    console.log(`${backend} attention products max |fused - plain| ${diff.toExponential(2)}`);
-    expect(diff).toBeLessThan(1e-5);
-  });
+  ])(
+    "attention products in the projections' layout (b %i, heads %i, sq %i, sk %i, head size %i): scores, context and context transposed, values and gradients",
+    async (b, heads, sq, sk, d) => {
+      const [q, k, v, x] = [randn([b, sq, heads * d]), randn([b, sk, heads * d]), randn([b, sk, heads * d]), randn([b, sq, heads * d])];
+      const p = tf.softmax(randn([b, heads, sq, sk]));
+      const [ws, wc, wt] = [randn([b, heads, sq, sk]), randn([b, sq, heads * d]), randn([b, sk, heads * d])];
+      const diff = await fusedVersusPlain(backend, () => [
+        attentionScores(q, k, heads),
+        attentionContext(p, v, heads),
+        attentionContext(p, x, heads, true),
+        ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attentionScores(a, c, heads), ws)))([q, k]),
+        ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attentionContext(a, c, heads), wc)))([p, v]),
+        ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attentionContext(a, c, heads, true), wt)))([p, x]),
+      ]);
+      console.log(`${backend} attention products max |fused - plain| ${diff.toExponential(2)}`);
+      expect(diff).toBeLessThan(1e-5);
+    },
+  );
 
   // 37 rows and 30 columns: B's gradient (a sum over rows split across lanes, 8 columns per
   // workgroup) has a ragged last column block and lanes with unequal row counts.
-  it.each([8, 3])('dense (x W + b) and the low-rank update (y + s h B, rank %i): values and every input\'s gradient', async (rank) => {
+  it.each([8, 3])("dense (x W + b) and the low-rank update (y + s h B, rank %i): values and every input's gradient", async (rank) => {
     const [x, w, bias] = [randn([37, 20]), randn([20, 30]), randn([30])];
     const [y, h, b] = [randn([37, 30]), randn([37, rank]), randn([rank, 30])];
     const wt = randn([37, 30]);

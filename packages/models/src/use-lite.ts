@@ -43,26 +43,65 @@ const INNER = 1536;
 export function useLiteTensorNames(): Map<string, { source: string; shape: number[] }> {
   const names = new Map<string, { source: string; shape: number[] }>();
   names.set('embeddings.word_embeddings.weight', { source: 'module/Embeddings_en', shape: [VOCAB, WIDTHS[0]] });
-  names.set('embeddings.timing_inverse_scales', { source: `${ENCODE}TransformerStack/Layer_0/AddTimingSignal/TimingSignal/ExpandDims_1`, shape: [1, 128] });
+  names.set('embeddings.timing_inverse_scales', {
+    source: `${ENCODE}TransformerStack/Layer_0/AddTimingSignal/TimingSignal/ExpandDims_1`,
+    shape: [1, 128],
+  });
   for (let i = 0; i < 2; i++) {
     const d = WIDTHS[i];
     const L = `${ENCODE}Layer_${i}/TransformerLayer/`;
     const p = `encoder.layer.${i}`;
-    names.set(`${p}.attention.LayerNorm.weight`, { source: `${L}layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`, shape: [d] });
-    names.set(`${p}.attention.LayerNorm.bias`, { source: `${L}layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`, shape: [d] });
-    names.set(`${p}.attention.self.qkv.weight`, { source: `${MODULE}Layer_${i}/TransformerLayer/MultiheadAttention/qkv_transform_single/kernel/part_0`, shape: [1, 1, d, 3 * d] });
-    names.set(`${p}.attention.self.qkv.bias`, { source: `${L}MultiheadAttention/qkv_transform_single/bias/ConcatPartitions/concat`, shape: [3 * d] });
-    names.set(`${p}.attention.output.dense.weight`, { source: `${MODULE}Layer_${i}/TransformerLayer/MultiheadAttention/output_transform_single/kernel/part_0`, shape: [1, 1, d, HIDDEN] });
-    names.set(`${p}.attention.output.dense.bias`, { source: `${L}MultiheadAttention/output_transform_single/bias/ConcatPartitions/concat`, shape: [HIDDEN] });
-    names.set(`${p}.output.LayerNorm.weight`, { source: `${L}FFN/layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`, shape: [HIDDEN] });
-    names.set(`${p}.output.LayerNorm.bias`, { source: `${L}FFN/layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`, shape: [HIDDEN] });
-    names.set(`${p}.intermediate.dense.weight`, { source: `${ENCODE}TransformerStack/Layer_${i}/TransformerLayer/FFN/conv1/Tensordot/Reshape_1`, shape: [HIDDEN, INNER] });
+    names.set(`${p}.attention.LayerNorm.weight`, {
+      source: `${L}layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`,
+      shape: [d],
+    });
+    names.set(`${p}.attention.LayerNorm.bias`, {
+      source: `${L}layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`,
+      shape: [d],
+    });
+    names.set(`${p}.attention.self.qkv.weight`, {
+      source: `${MODULE}Layer_${i}/TransformerLayer/MultiheadAttention/qkv_transform_single/kernel/part_0`,
+      shape: [1, 1, d, 3 * d],
+    });
+    names.set(`${p}.attention.self.qkv.bias`, {
+      source: `${L}MultiheadAttention/qkv_transform_single/bias/ConcatPartitions/concat`,
+      shape: [3 * d],
+    });
+    names.set(`${p}.attention.output.dense.weight`, {
+      source: `${MODULE}Layer_${i}/TransformerLayer/MultiheadAttention/output_transform_single/kernel/part_0`,
+      shape: [1, 1, d, HIDDEN],
+    });
+    names.set(`${p}.attention.output.dense.bias`, {
+      source: `${L}MultiheadAttention/output_transform_single/bias/ConcatPartitions/concat`,
+      shape: [HIDDEN],
+    });
+    names.set(`${p}.output.LayerNorm.weight`, {
+      source: `${L}FFN/layer_prepostprocess/layer_norm/layer_norm_scale/ConcatPartitions/concat`,
+      shape: [HIDDEN],
+    });
+    names.set(`${p}.output.LayerNorm.bias`, {
+      source: `${L}FFN/layer_prepostprocess/layer_norm/layer_norm_bias/ConcatPartitions/concat`,
+      shape: [HIDDEN],
+    });
+    names.set(`${p}.intermediate.dense.weight`, {
+      source: `${ENCODE}TransformerStack/Layer_${i}/TransformerLayer/FFN/conv1/Tensordot/Reshape_1`,
+      shape: [HIDDEN, INNER],
+    });
     names.set(`${p}.intermediate.dense.bias`, { source: `${L}FFN/conv1/bias/ConcatPartitions/concat`, shape: [INNER] });
-    names.set(`${p}.output.dense.weight`, { source: `${ENCODE}TransformerStack/Layer_${i}/TransformerLayer/FFN/conv2/Tensordot/Reshape_1`, shape: [INNER, HIDDEN] });
+    names.set(`${p}.output.dense.weight`, {
+      source: `${ENCODE}TransformerStack/Layer_${i}/TransformerLayer/FFN/conv2/Tensordot/Reshape_1`,
+      shape: [INNER, HIDDEN],
+    });
     names.set(`${p}.output.dense.bias`, { source: `${L}FFN/conv2/bias/ConcatPartitions/concat`, shape: [HIDDEN] });
   }
-  names.set('encoder.layer.0.attention.residual.dense.weight', { source: `${ENCODE}Layer_0/TransformerLayer/dense/kernel/ConcatPartitions/concat`, shape: [WIDTHS[0], HIDDEN] });
-  names.set('encoder.layer.0.attention.residual.dense.bias', { source: `${ENCODE}Layer_0/TransformerLayer/dense/bias/ConcatPartitions/concat`, shape: [HIDDEN] });
+  names.set('encoder.layer.0.attention.residual.dense.weight', {
+    source: `${ENCODE}Layer_0/TransformerLayer/dense/kernel/ConcatPartitions/concat`,
+    shape: [WIDTHS[0], HIDDEN],
+  });
+  names.set('encoder.layer.0.attention.residual.dense.bias', {
+    source: `${ENCODE}Layer_0/TransformerLayer/dense/bias/ConcatPartitions/concat`,
+    shape: [HIDDEN],
+  });
   names.set('pooler.dense.weight', { source: 'module/Encoder_en/hidden_layers/tanh_layer_0/weights', shape: [HIDDEN, HIDDEN] });
   names.set('pooler.dense.bias', { source: 'module/Encoder_en/hidden_layers/tanh_layer_0/bias', shape: [HIDDEN] });
   return names;
@@ -135,7 +174,14 @@ export class UseLiteBackbone implements Backbone {
         value: part(2, 'value'),
         attention: { kind: 'attention', name: `${p}.attention.self`, layer: i, numHeads: HEADS, headDim: d / HEADS },
         output: conv(`${p}.attention.output.dense`, d, HIDDEN),
-        attentionSublayer: { kind: 'sublayer', name: `${p}.attention.output`, layer: i, position: 'attention', inFeatures: d, hidden: HIDDEN },
+        attentionSublayer: {
+          kind: 'sublayer',
+          name: `${p}.attention.output`,
+          layer: i,
+          position: 'attention',
+          inFeatures: d,
+          hidden: HIDDEN,
+        },
         residual: i === 0 ? conv(`${p}.attention.residual.dense`, d, HIDDEN) : undefined,
         ffnNorm: normSite(`${p}.output.LayerNorm`, take(`${p}.output.LayerNorm.weight`), take(`${p}.output.LayerNorm.bias`), i),
         intermediate: conv(`${p}.intermediate.dense`, HIDDEN, INNER),

@@ -22,7 +22,10 @@ export function makeDirs(dir: string): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') continue;
-      throw new DeltaTuneError(`cannot create the folder ${d} (${code ?? (e as Error).message})`, 'choose a path on a writable disk, e.g. runs/mine');
+      throw new DeltaTuneError(
+        `cannot create the folder ${d} (${code ?? (e as Error).message})`,
+        'choose a path on a writable disk, e.g. runs/mine',
+      );
     }
   }
 }
@@ -34,7 +37,6 @@ export function makeDirs(dir: string): void {
 function stamp(): string {
   return `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 }
-
 
 /** When this process started, in the clock `stamp()` uses. */
 const STARTED = Date.now() - process.uptime() * 1000;
@@ -98,7 +100,10 @@ export function recoverFolder(dir: string): void {
   if (!existsSync(dir)) {
     const all = leftovers(dir);
     const pair = all.find((l) => l.kind === 'old' && all.some((t) => t.kind === 'tmp' && t.id === l.id));
-    if (pair) renameSync(all.find((t) => t.kind === 'tmp' && t.id === pair.id)!.path, dir);
+    if (pair) {
+      renameSync(all.find((t) => t.kind === 'tmp' && t.id === pair.id)!.path, dir);
+      rmSync(pair.path, { recursive: true, force: true });
+    }
   }
   const missing = !existsSync(dir);
   for (const l of leftovers(dir)) if (!l.alive && !(missing && l.kind === 'old')) rmSync(l.path, { recursive: true, force: true });
@@ -123,7 +128,10 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     // Name the file the user asked for, not the temp file beside it.
     const code = (e as NodeJS.ErrnoException).code;
     if (!code || e instanceof DeltaTuneError) throw e;
-    throw new DeltaTuneError(`cannot write ${path} (${code})`, code === 'ENOSPC' ? 'free some disk space and run the command again' : 'choose a path you can write, e.g. --out runs/mine');
+    throw new DeltaTuneError(
+      `cannot write ${path} (${code})`,
+      code === 'ENOSPC' ? 'free some disk space and run the command again' : 'choose a path you can write, e.g. --out runs/mine',
+    );
   } finally {
     if (existsSync(temp)) rmSync(temp, { force: true });
   }

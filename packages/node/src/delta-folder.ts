@@ -46,7 +46,11 @@ export async function saveDelta(dir: string, delta: Delta, extras: SaveExtras = 
 export function readDeltaFolder(dir: string): DeltaState {
   if (!existsSync(dir)) {
     recoverFolder(dir);
-    if (!existsSync(dir)) throw new DeltaTuneError(`delta folder ${dir} does not exist`, 'point --delta at a folder saved by deltatune (<run>/delta) or by PEFT (save_pretrained)');
+    if (!existsSync(dir))
+      throw new DeltaTuneError(
+        `delta folder ${dir} does not exist`,
+        'point --delta at a folder saved by deltatune (<run>/delta) or by PEFT (save_pretrained)',
+      );
   }
   if (!statSync(dir).isDirectory()) {
     throw new DeltaTuneError(`${dir} is a file; a delta is a folder`, `pass the folder that holds ${CONFIG_FILE} and ${WEIGHTS_FILE}`);
@@ -57,7 +61,10 @@ export function readDeltaFolder(dir: string): DeltaState {
     throw new DeltaTuneError(`${dir} has no ${CONFIG_FILE}`, 'point --delta at a folder saved by deltatune or by PEFT (save_pretrained)');
   }
   if (!existsSync(weightsPath)) {
-    throw new DeltaTuneError(`${dir} has no ${WEIGHTS_FILE}`, 'PEFT folders with adapter_model.bin only: re-save with safe_serialization=True');
+    throw new DeltaTuneError(
+      `${dir} has no ${WEIGHTS_FILE}`,
+      'PEFT folders with adapter_model.bin only: re-save with safe_serialization=True',
+    );
   }
   return decodeCheckpoint(readFileSync(configPath, 'utf8'), readFileSync(weightsPath), dir);
 }
@@ -77,14 +84,21 @@ export function methodForConfig(config: Record<string, unknown>, dir = 'delta'):
         : 'pass the plugin package that reads it: --plugin <package or folder> (LORA, PREFIX_TUNING and PROMPT_TUNING are built in)',
     );
   }
-  throw new DeltaTuneError(`${dir}/${CONFIG_FILE} names no method (no "deltatune.method" or "peft_type")`, 'save the delta with deltatune or PEFT');
+  throw new DeltaTuneError(
+    `${dir}/${CONFIG_FILE} names no method (no "deltatune.method" or "peft_type")`,
+    'save the delta with deltatune or PEFT',
+  );
 }
 
 /**
  * Attaches a saved delta to a backbone: finds its method in the registry, re-creates it from the
  * config, validates and loads the tensors. (A task head is saved beside it, in classifier.*.)
  */
-export function loadDelta(backbone: Backbone, dir: string, name?: string): { delta: Delta; spec: DeltaSpec<unknown>; config: Record<string, unknown> } {
+export function loadDelta(
+  backbone: Backbone,
+  dir: string,
+  name?: string,
+): { delta: Delta; spec: DeltaSpec<unknown>; config: Record<string, unknown> } {
   const state = readDeltaFolder(dir);
   try {
     const methodName = methodForConfig(state.config, dir);
@@ -95,7 +109,10 @@ export function loadDelta(backbone: Backbone, dir: string, name?: string): { del
     } catch (e) {
       // A config the method cannot read is bad input, whatever the method threw.
       const what = (e as Error).message.split('\n')[0];
-      throw new DeltaTuneError(`${dir}: ${what}`, e instanceof DeltaTuneError && e.fix ? e.fix : `restore ${join(dir, CONFIG_FILE)} or save the delta again`);
+      throw new DeltaTuneError(
+        `${dir}: ${what}`,
+        e instanceof DeltaTuneError && e.fix ? e.fix : `restore ${join(dir, CONFIG_FILE)} or save the delta again`,
+      );
     }
     const delta = attach(backbone, spec, uniqueName(backbone, name ?? defaultName(state.config, dir)));
     try {
@@ -129,7 +146,13 @@ function uniqueName(backbone: Backbone, wanted: string): string {
 }
 
 /** Built-in methods come with the CLI; anything else is a third-party plugin. */
-const PACKAGES: Record<string, string> = { lora: '@deltatune/lora', adapter: '@deltatune/adapter', bitfit: '@deltatune/bitfit', prefix: '@deltatune/prefix', prompt: '@deltatune/prefix' };
+const PACKAGES: Record<string, string> = {
+  lora: '@deltatune/lora',
+  adapter: '@deltatune/adapter',
+  bitfit: '@deltatune/bitfit',
+  prefix: '@deltatune/prefix',
+  prompt: '@deltatune/prefix',
+};
 
 function installHint(method: string): string {
   const pkg = PACKAGES[method];

@@ -51,14 +51,17 @@ function legacyKind(dir: string): string | undefined {
 function isOurCells(dir: string): boolean {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) return false;
   const files = readdirSync(dir);
-  return files.length > 0 && files.every((f) => {
-    try {
-      const c = JSON.parse(readFileSync(join(dir, f), 'utf8'));
-      return !!c && 'stepsToTarget' in c && 'curve' in c && 'testAccuracy' in c;
-    } catch {
-      return false;
-    }
-  });
+  return (
+    files.length > 0 &&
+    files.every((f) => {
+      try {
+        const c = JSON.parse(readFileSync(join(dir, f), 'utf8'));
+        return !!c && 'stepsToTarget' in c && 'curve' in c && 'testAccuracy' in c;
+      } catch {
+        return false;
+      }
+    })
+  );
 }
 
 /** A metrics.json only `deltatune train` writes: its fields, not just its name (a user may have one too). */
@@ -123,15 +126,25 @@ export function claimOutputDir(dir: string, o: ClaimOptions): Claim {
     } else {
       throw new DeltaTuneError(
         `${flag} ${dir} is not empty and was not written by deltatune (it holds ${preview(entries)})`,
-        `choose a new or empty folder for ${flag}, or ${o.resume ? 'drop --resume and ' : ''}add --overwrite (deltatune then replaces only the files it writes and deletes nothing)`,
+        `choose a new or empty folder for ${flag}, or ${
+          o.resume ? 'drop --resume and ' : ''
+        }add --overwrite (deltatune then replaces only the files it writes and deletes nothing)`,
       );
     }
   }
-  const marker: OutputMarker = { tool: 'deltatune', kind: o.kind, created: state === 'resume' && previous ? previous.created : new Date().toISOString(), settings: o.settings };
+  const marker: OutputMarker = {
+    tool: 'deltatune',
+    kind: o.kind,
+    created: state === 'resume' && previous ? previous.created : new Date().toISOString(),
+    settings: o.settings,
+  };
   try {
     writeFileAtomic(join(dir, OUTPUT_MARKER), JSON.stringify(marker, null, 2) + '\n');
   } catch (e) {
-    throw new DeltaTuneError(`${flag} ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, `choose a folder you can write (e.g. ${flag} runs/mine), or fix its permissions`);
+    throw new DeltaTuneError(
+      `${flag} ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      `choose a folder you can write (e.g. ${flag} runs/mine), or fix its permissions`,
+    );
   }
   return { state, previous };
 }

@@ -24,7 +24,9 @@ export interface ProgressState {
 
 async function toBytes(tensors: readonly Tensor[]): Promise<Uint8Array> {
   const data = await Promise.all(tensors.map((t) => t.data() as Promise<Float32Array>));
-  return writeSafetensors(new Map(tensors.map((t, i) => [`t.${String(i).padStart(5, '0')}`, { dtype: 'float32' as const, shape: t.shape, data: data[i] }])));
+  return writeSafetensors(
+    new Map(tensors.map((t, i) => [`t.${String(i).padStart(5, '0')}`, { dtype: 'float32' as const, shape: t.shape, data: data[i] }])),
+  );
 }
 
 function fromBytes(bytes: Uint8Array, source: string): Tensor[] {
@@ -35,7 +37,13 @@ function fromBytes(bytes: Uint8Array, source: string): Tensor[] {
   });
 }
 
-export async function writeRunCheckpoint(dir: string, state: ProgressState, trained: readonly Variable[], optimizer: readonly Tensor[], best: readonly Tensor[]): Promise<void> {
+export async function writeRunCheckpoint(
+  dir: string,
+  state: ProgressState,
+  trained: readonly Variable[],
+  optimizer: readonly Tensor[],
+  best: readonly Tensor[],
+): Promise<void> {
   // state.json last: where the folder is updated file by file (a stray file in it), a kill never
   // leaves a newer state over older tensors.
   writeFolderAtomic(dir, {
@@ -61,28 +69,46 @@ export function readRunCheckpoint(dir: string, fingerprint: string, settings?: R
   try {
     state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ProgressState;
   } catch (e) {
-    throw new DeltaTuneError(`the checkpoint ${join(dir, 'state.json')} is corrupted (${(e as Error).message.split('\n')[0]})`, 'start afresh: drop --resume and add --overwrite');
+    throw new DeltaTuneError(
+      `the checkpoint ${join(dir, 'state.json')} is corrupted (${(e as Error).message.split('\n')[0]})`,
+      'start afresh: drop --resume and add --overwrite',
+    );
   }
   if (state.fingerprint !== fingerprint) {
     if (!state.settings) {
-      throw new DeltaTuneError(`the checkpoint in ${dir} was written by an older deltatune, whose checkpoints this one cannot continue`, 'start afresh: drop --resume and add --overwrite (or another --out)');
+      throw new DeltaTuneError(
+        `the checkpoint in ${dir} was written by an older deltatune, whose checkpoints this one cannot continue`,
+        'start afresh: drop --resume and add --overwrite (or another --out)',
+      );
     }
     const differ = settings ? differences(state.settings, settings) : [];
     throw new DeltaTuneError(
-      `the checkpoint in ${dir} was written by a run with other settings${differ.length ? `: ${differ.join('; ')}` : ' (model, method, data or hyper-parameters differ)'}`,
+      `the checkpoint in ${dir} was written by a run with other settings${
+        differ.length ? `: ${differ.join('; ')}` : ' (model, method, data or hyper-parameters differ)'
+      }`,
       'resume with the same options as the first run, or start afresh: drop --resume and add --overwrite (or another --out)',
     );
   }
   if (!Number.isInteger(state.step) || state.step < 0 || !Array.isArray(state.history) || !Array.isArray(state.evals)) {
-    throw new DeltaTuneError(`the checkpoint ${join(dir, 'state.json')} is corrupted (its step or history is not what deltatune writes)`, 'start afresh: drop --resume and add --overwrite');
+    throw new DeltaTuneError(
+      `the checkpoint ${join(dir, 'state.json')} is corrupted (its step or history is not what deltatune writes)`,
+      'start afresh: drop --resume and add --overwrite',
+    );
   }
   const read = (name: string) => {
     const path = join(dir, name);
-    if (!existsSync(path)) throw new DeltaTuneError(`the checkpoint in ${dir} is incomplete: ${name} is missing`, 'start afresh: drop --resume and add --overwrite');
+    if (!existsSync(path))
+      throw new DeltaTuneError(
+        `the checkpoint in ${dir} is incomplete: ${name} is missing`,
+        'start afresh: drop --resume and add --overwrite',
+      );
     try {
       return fromBytes(readFileSync(path), path);
     } catch (e) {
-      throw new DeltaTuneError(`the checkpoint in ${dir} is damaged: ${(e as Error).message.split('\n')[0]}`, 'start afresh: drop --resume and add --overwrite');
+      throw new DeltaTuneError(
+        `the checkpoint in ${dir} is damaged: ${(e as Error).message.split('\n')[0]}`,
+        'start afresh: drop --resume and add --overwrite',
+      );
     }
   };
   return { state, trained: read('trained.safetensors'), optimizer: read('optimizer.safetensors'), best: read('best.safetensors') };
@@ -91,5 +117,7 @@ export function readRunCheckpoint(dir: string, fingerprint: string, settings?: R
 function differences(saved: Record<string, unknown>, now: Record<string, unknown>): string[] {
   const keys = [...new Set([...Object.keys(saved), ...Object.keys(now)])];
   const show = (v: unknown) => (v === undefined || v === null ? 'unset' : JSON.stringify(v));
-  return keys.filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(now[k])).map((k) => `${k} was ${show(saved[k])}, now ${show(now[k])}`);
+  return keys
+    .filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(now[k]))
+    .map((k) => `${k} was ${show(saved[k])}, now ${show(now[k])}`);
 }

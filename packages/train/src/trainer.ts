@@ -124,9 +124,13 @@ function learningRateScales(o: TrainOptions, trained: readonly Variable[]): numb
   const trainable = (o.deltas ?? []).filter((d) => d.trainable);
   for (const [name, lr] of Object.entries(own)) {
     if (!trainable.some((d) => d.name === name)) {
-      throw new DeltaTuneError(`a learning rate was given for delta "${name}", which is not a trained delta here`, `trained deltas: ${trainable.map((d) => d.name).join(', ') || 'none'}`);
+      throw new DeltaTuneError(
+        `a learning rate was given for delta "${name}", which is not a trained delta here`,
+        `trained deltas: ${trainable.map((d) => d.name).join(', ') || 'none'}`,
+      );
     }
-    if (!(lr > 0) || !Number.isFinite(lr)) throw new DeltaTuneError(`the learning rate for delta "${name}" must be a positive number, got ${lr}`, 'e.g. --delta-lr prompt=0.3');
+    if (!(lr > 0) || !Number.isFinite(lr))
+      throw new DeltaTuneError(`the learning rate for delta "${name}" must be a positive number, got ${lr}`, 'e.g. --delta-lr prompt=0.3');
   }
   const scaleOf = new Map<Variable, number>();
   for (const d of trainable) {
@@ -153,12 +157,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const testSplit = tokenizeSplit(o.tokenizer, o.dataset.test, o.maxLength);
   checkVocabulary(o.backbone, [trainSplit, validationSplit, testSplit]);
 
-  const head = task === 'classification' ? (o.head ?? new ClassificationHead(o.backbone.hiddenSize, o.dataset.labels, o.seed)) : undefined;
+  const head = task === 'classification' ? o.head ?? new ClassificationHead(o.backbone.hiddenSize, o.dataset.labels, o.seed) : undefined;
   const deltaVariables = (o.deltas ?? []).filter((d) => d.trainable).flatMap((d) => [...d.variables.values()]);
   const baseVariables = o.fullFineTune ? [...o.backbone.parameters.values()] : [];
   for (const v of baseVariables) v.trainable = true;
   const trained: Variable[] = [...new Set([...deltaVariables, ...baseVariables, ...(head?.variables ?? [])])];
-  if (trained.length === 0) throw new DeltaTuneError('nothing to train: no trainable delta, head or base parameter', 'attach a method (--method lora) or use the classification task');
+  if (trained.length === 0)
+    throw new DeltaTuneError(
+      'nothing to train: no trainable delta, head or base parameter',
+      'attach a method (--method lora) or use the classification task',
+    );
   const trainedParameters = trained.reduce((n, v) => n + v.size, 0);
 
   const stepsPerEpoch = Math.ceil(trainSplit.ids.length / o.batchSize);
@@ -177,8 +185,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   let validationFeatures: tf.Tensor2D | undefined;
   if (frozenBackbone) {
     emit({ type: 'phase', name: 'features', total: trainSplit.ids.length + validationSplit.ids.length });
-    trainFeatures = pooledFeatures(o.backbone, trainSplit, o.batchSize, padId, (done) => emit({ type: 'progress', done, total: trainSplit.ids.length + validationSplit.ids.length }));
-    validationFeatures = pooledFeatures(o.backbone, validationSplit, o.batchSize, padId, (done) => emit({ type: 'progress', done: trainSplit.ids.length + done, total: trainSplit.ids.length + validationSplit.ids.length }));
+    trainFeatures = pooledFeatures(o.backbone, trainSplit, o.batchSize, padId, (done) =>
+      emit({ type: 'progress', done, total: trainSplit.ids.length + validationSplit.ids.length }),
+    );
+    validationFeatures = pooledFeatures(o.backbone, validationSplit, o.batchSize, padId, (done) =>
+      emit({ type: 'progress', done: trainSplit.ids.length + done, total: trainSplit.ids.length + validationSplit.ids.length }),
+    );
   }
 
   const validate = async (): Promise<Record<string, number>> => {
@@ -228,7 +240,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     const saveCheckpoint = async () => {
       if (!checkpointDir) return;
       lastCheckpoint = step;
-      const state: ProgressState = { step, fingerprint: fp, settings, bestStep, bestScore, evalsWithoutImprovement: stale, history, evals, seconds: secondsBefore + (Date.now() - start) / 1000 };
+      const state: ProgressState = {
+        step,
+        fingerprint: fp,
+        settings,
+        bestStep,
+        bestScore,
+        evalsWithoutImprovement: stale,
+        history,
+        evals,
+        seconds: secondsBefore + (Date.now() - start) / 1000,
+      };
       await writeRunCheckpoint(checkpointDir, state, trained, [...optimizer.state().values()], best);
       emit({ type: 'checkpoint', step, dir: checkpointDir });
     };
@@ -263,21 +285,39 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       if (!Number.isFinite(loss)) {
         throw new DeltaTuneError(
           `training diverged: the loss is ${loss} at step ${at} (learning rate ${lr.toExponential(2)})`,
-          `lower --lr or set --clip-norm; ${checkpointDir && lastCheckpoint >= 0 ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}` : 'no checkpoint was kept yet'}`,
+          `lower --lr or set --clip-norm; ${
+            checkpointDir && lastCheckpoint >= 0
+              ? `the last good checkpoint (step ${lastCheckpoint}) is in ${checkpointDir}`
+              : 'no checkpoint was kept yet'
+          }`,
         );
       }
       const first = history[0]?.loss ?? loss;
       const limit = (o.divergenceFactor ?? 100) * Math.max(first, 1);
       if (loss > limit) {
         throw new DeltaTuneError(
-          `training diverged: the loss is ${loss.toPrecision(4)} at step ${at}, over ${o.divergenceFactor ?? 100}x the first step's ${first.toPrecision(4)} (learning rate ${lr.toExponential(2)})`,
-          `start afresh with a lower --lr and --overwrite (this run's peak was ${o.learningRate}; LoRA and adapters usually train well at 1e-4 to 3e-3)${checkpointDir && lastCheckpoint >= 0 ? `; the last good checkpoint (step ${lastCheckpoint}) is kept in ${checkpointDir}` : ''}`,
+          `training diverged: the loss is ${loss.toPrecision(4)} at step ${at}, over ${
+            o.divergenceFactor ?? 100
+          }x the first step's ${first.toPrecision(4)} (learning rate ${lr.toExponential(2)})`,
+          `start afresh with a lower --lr and --overwrite (this run's peak was ${
+            o.learningRate
+          }; LoRA and adapters usually train well at 1e-4 to 3e-3)${
+            checkpointDir && lastCheckpoint >= 0 ? `; the last good checkpoint (step ${lastCheckpoint}) is kept in ${checkpointDir}` : ''
+          }`,
         );
       }
       history.push({ step: at, loss, lr });
       const elapsed = (Date.now() - loopStart) / 1000;
       const rate = ((at - stepAtLoopStart) * o.batchSize) / Math.max(elapsed, 1e-9);
-      emit({ type: 'step', step: at, total: totalSteps, loss, lr, examplesPerSecond: rate, etaSeconds: ((totalSteps - at) * o.batchSize) / Math.max(rate, 1e-9) });
+      emit({
+        type: 'step',
+        step: at,
+        total: totalSteps,
+        loss,
+        lr,
+        examplesPerSecond: rate,
+        etaSeconds: ((totalSteps - at) * o.batchSize) / Math.max(rate, 1e-9),
+      });
     };
     const flush = async () => {
       const last = pending;
@@ -314,9 +354,22 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     trained.forEach((v, i) => v.assign(best[i]));
     emit({ type: 'phase', name: 'test' });
     const validation = evals.find((e) => e.step === bestStep)?.metrics as unknown as ClassificationMetrics | LmMetrics;
-    const test = task === 'lm' ? await evaluateLm(o.backbone, testSplit, o.batchSize, padId) : await evaluateClassification(o.backbone, head!, testSplit, o.batchSize, padId);
+    const test =
+      task === 'lm'
+        ? await evaluateLm(o.backbone, testSplit, o.batchSize, padId)
+        : await evaluateClassification(o.backbone, head!, testSplit, o.batchSize, padId);
     succeeded = true;
-    return { steps: step, seconds: secondsBefore + (Date.now() - start) / 1000, bestStep, history, evals, validation, test, head, trainedParameters };
+    return {
+      steps: step,
+      seconds: secondsBefore + (Date.now() - start) / 1000,
+      bestStep,
+      history,
+      evals,
+      validation,
+      test,
+      head,
+      trainedParameters,
+    };
   } finally {
     // A step still queued when training stopped early (divergence, an error): let its read finish so its loss tensor is freed.
     if (pending) {
@@ -336,7 +389,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     let grads: Tensor[];
     if (trainFeatures) {
       const x = tf.gather(trainFeatures, indices);
-      const y = tf.tensor1d(indices.map((i) => trainSplit.labels[i]), 'int32');
+      const y = tf.tensor1d(
+        indices.map((i) => trainSplit.labels[i]),
+        'int32',
+      );
       ({ value: lossTensor, grads } = gradsOf(() => crossEntropy(head!.logits(x), y)));
       tf.dispose([x, y]);
     } else {

@@ -18,7 +18,10 @@ export function validateTrainOptions(o: TrainOptions): void {
     const v = o[name] as unknown;
     if (v === undefined && optional) return;
     if (typeof v !== 'number' || !rule.ok(v)) {
-      throw new DeltaTuneError(`train: ${String(name)} must be ${rule.what}, got ${JSON.stringify(v) ?? String(v)}`, `pass ${String(name)} as ${rule.what}`);
+      throw new DeltaTuneError(
+        `train: ${String(name)} must be ${rule.what}, got ${JSON.stringify(v) ?? String(v)}`,
+        `pass ${String(name)} as ${rule.what}`,
+      );
     }
   };
   check('learningRate', POSITIVE);
@@ -35,17 +38,23 @@ export function validateTrainOptions(o: TrainOptions): void {
   check('checkpointEvery', POSITIVE_INT, true);
   check('divergenceFactor', { ok: (n) => n > 1, what: 'a number > 1' }, true);
   const task = o.task ?? 'classification';
-  if (task !== 'classification' && task !== 'lm') throw new DeltaTuneError(`train: unknown task "${String(task)}"`, 'use task "classification" or "lm"');
+  if (task !== 'classification' && task !== 'lm')
+    throw new DeltaTuneError(`train: unknown task "${String(task)}"`, 'use task "classification" or "lm"');
   const d = o.dataset;
   for (const split of ['train', 'validation', 'test'] as const) {
     if (!d[split] || d[split].length === 0) {
       throw new DeltaTuneError(
-        `dataset ${d.name} has no ${split} examples (train ${d.train?.length ?? 0}, validation ${d.validation?.length ?? 0}, test ${d.test?.length ?? 0})`,
+        `dataset ${d.name} has no ${split} examples (train ${d.train?.length ?? 0}, validation ${d.validation?.length ?? 0}, test ${
+          d.test?.length ?? 0
+        })`,
         'give the dataset more examples (each split needs at least one)',
       );
     }
   }
   if (task === 'classification' && d.labels.length < 2) {
-    throw new DeltaTuneError(`dataset ${d.name} has ${d.labels.length} label${d.labels.length === 1 ? ` ("${d.labels[0]}")` : 's'}: a classifier needs at least 2`, 'use a dataset with at least two classes');
+    throw new DeltaTuneError(
+      `dataset ${d.name} has ${d.labels.length} label${d.labels.length === 1 ? ` ("${d.labels[0]}")` : 's'}: a classifier needs at least 2`,
+      'use a dataset with at least two classes',
+    );
   }
 }

@@ -48,7 +48,10 @@ describe('user files', () => {
     const c = loadDataset(join(dir, 'd.csv'));
     expect(j.labels).toEqual(['neg', 'pos']);
     expect(c.train).toEqual(j.train);
-    expect(parseCsv('a,"b,""c"""\n1,2')).toEqual([['a', 'b,"c"'], ['1', '2']]);
+    expect(parseCsv('a,"b,""c"""\n1,2')).toEqual([
+      ['a', 'b,"c"'],
+      ['1', '2'],
+    ]);
   });
   it('names the missing column and how to fix it', () => {
     writeFileSync(join(dir, 'bad.jsonl'), '{"body": "x", "label": 1}\n');

@@ -40,8 +40,12 @@ describe('train() options', () => {
   });
 
   it('an empty split or a single label is refused, naming the split sizes', async () => {
-    await expect(train({ backbone, tokenizer, dataset: { ...data, test: [] }, ...ok })).rejects.toThrow(/has no test examples \(train 48, validation 8, test 0\)/);
-    await expect(train({ backbone, tokenizer, dataset: { ...data, labels: ['ham'] }, ...ok })).rejects.toThrow(/has 1 label \("ham"\): a classifier needs at least 2/);
+    await expect(train({ backbone, tokenizer, dataset: { ...data, test: [] }, ...ok })).rejects.toThrow(
+      /has no test examples \(train 48, validation 8, test 0\)/,
+    );
+    await expect(train({ backbone, tokenizer, dataset: { ...data, labels: ['ham'] }, ...ok })).rejects.toThrow(
+      /has 1 label \("ham"\): a classifier needs at least 2/,
+    );
   });
 
   it('a loss that explodes without turning NaN is divergence, reported with the last good checkpoint', async () => {
@@ -49,7 +53,9 @@ describe('train() options', () => {
     const runDir = mkdtempSync(join(tmpdir(), 'explode-'));
     const losses: number[] = [];
     const onEvent = (e: TrainEvent) => e.type === 'step' && losses.push(e.loss);
-    await expect(train({ backbone, tokenizer, dataset: data, deltas: [delta], ...ok, learningRate: 1e6, steps: 12, evalEvery: 2, runDir, onEvent })).rejects.toThrow(
+    await expect(
+      train({ backbone, tokenizer, dataset: data, deltas: [delta], ...ok, learningRate: 1e6, steps: 12, evalEvery: 2, runDir, onEvent }),
+    ).rejects.toThrow(
       /training diverged: the loss is [\d.e+]+ at step \d+, over 100x the first step's [\s\S]*fix: start afresh with a lower --lr/,
     );
     // Every loss it let through was within the limit: no step past 100x the first was reported as training.

@@ -32,11 +32,20 @@ describe('training on spam with USE-lite', () => {
     const delta = attach(backbone, lora({ r: 8, alpha: 16, seed: 3 }));
     const counts: number[] = [];
     const before = tf.memory().numTensors;
-    const tuned = await train({ backbone, tokenizer, dataset: data, deltas: [delta], ...common, onEvent: (e) => e.type === 'step' && counts.push(tf.memory().numTensors) });
+    const tuned = await train({
+      backbone,
+      tokenizer,
+      dataset: data,
+      deltas: [delta],
+      ...common,
+      onEvent: (e) => e.type === 'step' && counts.push(tf.memory().numTensors),
+    });
     tuned.head!.dispose();
     const b = baseline.test as ClassificationMetrics;
     const t = tuned.test as ClassificationMetrics;
-    console.log(`baseline test accuracy ${b.accuracy.toFixed(4)} loss ${b.loss.toFixed(4)}; LoRA ${t.accuracy.toFixed(4)} loss ${t.loss.toFixed(4)}`);
+    console.log(
+      `baseline test accuracy ${b.accuracy.toFixed(4)} loss ${b.loss.toFixed(4)}; LoRA ${t.accuracy.toFixed(4)} loss ${t.loss.toFixed(4)}`,
+    );
     expect(t.accuracy).toBeGreaterThan(b.accuracy);
     expect(t.loss).toBeLessThan(b.loss);
     // Live tensors do not grow from step to step. Each step is reported while the next one is
@@ -61,12 +70,26 @@ describe('training on spam with USE-lite', () => {
       attach: (bb, name) => {
         const scale = ownedVariable(tf.ones([1]));
         return defineDelta({
-          name, method: 'poisoned', version: '0.0.0', backbone: bb, variables: new Map([['scale', scale]]), sites: ['pooler.dense'],
-          register: () => [bb.hooks.add('linear', 'pooler.dense', { output: (_x, y, _s, ctx) => {
-            if (ctx.training) trainingPasses++;
-            const scaled = tf.mul(y, scale);
-            return trainingPasses >= 5 && ctx.training ? tf.add(scaled, NaN) : scaled;
-          } }, { owner: name })],
+          name,
+          method: 'poisoned',
+          version: '0.0.0',
+          backbone: bb,
+          variables: new Map([['scale', scale]]),
+          sites: ['pooler.dense'],
+          register: () => [
+            bb.hooks.add(
+              'linear',
+              'pooler.dense',
+              {
+                output: (_x, y, _s, ctx) => {
+                  if (ctx.training) trainingPasses++;
+                  const scaled = tf.mul(y, scale);
+                  return trainingPasses >= 5 && ctx.training ? tf.add(scaled, NaN) : scaled;
+                },
+              },
+              { owner: name },
+            ),
+          ],
           config: () => ({}),
         });
       },
@@ -75,7 +98,19 @@ describe('training on spam with USE-lite', () => {
     const delta = attach(backbone, poisoned);
     const small = limitDataset(data, { train: 64, validation: 16, test: 16 });
     await expect(
-      train({ backbone, tokenizer, dataset: small, deltas: [delta], learningRate: 1e-3, batchSize: 8, steps: 12, maxLength: 16, seed: 1, evalEvery: 2, runDir }),
+      train({
+        backbone,
+        tokenizer,
+        dataset: small,
+        deltas: [delta],
+        learningRate: 1e-3,
+        batchSize: 8,
+        steps: 12,
+        maxLength: 16,
+        seed: 1,
+        evalEvery: 2,
+        runDir,
+      }),
     ).rejects.toThrow(/training diverged: the loss is NaN at step 5[\s\S]*the last good checkpoint \(step 4\) is in/);
     expect(JSON.parse(readFileSync(join(runDir, 'checkpoint', 'state.json'), 'utf8')).step).toBe(4);
     // The checkpoint saves the trained variables in order, the delta's first: t.00000 is `scale`.

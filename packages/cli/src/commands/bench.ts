@@ -1,5 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, DeltaTuneError, encodeCheckpoint, getMethod, lowMemoryVariableGrads, setFusedKernels, useFused, LAYER_NORM, type Delta } from '@deltatune/core';
+import {
+  attach,
+  DeltaTuneError,
+  encodeCheckpoint,
+  getMethod,
+  lowMemoryVariableGrads,
+  setFusedKernels,
+  useFused,
+  LAYER_NORM,
+  type Delta,
+} from '@deltatune/core';
 import { BERT_BASE, randomBert, type BertConfig } from '@deltatune/models';
 import { writeFileAtomic } from '@deltatune/node';
 import { AdamW, crossEntropy, globalNormClip, ClassificationHead } from '@deltatune/train';
@@ -69,18 +79,39 @@ export async function benchCommand(flags: Flags): Promise<void> {
   const warmup = flags.number('warmup', 2, 'nonNegativeInteger');
   const workloads = flags.string('methods', Object.keys(WORKLOADS).join(',')).split(',');
   const out = flags.string('out');
-  if (out) checkOutFile(out, flags.bool('overwrite'), 'deltatune bench', (j) => Array.isArray(j.rows) && typeof j.backend === 'string' && j.rows.every((r: unknown) => !!r && typeof r === 'object' && 'msPerStep' in r));
+  if (out)
+    checkOutFile(
+      out,
+      flags.bool('overwrite'),
+      'deltatune bench',
+      (j) =>
+        Array.isArray(j.rows) &&
+        typeof j.backend === 'string' &&
+        j.rows.every((r: unknown) => !!r && typeof r === 'object' && 'msPerStep' in r),
+    );
   const fusedFlag = flags.string('fused', 'on');
   flags.finish();
-  if (seq > config.maxPositions) throw new DeltaTuneError(`--seq ${seq} is longer than the ${size} model's ${config.maxPositions} positions`, `use --seq ${config.maxPositions} or less`);
+  if (seq > config.maxPositions)
+    throw new DeltaTuneError(
+      `--seq ${seq} is longer than the ${size} model's ${config.maxPositions} positions`,
+      `use --seq ${config.maxPositions} or less`,
+    );
   const fusedModes = ({ on: [true], off: [false], both: [false, true] } as Record<string, boolean[]>)[fusedFlag];
   if (!fusedModes) throw new DeltaTuneError(`unknown --fused ${fusedFlag}`, 'use on, off or both');
-  for (const w of workloads) if (!WORKLOADS[w]) throw new DeltaTuneError(`unknown workload ${w}`, `use ${Object.keys(WORKLOADS).join(', ')}`);
+  for (const w of workloads)
+    if (!WORKLOADS[w]) throw new DeltaTuneError(`unknown workload ${w}`, `use ${Object.keys(WORKLOADS).join(', ')}`);
 
   const backbone = randomBert(config, 0);
-  const ids = tf.tensor2d(Int32Array.from({ length: batch * seq }, (_, i) => (i * 7919) % config.vocabSize), [batch, seq], 'int32');
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: batch * seq }, (_, i) => (i * 7919) % config.vocabSize),
+    [batch, seq],
+    'int32',
+  );
   const inputs = { inputIds: ids, attentionMask: tf.ones([batch, seq], 'int32') };
-  const labels = tf.tensor1d(Int32Array.from({ length: batch }, (_, i) => i % 2), 'int32');
+  const labels = tf.tensor1d(
+    Int32Array.from({ length: batch }, (_, i) => i % 2),
+    'int32',
+  );
   const rows: BenchRow[] = [];
 
   async function benchWorkload(name: string, fused: boolean): Promise<BenchRow> {
@@ -94,7 +125,10 @@ export async function benchCommand(flags: Flags): Promise<void> {
     // The trainer's step: gradients, global-norm clip folded into AdamW (a non-finite loss skips
     // the update on the device), and the loss read back while the next step runs.
     const step = (): Promise<unknown> => {
-      const { value, grads } = lowMemoryVariableGrads(() => crossEntropy(head.logits(backbone.forward(inputs, { training: true }).pooled), labels) as tf.Scalar, vars);
+      const { value, grads } = lowMemoryVariableGrads(
+        () => crossEntropy(head.logits(backbone.forward(inputs, { training: true }).pooled), labels) as tf.Scalar,
+        vars,
+      );
       const ordered = vars.map((v) => grads[v.name]);
       const clip = globalNormClip(ordered, 1, value);
       optimizer.apply(ordered, 1e-4, clip.factor);
@@ -151,17 +185,42 @@ export async function benchCommand(flags: Flags): Promise<void> {
     for (const fused of fusedModes) {
       setFusedKernels(fused);
       rows.push(await benchWorkload(name, fused));
-      if (!json) process.stderr.write(`  ${name}${fusedModes.length > 1 ? (fused ? ' (fused)' : ' (plain ops)') : ''}: ${rows.at(-1)!.msPerStep.toFixed(1)} ms/step\n`);
+      if (!json)
+        process.stderr.write(
+          `  ${name}${fusedModes.length > 1 ? (fused ? ' (fused)' : ' (plain ops)') : ''}: ${rows.at(-1)!.msPerStep.toFixed(1)} ms/step\n`,
+        );
     }
   }
   setFusedKernels(true);
   tf.dispose([ids, inputs.attentionMask, labels]);
   backbone.dispose();
-  const meta = { backend, size, batch, seq, steps, date: new Date().toISOString(), parameters: { hidden: config.hiddenSize, layers: config.numLayers, heads: config.numHeads } };
+  const meta = {
+    backend,
+    size,
+    batch,
+    seq,
+    steps,
+    date: new Date().toISOString(),
+    parameters: { hidden: config.hiddenSize, layers: config.numLayers, heads: config.numHeads },
+  };
   const markdown = table(
     ['workload', 'fused', 'trainable params', 'ms/step', 'host ms/step', 'tokens/s', 'dispatches/step', 'peak MiB', 'checkpoint MiB'],
-    rows.map((r) => [r.workload, r.fused ? 'yes' : 'no', String(r.trainableParameters), r.msPerStep.toFixed(1), r.hostMsPerStep.toFixed(1), r.tokensPerSecond.toFixed(0), String(r.dispatchesPerStep), (r.peakBytes / 2 ** 20).toFixed(1), (r.checkpointBytes / 2 ** 20).toFixed(3)]),
+    rows.map((r) => [
+      r.workload,
+      r.fused ? 'yes' : 'no',
+      String(r.trainableParameters),
+      r.msPerStep.toFixed(1),
+      r.hostMsPerStep.toFixed(1),
+      r.tokensPerSecond.toFixed(0),
+      String(r.dispatchesPerStep),
+      (r.peakBytes / 2 ** 20).toFixed(1),
+      (r.checkpointBytes / 2 ** 20).toFixed(3),
+    ]),
   );
   if (out) writeFileAtomic(out, JSON.stringify({ ...meta, rows }, null, 2) + '\n');
-  output(json, { ...meta, rows }, () => `deltatune bench: ${backend}, BERT-${size}, batch ${batch} x ${seq} tokens, mean of ${steps} steps\n\n${markdown}`);
+  output(
+    json,
+    { ...meta, rows },
+    () => `deltatune bench: ${backend}, BERT-${size}, batch ${batch} x ${seq} tokens, mean of ${steps} steps\n\n${markdown}`,
+  );
 }

@@ -43,7 +43,12 @@ export async function demoCommand(flags: Flags): Promise<void> {
   flags.finish();
   // The demo's folder is its own: a second `npm start` replaces the first one's results; a folder
   // holding anything else is refused (unless --overwrite), before the model is even loaded.
-  claimOutputDir(out, { kind: 'demo', replaces: ['demo'], overwrite: base.overwrite, settings: { steps: base.steps, maxLength: base.maxLength } });
+  claimOutputDir(out, {
+    kind: 'demo',
+    replaces: ['demo'],
+    overwrite: base.overwrite,
+    settings: { steps: base.steps, maxLength: base.maxLength },
+  });
   const { backbone, tokenizer } = modelAndTokenizer(base.model, true);
   if (!json) process.stderr.write(`deltatune demo: ${base.model} on ${base.dataset}, backend ${backend}\n`);
   const runs: RunSpec[] = [
@@ -57,7 +62,14 @@ export async function demoCommand(flags: Flags): Promise<void> {
       overwrite: true,
       quiet: json,
     },
-    { ...base, methods: [{ name: 'lora', options: DEMO_DEFAULTS.lora }], label: 'lora r=8', outDir: join(out, 'lora'), overwrite: true, quiet: json },
+    {
+      ...base,
+      methods: [{ name: 'lora', options: DEMO_DEFAULTS.lora }],
+      label: 'lora r=8',
+      outDir: join(out, 'lora'),
+      overwrite: true,
+      quiet: json,
+    },
   ];
   const results: RunSummary[] = [];
   for (const spec of runs) results.push(await runTraining(backbone, tokenizer!, spec));
@@ -83,7 +95,14 @@ export async function demoCommand(flags: Flags): Promise<void> {
       '\n' +
       table(
         ['method', 'trainable params', 'trainable %', 'test accuracy', 'macro-F1', 'time'],
-        results.map((r) => [r.method, String(r.trainableParameters), r.trainablePercent.toFixed(3), r.accuracy!.toFixed(4), r.macroF1!.toFixed(4), formatSeconds(r.seconds)]),
+        results.map((r) => [
+          r.method,
+          String(r.trainableParameters),
+          r.trainablePercent.toFixed(3),
+          r.accuracy!.toFixed(4),
+          r.macroF1!.toFixed(4),
+          formatSeconds(r.seconds),
+        ]),
       ) +
       `\n\nLoRA delta saved to ${lora.savedTo} (adapter_config.json + adapter_model.safetensors, PEFT format; classifier.* is the head)` +
       `\ncurves: ${results.flatMap((r) => r.charts).join(', ')}` +

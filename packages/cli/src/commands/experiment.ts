@@ -19,7 +19,8 @@ export const EXPERIMENT_HELP = `deltatune experiment <grid.json|grid.yaml> [--ou
 
 export async function experimentCommand(flags: Flags, positional: readonly string[]): Promise<void> {
   const gridPath = positional[0] ?? flags.string('grid');
-  if (!gridPath) throw new DeltaTuneError('deltatune experiment needs a grid file', 'e.g. deltatune experiment experiments/seed-paper-small.json');
+  if (!gridPath)
+    throw new DeltaTuneError('deltatune experiment needs a grid file', 'e.g. deltatune experiment experiments/seed-paper-small.json');
   const grid = readGrid(gridPath);
   const out = flags.string('out', join('runs', 'experiments', grid.name));
   const workers = flags.number('workers', 1, 'positiveInteger');
@@ -50,7 +51,10 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
   const changed = cells.filter((c) => existsSync(cellFile(c.id)) && !done(c));
   if (changed.length && !overwrite && !shard) {
     throw new DeltaTuneError(
-      `${changed.length} finished cell${changed.length > 1 ? 's' : ''} in ${join(out, 'cells')} ran other settings than the grid now gives (first: ${changed[0].id})`,
+      `${changed.length} finished cell${changed.length > 1 ? 's' : ''} in ${join(
+        out,
+        'cells',
+      )} ran other settings than the grid now gives (first: ${changed[0].id})`,
       'add --overwrite to recompute them, or use another --out for the edited grid',
     );
   }
@@ -66,7 +70,11 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
       for (const [i, cell] of mine.entries()) {
         const result = await runCell(backbone, tokenizer!, cell, grid.target, grid.model);
         writeFileAtomic(cellFile(cell.id), JSON.stringify(result) + '\n');
-        log(`  [${shard ?? '1/1'}] ${i + 1}/${mine.length} ${cell.id}: test accuracy ${result.testAccuracy.toFixed(4)} (${formatSeconds(result.seconds)})`);
+        log(
+          `  [${shard ?? '1/1'}] ${i + 1}/${mine.length} ${cell.id}: test accuracy ${result.testAccuracy.toFixed(4)} (${formatSeconds(
+            result.seconds,
+          )})`,
+        );
       }
       backbone.dispose();
     }
@@ -74,14 +82,37 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
   } else {
     // More workers than cells would only start idle processes (each loads the model).
     const count = Math.min(workers, Math.max(1, pending.length));
-    log(`experiment ${grid.name}: ${cells.length} cells, ${cells.length - pending.length} already done, ${count} workers, backend ${backend}`);
+    log(
+      `experiment ${grid.name}: ${cells.length} cells, ${cells.length - pending.length} already done, ${count} workers, backend ${backend}`,
+    );
     const bin = process.argv[1];
     await Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        new Promise<void>((resolve, reject) => {
-          const child = spawn(process.execPath, [bin, 'experiment', gridPath, '--out', out, '--shard', `${i}/${count}`, '--backend', backendChoice, ...(overwrite ? ['--overwrite'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
-          child.on('exit', (code) => (code === 0 ? resolve() : reject(new DeltaTuneError(`experiment worker ${i} exited with ${code}`, 'see its messages above; rerun to resume'))));
-        }),
+      Array.from(
+        { length: count },
+        (_, i) =>
+          new Promise<void>((resolve, reject) => {
+            const child = spawn(
+              process.execPath,
+              [
+                bin,
+                'experiment',
+                gridPath,
+                '--out',
+                out,
+                '--shard',
+                `${i}/${count}`,
+                '--backend',
+                backendChoice,
+                ...(overwrite ? ['--overwrite'] : []),
+              ],
+              { stdio: ['ignore', 'inherit', 'inherit'] },
+            );
+            child.on('exit', (code) =>
+              code === 0
+                ? resolve()
+                : reject(new DeltaTuneError(`experiment worker ${i} exited with ${code}`, 'see its messages above; rerun to resume')),
+            );
+          }),
       ),
     );
   }
@@ -91,13 +122,20 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
   const methodOrder = grid.methods.map((m) => m.name);
   const files = await writeReport(out, results, methodOrder, grid.target, grid.name);
   const rows = aggregate(results, methodOrder);
-  output(json, { grid: grid.name, backend, cells: cells.length, completed: results.length, skipped: cells.length - pending.length, out, files, rows }, () => `${markdownTable(rows, grid.target)}\n\nresults: ${join(out, 'results.jsonl')}\nfiles: ${files.join(', ')}`);
+  output(
+    json,
+    { grid: grid.name, backend, cells: cells.length, completed: results.length, skipped: cells.length - pending.length, out, files, rows },
+    () => `${markdownTable(rows, grid.target)}\n\nresults: ${join(out, 'results.jsonl')}\nfiles: ${files.join(', ')}`,
+  );
 }
 
 function readCell(path: string): CellResult {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as CellResult;
   } catch (e) {
-    throw new DeltaTuneError(`${path} is not a finished cell (${(e as Error).message.split('\n')[0]})`, 'delete that file to recompute the cell, or rerun with --overwrite');
+    throw new DeltaTuneError(
+      `${path} is not a finished cell (${(e as Error).message.split('\n')[0]})`,
+      'delete that file to recompute the cell, or rerun with --overwrite',
+    );
   }
 }

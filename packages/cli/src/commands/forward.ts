@@ -25,23 +25,42 @@ function readInputs(path: string, backbone: Backbone): BackboneInputs {
   try {
     data = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new DeltaTuneError(`cannot read inputs ${path}: ${(e as Error).message.split('\n')[0]}`, 'give a JSON file with input_ids and attention_mask (arrays of rows)');
+    throw new DeltaTuneError(
+      `cannot read inputs ${path}: ${(e as Error).message.split('\n')[0]}`,
+      'give a JSON file with input_ids and attention_mask (arrays of rows)',
+    );
   }
   const example = 'write { "input_ids": [[101, 7592, 102]], "attention_mask": [[1, 1, 1]] }';
-  if (!data || typeof data !== 'object' || !Array.isArray(data.input_ids)) throw new DeltaTuneError(`${path} has no "input_ids" array`, example);
-  const ids = matrix(data.input_ids, 'input_ids', path, 0, backbone.vocabSize ?? Number.MAX_SAFE_INTEGER, 'the model\'s vocabulary');
+  if (!data || typeof data !== 'object' || !Array.isArray(data.input_ids))
+    throw new DeltaTuneError(`${path} has no "input_ids" array`, example);
+  const ids = matrix(data.input_ids, 'input_ids', path, 0, backbone.vocabSize ?? Number.MAX_SAFE_INTEGER, "the model's vocabulary");
   const width = ids[0].length;
   if (backbone.maxPositions !== undefined && width > backbone.maxPositions) {
-    throw new DeltaTuneError(`${path}: rows of ${width} tokens are longer than this ${backbone.architecture} model's ${backbone.maxPositions} positions`, `truncate each row to at most ${backbone.maxPositions} tokens`);
+    throw new DeltaTuneError(
+      `${path}: rows of ${width} tokens are longer than this ${backbone.architecture} model's ${backbone.maxPositions} positions`,
+      `truncate each row to at most ${backbone.maxPositions} tokens`,
+    );
   }
   const same = (m: number[][], name: string) => {
     if (m.length !== ids.length || m[0].length !== width) {
-      throw new DeltaTuneError(`${path}: ${name} is ${m.length} x ${m[0].length}, input_ids is ${ids.length} x ${width}`, `give ${name} the shape of input_ids`);
+      throw new DeltaTuneError(
+        `${path}: ${name} is ${m.length} x ${m[0].length}, input_ids is ${ids.length} x ${width}`,
+        `give ${name} the shape of input_ids`,
+      );
     }
     return m;
   };
-  const mask = data.attention_mask === undefined ? ids.map((row) => row.map(() => 1)) : same(matrix(data.attention_mask, 'attention_mask', path, 0, 2, 'the values 0 and 1'), 'attention_mask');
-  const types = data.token_type_ids === undefined ? undefined : same(matrix(data.token_type_ids, 'token_type_ids', path, 0, backbone.typeVocabSize ?? 1, 'the model\'s token types'), 'token_type_ids');
+  const mask =
+    data.attention_mask === undefined
+      ? ids.map((row) => row.map(() => 1))
+      : same(matrix(data.attention_mask, 'attention_mask', path, 0, 2, 'the values 0 and 1'), 'attention_mask');
+  const types =
+    data.token_type_ids === undefined
+      ? undefined
+      : same(
+          matrix(data.token_type_ids, 'token_type_ids', path, 0, backbone.typeVocabSize ?? 1, "the model's token types"),
+          'token_type_ids',
+        );
   return {
     inputIds: tf.tensor2d(ids, undefined, 'int32'),
     attentionMask: tf.tensor2d(mask, undefined, 'int32'),
@@ -52,19 +71,33 @@ function readInputs(path: string, backbone: Backbone): BackboneInputs {
 /** A non-empty rectangle of whole numbers in [lo, hi). */
 function matrix(value: unknown, name: string, path: string, lo: number, hi: number, range: string): number[][] {
   if (!Array.isArray(value) || value.length === 0 || !value.every((r) => Array.isArray(r))) {
-    throw new DeltaTuneError(`${path}: ${name} must be a non-empty array of rows (arrays of numbers)`, `e.g. "${name}": [[101, 7592, 102]]`);
+    throw new DeltaTuneError(
+      `${path}: ${name} must be a non-empty array of rows (arrays of numbers)`,
+      `e.g. "${name}": [[101, 7592, 102]]`,
+    );
   }
   const rows = value as unknown[][];
   const width = rows[0].length;
   if (width === 0) throw new DeltaTuneError(`${path}: ${name} has an empty row`, 'give every row at least one token');
   rows.forEach((row, r) => {
     if (row.length !== width) {
-      throw new DeltaTuneError(`${path}: ${name} row ${r} has ${row.length} entries, row 0 has ${width}`, 'pad every row to one length (and mark the padding 0 in attention_mask)');
+      throw new DeltaTuneError(
+        `${path}: ${name} row ${r} has ${row.length} entries, row 0 has ${width}`,
+        'pad every row to one length (and mark the padding 0 in attention_mask)',
+      );
     }
     row.forEach((v, c) => {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v >= hi) {
-        const fix = name === 'input_ids' ? `give ids from the model's tokenizer (deltatune forward --text "..." tokenizes for you)` : `give ${name} values in ${lo}..${hi - 1}`;
-        throw new DeltaTuneError(`${path}: ${name}[${r}][${c}] is ${typeof v === 'number' ? String(v) : JSON.stringify(v)}, outside ${range} (whole numbers ${lo}..${hi - 1})`, fix);
+        const fix =
+          name === 'input_ids'
+            ? `give ids from the model's tokenizer (deltatune forward --text "..." tokenizes for you)`
+            : `give ${name} values in ${lo}..${hi - 1}`;
+        throw new DeltaTuneError(
+          `${path}: ${name}[${r}][${c}] is ${
+            typeof v === 'number' ? String(v) : JSON.stringify(v)
+          }, outside ${range} (whole numbers ${lo}..${hi - 1})`,
+          fix,
+        );
       }
     });
   });
@@ -82,14 +115,29 @@ export async function forwardCommand(flags: Flags): Promise<void> {
   const merge = flags.bool('merge');
   const overwrite = flags.bool('overwrite');
   flags.finish();
-  if (outPath) checkOutFile(outPath, overwrite, 'deltatune forward', (j) => Object.keys(j).length > 0 && Object.keys(j).every((k) => FORWARD_OUTPUTS.includes(k)));
-  if (inputsPath && texts.length) throw new DeltaTuneError('--inputs and --text both give the inputs', 'give token ids with --inputs in.json, or text with --text "...", not both');
-  if (!inputsPath && texts.length === 0) throw new DeltaTuneError('deltatune forward needs --inputs in.json or --text', 'e.g. --text "hello world"');
+  if (outPath)
+    checkOutFile(
+      outPath,
+      overwrite,
+      'deltatune forward',
+      (j) => Object.keys(j).length > 0 && Object.keys(j).every((k) => FORWARD_OUTPUTS.includes(k)),
+    );
+  if (inputsPath && texts.length)
+    throw new DeltaTuneError(
+      '--inputs and --text both give the inputs',
+      'give token ids with --inputs in.json, or text with --text "...", not both',
+    );
+  if (!inputsPath && texts.length === 0)
+    throw new DeltaTuneError('deltatune forward needs --inputs in.json or --text', 'e.g. --text "hello world"');
   const { backbone, tokenizer } = modelAndTokenizer(model, !inputsPath);
   const deltas = loadDeltas(backbone, deltaDirs);
   if (merge) {
     for (const d of deltas) {
-      if (!d.merge) throw new DeltaTuneError(`delta "${d.name}" (${d.method}) cannot be merged`, 'drop --merge; only merge-able methods (LoRA family, BitFit) fold into the weights');
+      if (!d.merge)
+        throw new DeltaTuneError(
+          `delta "${d.name}" (${d.method}) cannot be merged`,
+          'drop --merge; only merge-able methods (LoRA family, BitFit) fold into the weights',
+        );
       d.merge();
     }
   }
@@ -106,8 +154,20 @@ export async function forwardCommand(flags: Flags): Promise<void> {
   disposeInputs(inputs);
   if (outPath) writeFileAtomic(outPath, JSON.stringify(result) + '\n');
   const shapes = Object.fromEntries(Object.entries(result).map(([k, v]) => [k, shapeOf(v)]));
-  output(json, { backend, model, deltas: deltas.map((d) => ({ name: d.name, method: d.method, merged: !!d.merged })), outputs: shapes, out: outPath ?? null, ...(outPath ? {} : result) }, () =>
-    Object.entries(shapes).map(([k, s]) => `${k}: [${s.join(', ')}]`).join('\n') + (outPath ? `\nwritten to ${outPath}` : ''),
+  output(
+    json,
+    {
+      backend,
+      model,
+      deltas: deltas.map((d) => ({ name: d.name, method: d.method, merged: !!d.merged })),
+      outputs: shapes,
+      out: outPath ?? null,
+      ...(outPath ? {} : result),
+    },
+    () =>
+      Object.entries(shapes)
+        .map(([k, s]) => `${k}: [${s.join(', ')}]`)
+        .join('\n') + (outPath ? `\nwritten to ${outPath}` : ''),
   );
   for (const d of deltas) d.detach();
   backbone.dispose();

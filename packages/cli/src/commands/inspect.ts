@@ -21,7 +21,12 @@ export async function inspectCommand(flags: Flags): Promise<void> {
   const { backbone, tokenizer } = modelAndTokenizer(model, needsTokenizer);
   const deltas = [...loadDeltas(backbone, deltaDirs), ...attachMethods(backbone, methods, seed, tokenizer)];
   const report = countParameters(backbone);
-  const sites = backbone.sites.map((s) => ({ name: s.name, kind: s.kind, layer: s.layer ?? null, hooks: backbone.hooks.ownersAt(s.kind, s.name) }));
+  const sites = backbone.sites.map((s) => ({
+    name: s.name,
+    kind: s.kind,
+    layer: s.layer ?? null,
+    hooks: backbone.hooks.ownersAt(s.kind, s.name),
+  }));
   output(
     json,
     {
@@ -39,8 +44,18 @@ export async function inspectCommand(flags: Flags): Promise<void> {
         ['part', 'parameters', '% of base', 'trainable'],
         [
           ['backbone (frozen)', String(report.base), '100.000', 'no'],
-          ...report.deltas.map((d) => [`${d.name} (${d.method})`, String(d.parameters), d.percentOfBase.toFixed(3), d.trainable ? 'yes' : 'no']),
-          ['total', String(report.total), ((100 * report.total) / report.base).toFixed(3), `${report.trainable} (${report.trainablePercent.toFixed(3)}%)`],
+          ...report.deltas.map((d) => [
+            `${d.name} (${d.method})`,
+            String(d.parameters),
+            d.percentOfBase.toFixed(3),
+            d.trainable ? 'yes' : 'no',
+          ]),
+          [
+            'total',
+            String(report.total),
+            ((100 * report.total) / report.base).toFixed(3),
+            `${report.trainable} (${report.trainablePercent.toFixed(3)}%)`,
+          ],
         ],
       ),
   );

@@ -21,12 +21,23 @@ export async function mergeCommand(flags: Flags): Promise<void> {
   const out = flags.required('out', 'a folder for the merged model');
   flags.bool('overwrite');
   flags.finish();
-  if (model === USE_LITE) throw new DeltaTuneError('use-lite is not a Hugging Face folder, so there is nothing to write a merged copy into', 'apply the delta at load time instead: deltatune forward --model use-lite --delta DIR --merge');
+  if (model === USE_LITE)
+    throw new DeltaTuneError(
+      'use-lite is not a Hugging Face folder, so there is nothing to write a merged copy into',
+      'apply the delta at load time instead: deltatune forward --model use-lite --delta DIR --merge',
+    );
   if (deltaDirs.length === 0) throw new DeltaTuneError('deltatune merge needs at least one --delta', 'e.g. --delta runs/x/delta');
-  if (!existsSync(join(model, 'config.json'))) throw new DeltaTuneError(`--model ${model} is not a Hugging Face folder (no config.json)`, 'pass the folder holding config.json and model.safetensors');
+  if (!existsSync(join(model, 'config.json')))
+    throw new DeltaTuneError(
+      `--model ${model} is not a Hugging Face folder (no config.json)`,
+      'pass the folder holding config.json and model.safetensors',
+    );
   // Writing into the model's own folder would replace the base weights the delta was trained on.
   if (existsSync(out) && realpathSync(out) === realpathSync(model)) {
-    throw new DeltaTuneError(`--out ${out} is the --model folder: merging there would overwrite the base weights`, `write the merged model to a new folder, e.g. --out ${model.replace(/\/+$/, '')}-merged`);
+    throw new DeltaTuneError(
+      `--out ${out} is the --model folder: merging there would overwrite the base weights`,
+      `write the merged model to a new folder, e.g. --out ${model.replace(/\/+$/, '')}-merged`,
+    );
   }
   claimOutputDir(out, { kind: 'merge', replaces: ['merge'], overwrite: flags.bool('overwrite'), settings: { model, deltas: deltaDirs } });
   // One read of the weights serves both the backbone and the tensors it does not hold (heads).
@@ -35,7 +46,11 @@ export async function mergeCommand(flags: Flags): Promise<void> {
   const backbone = backboneFromHuggingFace(config, original, model);
   const deltas = loadDeltas(backbone, deltaDirs);
   for (const d of deltas) {
-    if (!d.merge) throw new DeltaTuneError(`delta "${d.name}" (${d.method}) cannot be merged into the weights`, 'merge only LoRA-family and BitFit deltas; keep others as adapters');
+    if (!d.merge)
+      throw new DeltaTuneError(
+        `delta "${d.name}" (${d.method}) cannot be merged into the weights`,
+        'merge only LoRA-family and BitFit deltas; keep others as adapters',
+      );
     d.merge();
   }
   // Write every tensor of the original file, replacing those the backbone holds (merged now).
@@ -55,10 +70,22 @@ export async function mergeCommand(flags: Flags): Promise<void> {
     if (value !== ours) value.dispose();
   }
   writeFileAtomic(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
-  for (const extra of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'merges.txt', 'vocab.json', 'special_tokens_map.json']) {
+  for (const extra of [
+    'config.json',
+    'tokenizer.json',
+    'tokenizer_config.json',
+    'vocab.txt',
+    'merges.txt',
+    'vocab.json',
+    'special_tokens_map.json',
+  ]) {
     if (existsSync(join(model, extra))) writeFileAtomic(join(out, extra), readFileSync(join(model, extra)));
   }
-  output(json, { backend, model, merged: deltas.map((d) => ({ name: d.name, method: d.method })), out }, () => `merged ${deltas.map((d) => `${d.name} (${d.method})`).join(', ')} into ${out}/model.safetensors`);
+  output(
+    json,
+    { backend, model, merged: deltas.map((d) => ({ name: d.name, method: d.method })), out },
+    () => `merged ${deltas.map((d) => `${d.name} (${d.method})`).join(', ')} into ${out}/model.safetensors`,
+  );
   for (const d of deltas) d.detach();
   backbone.dispose();
 }

@@ -22,7 +22,11 @@ function deltaLearningRates(values: readonly string[]): Record<string, number> |
   for (const v of values) {
     const [name, lr] = v.split('=');
     const rate = Number(lr);
-    if (!name || lr === undefined || !(rate > 0) || !Number.isFinite(rate)) throw new DeltaTuneError(`--delta-lr ${v}: expected NAME=LR with a positive rate`, 'e.g. --delta-lr prompt=0.3 (the name is the method\'s, or method_2 for a second one)');
+    if (!name || lr === undefined || !(rate > 0) || !Number.isFinite(rate))
+      throw new DeltaTuneError(
+        `--delta-lr ${v}: expected NAME=LR with a positive rate`,
+        "e.g. --delta-lr prompt=0.3 (the name is the method's, or method_2 for a second one)",
+      );
     out[name] = rate;
   }
   return out;
@@ -31,7 +35,11 @@ function deltaLearningRates(values: readonly string[]): Record<string, number> |
 export function runSpecFromFlags(flags: Flags, backend: string, defaults: Partial<RunSpec> = {}): RunSpec {
   const dataset = flags.string('dataset') ?? defaults.dataset ?? 'spam';
   const methods = flags.methods();
-  if (flags.bool('resume') && flags.bool('overwrite')) throw new DeltaTuneError('--resume and --overwrite contradict each other', 'continue the run with --resume, or start it afresh with --overwrite');
+  if (flags.bool('resume') && flags.bool('overwrite'))
+    throw new DeltaTuneError(
+      '--resume and --overwrite contradict each other',
+      'continue the run with --resume, or start it afresh with --overwrite',
+    );
   if (flags.string('steps') !== undefined && flags.string('epochs') !== undefined) {
     throw new DeltaTuneError('--steps and --epochs both set the length of the run', 'give one of them: --steps N or --epochs E');
   }
@@ -56,7 +64,10 @@ export function runSpecFromFlags(flags: Flags, backend: string, defaults: Partia
     weightDecay: flags.number('weight-decay', 0, 'nonNegative'),
     clipNorm: flags.number('clip-norm', 1, 'nonNegative'),
     schedule: flags.choice('schedule', ['linear', 'cosine', 'constant'] as const, 'linear'),
-    outDir: flags.string('out') ?? defaults.outDir ?? join('runs', `${dataset.replace(/[^\w-]/g, '_')}-${label}-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+    outDir:
+      flags.string('out') ??
+      defaults.outDir ??
+      join('runs', `${dataset.replace(/[^\w-]/g, '_')}-${label}-${new Date().toISOString().replace(/[:.]/g, '-')}`),
     resume: flags.bool('resume'),
     overwrite: flags.bool('overwrite'),
     limits: {
@@ -77,18 +88,23 @@ export async function trainCommand(flags: Flags): Promise<void> {
   flags.finish();
   const { backbone, tokenizer } = modelAndTokenizer(spec.model, true);
   const summary = await runTraining(backbone, tokenizer!, spec);
-  output(json, { backend, ...summary }, () =>
-    table(
-      ['method', 'trainable', 'trainable %', spec.task === 'lm' ? 'perplexity' : 'accuracy', 'macro-F1', 'time'],
-      [[
-        summary.method,
-        String(summary.trainableParameters),
-        summary.trainablePercent.toFixed(3),
-        spec.task === 'lm' ? summary.perplexity!.toFixed(3) : summary.accuracy!.toFixed(4),
-        summary.macroF1 === undefined ? '-' : summary.macroF1.toFixed(4),
-        formatSeconds(summary.seconds),
-      ]],
-    ) + `\nsaved: ${summary.savedTo}\ncurve: ${summary.charts.join(', ')}`,
+  output(
+    json,
+    { backend, ...summary },
+    () =>
+      table(
+        ['method', 'trainable', 'trainable %', spec.task === 'lm' ? 'perplexity' : 'accuracy', 'macro-F1', 'time'],
+        [
+          [
+            summary.method,
+            String(summary.trainableParameters),
+            summary.trainablePercent.toFixed(3),
+            spec.task === 'lm' ? summary.perplexity!.toFixed(3) : summary.accuracy!.toFixed(4),
+            summary.macroF1 === undefined ? '-' : summary.macroF1.toFixed(4),
+            formatSeconds(summary.seconds),
+          ],
+        ],
+      ) + `\nsaved: ${summary.savedTo}\ncurve: ${summary.charts.join(', ')}`,
   );
   backbone.dispose();
 }

@@ -60,7 +60,10 @@ export function readGrid(path: string): Grid {
     const text = readFileSync(path, 'utf8');
     raw = /\.ya?ml$/.test(path) ? parseYaml(text) : JSON.parse(text);
   } catch (e) {
-    throw new DeltaTuneError(`cannot read grid ${path}: ${(e as Error).message.split('\n')[0]}`, 'give a .json or .yaml grid (see experiments/seed-paper-small.json)');
+    throw new DeltaTuneError(
+      `cannot read grid ${path}: ${(e as Error).message.split('\n')[0]}`,
+      'give a .json or .yaml grid (see experiments/seed-paper-small.json)',
+    );
   }
   const fail = (what: string): never => {
     throw new DeltaTuneError(`grid ${path}: ${what}`, 'see experiments/seed-paper-small.json for the fields and their types');
@@ -93,7 +96,8 @@ export function readGrid(path: string): Grid {
   g.budgets!.forEach((b, i) => {
     if (!b || typeof b.name !== 'string') fail(`budgets[${i}] needs a "name" string`);
     known(`budgets[${i}]`, b, ['name', 'steps', 'batchSize', 'maxLength', 'learningRate', 'evalEvery']);
-    for (const k of ['steps', 'batchSize', 'maxLength'] as const) isNum(b[k], (n) => Number.isInteger(n) && n > 0) || fail(`budgets[${i}].${k} must be a whole number >= 1`);
+    for (const k of ['steps', 'batchSize', 'maxLength'] as const)
+      isNum(b[k], (n) => Number.isInteger(n) && n > 0) || fail(`budgets[${i}].${k} must be a whole number >= 1`);
     isNum(b.learningRate, (n) => n > 0) || fail(`budgets[${i}].learningRate must be a positive number`);
     isNum(b.evalEvery, (n) => Number.isInteger(n) && n >= 0) || fail(`budgets[${i}].evalEvery must be a whole number >= 0`);
   });
@@ -104,11 +108,13 @@ export function readGrid(path: string): Grid {
     names.add(m.name);
     if (m.deltas !== undefined && !Array.isArray(m.deltas)) fail(`methods[${i}].deltas must be an array`);
     known(`methods[${i}]`, m, ['name', 'deltas', 'schedule', 'full', 'learningRate']);
-    if (m.schedule !== undefined && !['simultaneous', 'sequential'].includes(m.schedule)) fail(`methods[${i}].schedule must be "simultaneous" or "sequential"`);
+    if (m.schedule !== undefined && !['simultaneous', 'sequential'].includes(m.schedule))
+      fail(`methods[${i}].schedule must be "simultaneous" or "sequential"`);
     (m.deltas ?? []).forEach((d, j) => {
       if (!d || typeof d.method !== 'string') fail(`methods[${i}].deltas[${j}] needs a "method" string`);
       known(`methods[${i}].deltas[${j}]`, d, ['method', 'options', 'learningRate']);
-      if (d.learningRate !== undefined && !isNum(d.learningRate, (n) => n > 0)) fail(`methods[${i}].deltas[${j}].learningRate must be a positive number`);
+      if (d.learningRate !== undefined && !isNum(d.learningRate, (n) => n > 0))
+        fail(`methods[${i}].deltas[${j}].learningRate must be a positive number`);
     });
     if (m.learningRate !== undefined && !isNum(m.learningRate, (n) => n > 0)) fail(`methods[${i}].learningRate must be a positive number`);
   });
@@ -121,7 +127,15 @@ export function cellsOf(grid: Grid): Cell[] {
   const safe = (s: string) => s.replace(/[^\w.-]+/g, '_');
   return grid.methods.flatMap((method) =>
     grid.tasks.flatMap((task) =>
-      grid.seeds.flatMap((seed) => grid.budgets.map((budget) => ({ id: [method.name, task.dataset, `seed${seed}`, budget.name].map(safe).join('__'), method, task, seed, budget }))),
+      grid.seeds.flatMap((seed) =>
+        grid.budgets.map((budget) => ({
+          id: [method.name, task.dataset, `seed${seed}`, budget.name].map(safe).join('__'),
+          method,
+          task,
+          seed,
+          budget,
+        })),
+      ),
     ),
   );
 }
@@ -130,14 +144,21 @@ export function cellsOf(grid: Grid): Cell[] {
  * Checks every delta's options with its method's own parser (the one `--opt` uses), so an unknown
  * option or a bad value fails before the first cell, naming the grid entry.
  */
-export function checkGridMethods(grid: Grid, path: string, methodOf: (name: string) => { parseOptions(raw: Record<string, string>): unknown }): void {
+export function checkGridMethods(
+  grid: Grid,
+  path: string,
+  methodOf: (name: string) => { parseOptions(raw: Record<string, string>): unknown },
+): void {
   grid.methods.forEach((m, i) =>
     (m.deltas ?? []).forEach((d, j) => {
       try {
         gridDeltaOptions(methodOf(d.method), d);
       } catch (e) {
         const what = (e as Error).message.split('\n')[0];
-        throw new DeltaTuneError(`grid ${path}: methods[${i}].deltas[${j}] (${d.method}): ${what}`, `fix the "options" of that entry in ${path}`);
+        throw new DeltaTuneError(
+          `grid ${path}: methods[${i}].deltas[${j}] (${d.method}): ${what}`,
+          `fix the "options" of that entry in ${path}`,
+        );
       }
     }),
   );

@@ -1,7 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attach, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
-import { ClassificationHead, limitDataset, loadDataset, train, type ClassificationMetrics, type Dataset, type TrainResult } from '@deltatune/train';
+import {
+  ClassificationHead,
+  limitDataset,
+  loadDataset,
+  train,
+  type ClassificationMetrics,
+  type Dataset,
+  type TrainResult,
+} from '@deltatune/train';
 import { gridDeltaOptions, type Cell } from './grid';
 
 export interface CellResult {
@@ -34,7 +42,13 @@ export function cellSpec(cell: Cell, model: string, target: number): string {
 const datasets = new Map<string, Dataset>();
 
 /** Runs one cell on a loaded backbone; every delta is detached afterwards. */
-export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell: Cell, target: number, model = 'use-lite'): Promise<CellResult> {
+export async function runCell(
+  backbone: Backbone,
+  tokenizer: TextTokenizer,
+  cell: Cell,
+  target: number,
+  model = 'use-lite',
+): Promise<CellResult> {
   const key = JSON.stringify(cell.task);
   if (!datasets.has(key)) datasets.set(key, limitDataset(loadDataset(cell.task.dataset), cell.task.limits ?? {}));
   const dataset = datasets.get(key)!;
@@ -50,7 +64,9 @@ export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell
   };
   // A delta's own learning rate, for the stages that train it.
   const ownRates = (trainable: readonly Delta[]) =>
-    Object.fromEntries((method.deltas ?? []).flatMap((d, i) => (d.learningRate && trainable.includes(deltas[i]) ? [[deltas[i].name, d.learningRate]] : [])));
+    Object.fromEntries(
+      (method.deltas ?? []).flatMap((d, i) => (d.learningRate && trainable.includes(deltas[i]) ? [[deltas[i].name, d.learningRate]] : [])),
+    );
   const common = {
     backbone,
     tokenizer,
@@ -69,14 +85,24 @@ export async function runCell(backbone: Backbone, tokenizer: TextTokenizer, cell
     const head = new ClassificationHead(backbone.hiddenSize, dataset.labels, seed);
     const stages: Array<{ trainable: Delta[]; steps: number }> =
       method.schedule === 'sequential' && deltas.length > 1
-        ? deltas.map((d, i) => ({ trainable: [d], steps: Math.floor(budget.steps / deltas.length) + (i < budget.steps % deltas.length ? 1 : 0) }))
+        ? deltas.map((d, i) => ({
+            trainable: [d],
+            steps: Math.floor(budget.steps / deltas.length) + (i < budget.steps % deltas.length ? 1 : 0),
+          }))
         : [{ trainable: deltas, steps: budget.steps }];
     const curve: Array<[number, number]> = [];
     let offset = 0;
     let last: TrainResult | undefined;
     for (const stage of stages) {
       for (const d of deltas) d.trainable = stage.trainable.includes(d);
-      last = await train({ ...common, deltas, fullFineTune: method.full, steps: stage.steps, head, deltaLearningRates: ownRates(stage.trainable) });
+      last = await train({
+        ...common,
+        deltas,
+        fullFineTune: method.full,
+        steps: stage.steps,
+        head,
+        deltaLearningRates: ownRates(stage.trainable),
+      });
       for (const e of last.evals) curve.push([offset + e.step, e.metrics.accuracy]);
       offset += stage.steps;
     }

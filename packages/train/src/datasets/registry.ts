@@ -18,7 +18,8 @@ export function loadDataset(nameOrPath: string, columns?: FileColumns, options?:
   if (builtin) return builtin();
   // Anything that looks like a path goes to the file loader, which says precisely what is wrong with it
   // (missing, a directory, an unsupported type) instead of "unknown dataset".
-  if (/[\\/]/.test(nameOrPath) || /\.[A-Za-z0-9]+$/.test(nameOrPath) || existsSync(nameOrPath)) return loadFileDataset(nameOrPath, columns, options);
+  if (/[\\/]/.test(nameOrPath) || /\.[A-Za-z0-9]+$/.test(nameOrPath) || existsSync(nameOrPath))
+    return loadFileDataset(nameOrPath, columns, options);
   const near = closestNames(nameOrPath, Object.keys(BUILTIN_DATASETS), 1);
   throw new DeltaTuneError(
     `unknown dataset "${nameOrPath}"${near.length ? ` (did you mean ${near[0]}?)` : ''}`,
