@@ -27,13 +27,20 @@ export function parseArgs(argv: readonly string[], booleanFlags: ReadonlySet<str
     else if (booleanFlags.has(name)) flags.push({ name, value: true });
     else {
       const value = rest[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new DeltaTuneError(`--${name} needs a value`, `write --${name} VALUE`);
-      flags.push({ name, value });
-      i++;
+      // A missing value is reported when the command reads the flag, so an unknown flag at the
+      // end of the line is named as unknown, not as lacking a value.
+      if (value === undefined || value.startsWith('--')) flags.push({ name, value: MISSING });
+      else {
+        flags.push({ name, value });
+        i++;
+      }
     }
   }
   return { command, positional, flags };
 }
+
+/** The value of a flag given without one (`--out` at the end of the line). */
+const MISSING = '\u0000missing';
 
 export type NumberKind = 'finite' | 'positive' | 'nonNegative' | 'positiveInteger' | 'nonNegativeInteger' | 'integer';
 
@@ -53,7 +60,9 @@ export class Flags {
 
   all(name: string): string[] {
     this.used.add(name);
-    return this.args.flags.filter((f) => f.name === name).map((f) => String(f.value));
+    const values = this.args.flags.filter((f) => f.name === name).map((f) => f.value);
+    if (values.includes(MISSING)) throw new DeltaTuneError(`--${name} needs a value`, `write --${name} VALUE`);
+    return values.map(String);
   }
 
   string(name: string): string | undefined;
@@ -105,6 +114,8 @@ export class Flags {
     this.used.add('opt');
     const out: Array<{ name: string; options: Record<string, string> }> = [];
     for (const f of this.args.flags) {
+      if ((f.name === 'method' || f.name === 'opt') && f.value === MISSING)
+        throw new DeltaTuneError(`--${f.name} needs a value`, `write --${f.name} VALUE`);
       if (f.name === 'method') out.push({ name: String(f.value), options: {} });
       if (f.name === 'opt') {
         const current = out.at(-1);

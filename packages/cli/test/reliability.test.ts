@@ -894,6 +894,23 @@ const CASES: Case[] = [
   },
   {
     area: 'errors',
+    input: 'a GPT-2 LoRA loaded onto BERT',
+    run: () =>
+      cli(['forward', '--model', join(FIX, 'bert'), '--delta', join(FIX, 'gpt2-lora'), '--inputs', join(FIX, 'bert-reference.json')]),
+    code: 1,
+    says: /^error: .*gpt2-lora was trained on a GPT2LMHeadModel model, and this model is bert/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'errors',
+    input: 'an unknown flag at the end of the line (`train --steps 1 --bogus`)',
+    run: () => cli(['train', '--steps', '1', '--bogus']),
+    code: 1,
+    says: /^error: deltatune train does not take --bogus/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'errors',
     input: 'a missing `--delta` folder',
     run: () => cli(['forward', '--model', join(FIX, 'bert'), '--delta', at('nowhere'), '--inputs', join(FIX, 'bert-reference.json')]),
     code: 1,

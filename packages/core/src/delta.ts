@@ -102,7 +102,7 @@ export function defineDelta(parts: DeltaParts): Delta {
     save(): DeltaState {
       assertLive();
       return {
-        config: { ...parts.config(), deltatune: { method: parts.method, version: parts.version, name: parts.name } },
+        config: { ...parts.config(), deltatune: { method: parts.method, version: parts.version, name: parts.name, architecture: backbone.architecture } },
         tensors: parts.tensors?.() ?? parts.variables,
       };
     },

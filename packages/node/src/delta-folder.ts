@@ -101,6 +101,7 @@ export function loadDelta(
 ): { delta: Delta; spec: DeltaSpec<unknown>; config: Record<string, unknown> } {
   const state = readDeltaFolder(dir);
   try {
+    checkArchitecture(state.config, backbone, dir);
     const methodName = methodForConfig(state.config, dir);
     const method = getMethod(methodName, installHint(methodName));
     let spec: DeltaSpec<unknown>;
@@ -126,6 +127,29 @@ export function loadDelta(
   } finally {
     tf.dispose([...state.tensors.values()]);
   }
+}
+
+/** PEFT's class names (`auto_mapping.base_model_class`) by the architecture deltatune calls them. */
+const PEFT_CLASSES: Record<string, RegExp> = { bert: /^Bert/, roberta: /^Roberta/, gpt2: /^GPT2/ };
+
+/**
+ * A delta trained on another architecture fails later with "target matches no site" or a shape
+ * mismatch, which sends the user to the wrong fix: say what it was trained on.
+ */
+function checkArchitecture(config: Record<string, unknown>, backbone: Backbone, dir: string): void {
+  const ours = (config.deltatune as { architecture?: unknown } | undefined)?.architecture;
+  const peftClass = (config.auto_mapping as { base_model_class?: unknown } | undefined)?.base_model_class;
+  let trainedOn: string | undefined;
+  if (typeof ours === 'string') trainedOn = ours;
+  else if (typeof peftClass === 'string') trainedOn = Object.keys(PEFT_CLASSES).find((a) => PEFT_CLASSES[a].test(peftClass)) ?? undefined;
+  if (trainedOn === undefined || trainedOn === backbone.architecture) return;
+  const base = typeof config.base_model_name_or_path === 'string' ? ` (base_model_name_or_path: ${config.base_model_name_or_path})` : '';
+  throw new DeltaTuneError(
+    `${dir} was trained on a ${
+      typeof peftClass === 'string' && typeof ours !== 'string' ? peftClass : trainedOn
+    } model, and this model is ${backbone.architecture}`,
+    `load it onto the model it was trained on${base}`,
+  );
 }
 
 /** Our folders keep the name the delta was saved under; PEFT's (all `default`) take the folder's name. */
