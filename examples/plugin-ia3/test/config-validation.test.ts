@@ -1,23 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { DeltaTuneError } from '@deltatune/core';
+import { rejects } from '../../../test-errors';
 import { ia3Method } from '../src/index';
 
 const FIX = fileURLToPath(new URL('../../../fixtures/peft-reference/bert-ia3/adapter_config.json', import.meta.url));
 const good = () => JSON.parse(readFileSync(FIX, 'utf8')) as Record<string, unknown>;
-
-function rejects(run: () => unknown, message: RegExp): void {
-  let caught: unknown;
-  try {
-    run();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected an error').toBeInstanceOf(DeltaTuneError);
-  expect((caught as Error).message).toMatch(message);
-  expect((caught as DeltaTuneError).fix).toBeTruthy();
-}
 
 describe('IA3 config and --opt validation', () => {
   it('the PEFT fixture loads', () => {

@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { attach, DeltaTuneError } from '@deltatune/core';
+import { rejects } from '../../../test-errors';
+import { attach } from '@deltatune/core';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
 import { adapter, adapterMethod } from '@deltatune/adapter';
 
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
-
-function rejects(run: () => unknown, message: RegExp): DeltaTuneError {
-  let caught: unknown;
-  try {
-    run();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected an error').toBeInstanceOf(DeltaTuneError);
-  expect((caught as Error).message).toMatch(message);
-  expect((caught as DeltaTuneError).fix).toBeTruthy();
-  return caught as DeltaTuneError;
-}
 
 /** The config a saved BERT adapter holds (what adapter_config.json gets, less the deltatune block). */
 function savedConfig(): Record<string, unknown> {

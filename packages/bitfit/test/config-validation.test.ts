@@ -1,22 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { attach, DeltaTuneError } from '@deltatune/core';
+import { rejects } from '../../../test-errors';
+import { attach } from '@deltatune/core';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
 import { bitfit, bitfitMethod } from '@deltatune/bitfit';
 
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
-
-function rejects(run: () => unknown, message: RegExp): DeltaTuneError {
-  let caught: unknown;
-  try {
-    run();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected an error').toBeInstanceOf(DeltaTuneError);
-  expect((caught as Error).message).toMatch(message);
-  expect((caught as DeltaTuneError).fix).toBeTruthy();
-  return caught as DeltaTuneError;
-}
 
 function savedConfig(): Record<string, unknown> {
   const model = loadHuggingFaceFolder(`${FIXTURES}bert`);

@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { attach, attachedDeltas, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
+import { attach, countParameters, getMethod, uniqueDeltaName, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { claimOutputDir, saveDelta, writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from './deltas';
@@ -83,7 +83,6 @@ export interface RunSummary {
  * `initText` (prompt tuning) is tokenized here, with the backbone's tokenizer.
  */
 export function attachMethods(backbone: Backbone, methods: readonly MethodRequest[], seed: number, tokenizer?: TextTokenizer): Delta[] {
-  const counts = new Map<string, number>();
   return methods.map((m) => {
     const method = getMethod(m.name);
     const options = method.parseOptions(m.options) as Record<string, unknown>;
@@ -92,13 +91,7 @@ export function attachMethods(backbone: Backbone, methods: readonly MethodReques
       options.init ??= 'text';
     }
     // The method's name, then lora_2, ...: unique also beside deltas loaded from folders (--delta).
-    const taken = new Set(attachedDeltas(backbone).map((d) => d.name));
-    let n = counts.get(m.name) ?? 0;
-    let name: string;
-    do name = ++n === 1 ? m.name : `${m.name}_${n}`;
-    while (taken.has(name));
-    counts.set(m.name, n);
-    return attach(backbone, method.create({ seed, ...options }), name);
+    return attach(backbone, method.create({ seed, ...options }), uniqueDeltaName(backbone, m.name));
   });
 }
 

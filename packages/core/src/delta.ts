@@ -41,6 +41,18 @@ export function attachedDeltas(backbone: Backbone): Delta[] {
   return [...(ATTACHED.get(backbone)?.values() ?? [])];
 }
 
+/**
+ * `wanted` if no delta on this backbone has that name, else `wanted_2`, `wanted_3`...: how the CLI
+ * names a second LoRA, and two PEFT folders that both call themselves `default`.
+ */
+export function uniqueDeltaName(backbone: Backbone, wanted: string): string {
+  const taken = new Set(ATTACHED.get(backbone)?.keys() ?? []);
+  if (!taken.has(wanted)) return wanted;
+  let n = 2;
+  while (taken.has(`${wanted}_${n}`)) n++;
+  return `${wanted}_${n}`;
+}
+
 /** Attaches a method's delta under `name` (unique per backbone). */
 export function attach<O>(backbone: Backbone, spec: DeltaSpec<O>, name = 'default'): Delta {
   checkCompatible(spec.method, spec.coreRange);

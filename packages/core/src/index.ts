@@ -24,7 +24,7 @@ export type { TargetPattern, Targeting } from './targeting';
 export type { Delta, DeltaSpec, DeltaState, DeltaMethod } from './method';
 export { registerMethod, unregisterMethod, getMethod, findMethodByPeftType, listMethods, checkCompatible } from './method-registry';
 export { satisfies } from './semver';
-export { attach, attachedDeltas, defineDelta } from './delta';
+export { attach, attachedDeltas, defineDelta, uniqueDeltaName } from './delta';
 export type { DeltaParts } from './delta';
 export { countParameters, structureTree } from './accounting';
 export type { ParameterReport, DeltaCount } from './accounting';

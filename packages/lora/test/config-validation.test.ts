@@ -1,25 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
-import { attach, DeltaTuneError } from '@deltatune/core';
+import { rejects } from '../../../test-errors';
+import { attach } from '@deltatune/core';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
 import { loraMethod, optionsFromPeft } from '../src/index';
 
 const FIX = fileURLToPath(new URL('../../../fixtures/peft-reference/', import.meta.url));
 const fixture = (dir: string) => JSON.parse(readFileSync(`${FIX}${dir}/adapter_config.json`, 'utf8')) as Record<string, unknown>;
-
-/** The error fromConfig throws, checked to be ours (never a TypeError) and to match `message`. */
-function rejects(run: () => unknown, message: RegExp): DeltaTuneError {
-  let caught: unknown;
-  try {
-    run();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected an error').toBeInstanceOf(DeltaTuneError);
-  expect((caught as Error).message).toMatch(message);
-  return caught as DeltaTuneError;
-}
 
 const base = () => fixture('bert-lora');
 const withField = (key: string, value: unknown) => ({ ...base(), [key]: value });

@@ -7,7 +7,7 @@ import { DeltaTuneError } from '@deltatune/core';
  * forever where the kernel answers ENOENT for a parent that exists (under /proc, /sys): a
  * command given `--out /proc/x` used to spin at 100% CPU. Here that is one clear error.
  */
-export function makeDirs(dir: string): void {
+export function makeDirs(dir: string, named?: { readonly what: string; readonly fix: string }): void {
   const missing: string[] = [];
   let at = resolve(dir);
   while (!existsSync(at)) {
@@ -22,10 +22,9 @@ export function makeDirs(dir: string): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') continue;
-      throw new DeltaTuneError(
-        `cannot create the folder ${d} (${code ?? (e as Error).message})`,
-        'choose a path on a writable disk, e.g. runs/mine',
-      );
+      const why = code ?? (e as Error).message;
+      if (named) throw new DeltaTuneError(`${named.what} cannot be created (${why})`, named.fix);
+      throw new DeltaTuneError(`cannot create the folder ${d} (${why})`, 'choose a path on a writable disk, e.g. runs/mine');
     }
   }
 }

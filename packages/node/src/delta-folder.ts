@@ -2,7 +2,6 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import {
   attach,
-  attachedDeltas,
   CONFIG_FILE,
   decodeCheckpoint,
   DeltaTuneError,
@@ -10,6 +9,7 @@ import {
   findMethodByPeftType,
   getMethod,
   WEIGHTS_FILE,
+  uniqueDeltaName,
   type Backbone,
   type Delta,
   type DeltaSpec,
@@ -115,7 +115,7 @@ export function loadDelta(
         e instanceof DeltaTuneError && e.fix ? e.fix : `restore ${join(dir, CONFIG_FILE)} or save the delta again`,
       );
     }
-    const delta = attach(backbone, spec, uniqueName(backbone, name ?? defaultName(state.config, dir)));
+    const delta = attach(backbone, spec, uniqueDeltaName(backbone, name ?? defaultName(state.config, dir)));
     try {
       delta.load(state);
     } catch (e) {
@@ -158,15 +158,6 @@ function defaultName(config: Record<string, unknown>, dir: string): string {
   if (typeof ours === 'string' && ours) return ours;
   const folder = basename(resolve(dir)).replace(/[^\w.-]+/g, '_');
   return folder && folder !== '.' ? folder : 'default';
-}
-
-/** Two folders with one name (`default`, or two `lora` runs) load side by side as `lora`, `lora_2`. */
-function uniqueName(backbone: Backbone, wanted: string): string {
-  const taken = new Set(attachedDeltas(backbone).map((d) => d.name));
-  if (!taken.has(wanted)) return wanted;
-  let n = 2;
-  while (taken.has(`${wanted}_${n}`)) n++;
-  return `${wanted}_${n}`;
 }
 
 /** Built-in methods come with the CLI; anything else is a third-party plugin. */

@@ -102,12 +102,7 @@ export function claimOutputDir(dir: string, o: ClaimOptions): Claim {
   if (existsSync(dir) && !statSync(dir).isDirectory()) {
     throw new DeltaTuneError(`${flag} ${dir} is a file, not a folder`, `choose a folder path for ${flag} (e.g. ${flag} ${dir}-run)`);
   }
-  try {
-    makeDirs(dir);
-  } catch (e) {
-    const code = /\(([A-Z]+)\)/.exec((e as Error).message)?.[1] ?? (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new DeltaTuneError(`${flag} ${dir} cannot be created (${code})`, `choose a folder you can write (e.g. ${flag} runs/mine)`);
-  }
+  makeDirs(dir, { what: `${flag} ${dir}`, fix: `choose a folder you can write (e.g. ${flag} runs/mine)` });
   const entries = readdirSync(dir).filter((f) => f !== OUTPUT_MARKER);
   const previous = readOutputMarker(dir);
   let state: Claim['state'] = 'new';

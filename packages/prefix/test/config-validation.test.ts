@@ -1,24 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { attach, DeltaTuneError } from '@deltatune/core';
+import { rejects } from '../../../test-errors';
+import { attach } from '@deltatune/core';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
 import { prefixMethod, promptMethod, promptTuning } from '../src/index';
 
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
 const fixture = (dir: string) => JSON.parse(readFileSync(`${FIXTURES}${dir}/adapter_config.json`, 'utf8')) as Record<string, unknown>;
-
-function rejects(run: () => unknown, message: RegExp): DeltaTuneError {
-  let caught: unknown;
-  try {
-    run();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected an error').toBeInstanceOf(DeltaTuneError);
-  expect((caught as Error).message).toMatch(message);
-  expect((caught as DeltaTuneError).fix).toBeTruthy();
-  return caught as DeltaTuneError;
-}
 
 const file = (m: RegExp) => new RegExp(`^adapter_config\\.json: ${m.source}`);
 
