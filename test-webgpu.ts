@@ -4,7 +4,8 @@
 // green CI means the WGSL kernels ran. Each test file runs in its own worker, so probing here
 // leaves the other files on wasm.
 import * as tf from '@tensorflow/tfjs-core';
-import { DeltaTuneError, selectBackend } from '@deltatune/core';
+import { DeltaTuneError } from '@deltatune/core';
+import { selectBackend } from '@deltatune/backends';
 
 /** DELTATUNE_REQUIRE_WEBGPU=1: the webgpu tests must run; without an adapter they fail, not skip. */
 export const webgpuRequired = (): boolean => process.env.DELTATUNE_REQUIRE_WEBGPU === '1';

@@ -6,14 +6,17 @@ const root = fileURLToPath(new URL('.', import.meta.url));
 const packages = readdirSync(`${root}packages`).filter((p) => existsSync(`${root}packages/${p}/package.json`));
 const examples = readdirSync(`${root}examples`).filter((p) => existsSync(`${root}examples/${p}/package.json`));
 
-// Tests import the other packages from source, so editing one needs no rebuild. Core is the
-// exception: its build bundles tfjs's gradient definitions (see packages/core/build), so tests use
-// its dist, as users do. `npm test` builds everything first; the CLI tests spawn the built bin.
+// Tests import the other packages from source, so editing one needs no rebuild. The packages with
+// process-wide registries are the exception: core (the method registry), kernels (fused kernels)
+// and backends (whose build bundles tfjs's gradient definitions, see packages/backends/build) are
+// used as built, as users do, so one copy of each runs. `npm test` builds everything first; the
+// CLI tests spawn the built bin.
+const BUILT = ['core', 'kernels', 'backends'];
 const alias = [
   { find: /^@deltatune\/models\/node$/, replacement: `${root}packages/models/src/node.ts` },
   { find: /^@deltatune\/node\/composition$/, replacement: `${root}packages/node/src/composition.ts` },
   ...packages
-    .filter((p) => p !== 'core')
+    .filter((p) => !BUILT.includes(p))
     .map((p) => ({ find: new RegExp(`^@deltatune/${p}$`), replacement: `${root}packages/${p}/src/index.ts` })),
 ];
 

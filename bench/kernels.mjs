@@ -6,10 +6,9 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  adamwMoment, adamwParam, attentionContext, attentionScores, attentionSoftmax, gelu, layerNorm, lowRankUpdate,
-  selectBackend, setFusedKernels, sumOfSquares, LOW_RANK_UPDATE,
-} from '@deltatune/core';
+import { attentionContext, attentionScores, attentionSoftmax, gelu, layerNorm, lowRankUpdate, setFusedKernels, FUSED_KERNELS } from '@deltatune/core';
+import { adamwMoment, adamwParam, sumOfSquares } from '@deltatune/train';
+import { selectBackend } from '@deltatune/backends';
 
 const { values: a } = parseArgs({ options: { backend: { type: 'string', default: 'webgpu' }, batch: { type: 'string', default: '32' }, seq: { type: 'string', default: '128' }, reps: { type: 'string', default: '20' }, out: { type: 'string' } } });
 const backend = await selectBackend(a.backend);
@@ -26,7 +25,7 @@ const [h, loraB, dy] = [randn([rows, r]), randn([r, width], 0.02), randn([rows, 
 const [ff, embeddings] = [randn([rows, 4 * width]), randn([30522, width], 0.02)];
 const [param, grad, m, v, factor] = [randn([width, width]), randn([width, width]), randn([width, width], 0.01), tf.abs(randn([width, width], 0.01)), tf.scalar(1)];
 const step = { lr: 1e-4, c1: 0.1, c2: 0.001, epsilon: 1e-8, weightDecay: 0 };
-const lowRank = (attrs, inputs) => tf.engine().runKernel(LOW_RANK_UPDATE, inputs, attrs);
+const lowRank = (attrs, inputs) => tf.engine().runKernel(FUSED_KERNELS.lowRankUpdate, inputs, attrs);
 
 // name -> [the fused call (on webgpu and cpu it runs the kernel), the plain-ops reference].
 const cases = {

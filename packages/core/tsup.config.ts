@@ -1,4 +1,4 @@
 import { packageBuild } from '../../tsup.shared';
-import { tfjsGradients } from './build/tfjs-gradients-plugin';
 
-export default packageBuild({ esbuildPlugins: [tfjsGradients()] });
+// `@deltatune/core/testing`: the conformance suite method packages run on their own methods.
+export default packageBuild({ entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' } });

@@ -1,19 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import {
-  compilePattern,
-  defineDelta,
-  DeltaTuneError,
-  ownedVariable,
-  selectSites,
-  type Backbone,
-  type Delta,
-  type DeltaSpec,
-  type LinearSite,
-  type Targeting,
-} from '@deltatune/core';
+import { compilePattern, defineDelta, DeltaTuneError, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type LinearSite, type Targeting } from '@deltatune/core';
 
-export const IA3_VERSION = '0.1.0';
+import { IA3_CORE_RANGE, IA3_VERSION } from './version';
+
+export { IA3_VERSION };
 
 export interface Ia3Options extends Targeting {
   /**
@@ -41,7 +32,7 @@ const keyOf = (site: string) => `base_model.model.${site}.ia3_l`;
  */
 export function ia3(options: Partial<Ia3Options> = {}): DeltaSpec<Ia3Options> {
   const o: Ia3Options = { ...IA3_DEFAULTS, ...options };
-  return { method: 'ia3', version: IA3_VERSION, coreRange: '^0.1.0', options: o, attach: (backbone, name) => attachIa3(backbone, name, o) };
+  return { method: 'ia3', version: IA3_VERSION, coreRange: IA3_CORE_RANGE, options: o, attach: (backbone, name) => attachIa3(backbone, name, o) };
 }
 
 function attachIa3(backbone: Backbone, name: string, o: Ia3Options): Delta {

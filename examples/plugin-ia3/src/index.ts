@@ -1,5 +1,6 @@
 import { parseOptions, type DeltaMethod } from '@deltatune/core';
 import { ia3, ia3FromPeft, IA3_VERSION, type Ia3Options } from './ia3';
+import { IA3_CORE_RANGE } from './version';
 
 export { ia3, ia3FromPeft, IA3_DEFAULTS, IA3_VERSION } from './ia3';
 export type { Ia3Options } from './ia3';
@@ -8,7 +9,7 @@ export type { Ia3Options } from './ia3';
 export const ia3Method: DeltaMethod<Ia3Options> = {
   name: 'ia3',
   version: IA3_VERSION,
-  coreRange: '^0.1.0',
+  coreRange: IA3_CORE_RANGE,
   packageName: 'deltatune-plugin-ia3',
   peftType: 'IA3',
   description: 'IA3 (Liu et al. 2022): one learned scale per key/value output and feed-forward input element',

@@ -1,21 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import {
-  createRng,
-  defineDelta,
-  DeltaTuneError,
-  kaimingUniform,
-  ownedVariable,
-  selectSites,
-  type Backbone,
-  type Delta,
-  type DeltaSpec,
-  type SublayerSite,
-  type Targeting,
-} from '@deltatune/core';
+import { createRng, defineDelta, DeltaTuneError, kaimingUniform, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type SublayerSite, type Targeting } from '@deltatune/core';
 
-export const ADAPTER_VERSION = '0.1.0';
-export const ADAPTER_CORE_RANGE = '^0.1.0';
+import { ADAPTER_CORE_RANGE, ADAPTER_VERSION } from './version';
+
+export { ADAPTER_CORE_RANGE, ADAPTER_VERSION };
 
 export type Placement = 'houlsby' | 'pfeiffer' | 'parallel';
 export type NonLinearity = 'relu' | 'gelu' | 'swish' | 'tanh';

@@ -1,21 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import {
-  defineDelta,
-  DeltaTuneError,
-  ownedVariable,
-  selectSites,
-  type Backbone,
-  type Delta,
-  type DeltaSpec,
-  type LinearSite,
-  type NormSite,
-  type Targeting,
-  type TargetPattern,
-} from '@deltatune/core';
+import { defineDelta, DeltaTuneError, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type LinearSite, type NormSite, type Targeting, type TargetPattern } from '@deltatune/core';
 
-export const BITFIT_VERSION = '0.1.0';
-export const BITFIT_CORE_RANGE = '^0.1.0';
+import { BITFIT_CORE_RANGE, BITFIT_VERSION } from './version';
+
+export { BITFIT_CORE_RANGE, BITFIT_VERSION };
 
 export interface BitFitOptions extends Targeting {
   /**

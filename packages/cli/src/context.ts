@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { DeltaTuneError, selectBackend, type BackendChoice, type Backbone } from '@deltatune/core';
+import { DeltaTuneError, type Backbone } from '@deltatune/core';
+import { selectBackend, type BackendChoice } from '@deltatune/backends';
 import type { TextTokenizer } from '@deltatune/models';
 import { loadBackbone, loadTokenizer } from '@deltatune/models/node';
 import type { Flags } from './args';

@@ -3,18 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  attach,
-  createRng,
-  defineDelta,
-  registerMethod,
-  unregisterMethod,
-  uniform,
-  type Backbone,
-  type BackboneInputs,
-  type DeltaSpec,
-  type LinearSite,
-} from '@deltatune/core';
+import { attach, createRng, defineDelta, registerMethod, unregisterMethod, uniform, type Backbone, type BackboneInputs, type DeltaSpec, type LinearSite } from '@deltatune/core';
 import { loadHuggingFaceFolder, loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { loadComposition, saveComposition } from '@deltatune/node/composition';
 import { limitDataset, loadSpam, train } from '@deltatune/train';

@@ -1,29 +1,18 @@
-// Delta training differentiates through tfjs ops: register their gradients once, with core.
-import './gradients';
-
+// The contracts of delta tuning and the ops methods and backbones compute with. Importing this
+// module registers nothing: fused kernels (@deltatune/kernels), tfjs gradients and backend
+// selection (@deltatune/backends) live in their own packages.
 export { CORE_VERSION } from './version';
 export { DeltaTuneError } from './errors';
 export type { Site, SiteKind, SiteOfKind, LinearSite, SublayerSite, AttentionSite, EmbeddingsSite, NormSite } from './sites';
 export { siteDimensions } from './sites';
 export { HookRegistry } from './hooks';
-export type {
-  PassContext,
-  LinearHook,
-  SublayerHook,
-  AttentionHook,
-  AttentionExtra,
-  EmbeddingsHook,
-  NormHook,
-  HookByKind,
-  HookOptions,
-} from './hooks';
+export type { PassContext, LinearHook, SublayerHook, AttentionHook, AttentionExtra, EmbeddingsHook, NormHook, HookByKind, HookOptions } from './hooks';
 export type { Backbone, BackboneInputs, BackboneOutputs } from './backbone';
 export { runLinear, runSublayer, runAttention, runEmbeddings, runNorm, denseLastAxis } from './run-hooks';
-export { selectSites, compilePattern, closestNames, editDistance } from './targeting';
+export { selectSites, compilePattern, closestNames } from './targeting';
 export type { TargetPattern, Targeting } from './targeting';
 export type { Delta, DeltaSpec, DeltaState, DeltaMethod } from './method';
-export { registerMethod, unregisterMethod, getMethod, findMethodByPeftType, listMethods, checkCompatible } from './method-registry';
-export { satisfies } from './semver';
+export { registerMethod, unregisterMethod, getMethod, findMethodByPeftType, listMethods } from './method-registry';
 export { attach, attachedDeltas, defineDelta, uniqueDeltaName } from './delta';
 export type { DeltaParts } from './delta';
 export { countParameters, structureTree } from './accounting';
@@ -33,52 +22,15 @@ export type { RawTensor, TensorToWrite, SafetensorsDtype } from './safetensors';
 export { encodeCheckpoint, decodeCheckpoint, validateTensors, assertFinite, CONFIG_FILE, WEIGHTS_FILE } from './checkpoint';
 export type { CheckpointFiles } from './checkpoint';
 export { createRng, uniform, normal, kaimingUniform, permutation } from './random';
+export type { Rng } from './random';
 export { ownedVariable } from './variables';
 export { addMany } from './sum';
-export { lowMemoryVariableGrads } from './low-memory-grads';
-export type { Rng } from './random';
-export { selectBackend, BACKENDS } from './backend';
-export { installWasmMatMul } from './wasm-matmul';
-export { installWasmUnsortedSegmentSum } from './wasm-segment-sum';
-export type { BackendChoice, PackageLoader } from './backend';
 export { parseOptionValue, parseOptions } from './options';
 export * as configFields from './config-fields';
-export {
-  layerNorm,
-  layerNormReference,
-  gelu,
-  geluReference,
-  attentionSoftmax,
-  attentionSoftmaxReference,
-  attentionBias,
-  attentionScores,
-  attentionContext,
-  attentionScoresReference,
-  attentionContextReference,
-  splitHeads,
-  mergeHeads,
-  ATTENTION_SCORES,
-  ATTENTION_CONTEXT,
-  sumOfSquares,
-  dense,
-  lowRankUpdate,
-  lowRankUpdateReference,
-  DENSE,
-  LOW_RANK_UPDATE,
-  adamwMoment,
-  adamwParam,
-  setFusedKernels,
-  fusedKernelsEnabled,
-  useFused,
-  LAYER_NORM,
-  ADD_LAYER_NORM,
-  LAYER_NORM_GRAD,
-  GELU,
-  GELU_GRAD,
-  ATTENTION_SOFTMAX,
-  ATTENTION_SOFTMAX_GRAD,
-  SUM_OF_SQUARES,
-  ADAMW_MOMENT,
-  ADAMW_PARAM,
-} from './fused';
-export type { GeluForm, AttentionMasking, AdamWStep } from './fused';
+// Ops: plain tfjs, dispatching to a registered fused kernel when the active backend has one.
+export { dense, lowRankUpdate } from './ops/dense';
+export { layerNorm, gelu } from './ops/layer-norm';
+export type { GeluForm } from './ops/layer-norm';
+export { attentionScores, attentionContext, attentionSoftmax, attentionBias, splitHeads, mergeHeads } from './ops/attention';
+export type { AttentionMasking } from './ops/attention';
+export { FUSED_KERNELS, setFusedKernels, fusedKernelsEnabled, useFused, runFused } from './ops/fused';

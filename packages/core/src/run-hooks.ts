@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { dense } from './fused/dense';
+import { dense } from './ops/dense';
 import type { HookRegistry, PassContext } from './hooks';
 import type { AttentionSite, EmbeddingsSite, LinearSite, NormSite, SublayerSite } from './sites';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { getMethod, registerMethod, unregisterMethod, satisfies, type DeltaMethod } from '@deltatune/core';
+import { getMethod, registerMethod, unregisterMethod, type DeltaMethod } from '@deltatune/core';
+import { satisfies } from '../src/semver';
 
 const fake = (version: string, coreRange = '^0.1.0'): DeltaMethod => ({
   name: 'fake',

@@ -1,24 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import {
-  createRng,
-  defineDelta,
-  DeltaTuneError,
-  kaimingUniform,
-  lowRankUpdate,
-  ownedVariable,
-  selectSites,
-  uniform,
-  type Backbone,
-  type Delta,
-  type DeltaSpec,
-  type LinearSite,
-} from '@deltatune/core';
+import { createRng, defineDelta, DeltaTuneError, kaimingUniform, lowRankUpdate, ownedVariable, selectSites, uniform, type Backbone, type Delta, type DeltaSpec, type LinearSite } from '@deltatune/core';
 import { DEFAULT_TARGETS, LORA_DEFAULTS, scaling, type LoraOptions } from './options';
 import { configToPeft, peftKey } from './peft';
 
-export const LORA_VERSION = '0.1.0';
-export const LORA_CORE_RANGE = '^0.1.0';
+import { LORA_CORE_RANGE, LORA_VERSION } from './version';
+
+export { LORA_CORE_RANGE, LORA_VERSION };
 
 /**
  * LoRA (Hu et al. 2021) on linear sites: `y = x W + b + s * dropout(x) A B`, with `s = alpha / r`.

@@ -42,7 +42,8 @@ describe('selective install: core + lora + models only', () => {
     writeFileSync(
       join(project, 'step.mjs'),
       `import * as tf from '@tensorflow/tfjs-core';
-import { attach, selectBackend } from '@deltatune/core';
+import { attach } from '@deltatune/core';
+import { selectBackend } from '@deltatune/backends';
 import { batchToTensors, encodeBatch } from '@deltatune/models';
 import { loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { lora } from '@deltatune/lora';

@@ -1,23 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import {
-  DeltaTuneError,
-  HookRegistry,
-  runAttention,
-  runEmbeddings,
-  runLinear,
-  runSublayer,
-  type AttentionSite,
-  type Backbone,
-  type BackboneInputs,
-  type BackboneOutputs,
-  type EmbeddingsSite,
-  type LinearSite,
-  type NormSite,
-  type PassContext,
-  type Site,
-  type SublayerSite,
-} from '@deltatune/core';
+import { DeltaTuneError, HookRegistry, runAttention, runEmbeddings, runLinear, runSublayer, type AttentionSite, type Backbone, type BackboneInputs, type BackboneOutputs, type EmbeddingsSite, type LinearSite, type NormSite, type PassContext, type Site, type SublayerSite } from '@deltatune/core';
 import { activationField, checkHeads, intField, positiveField } from './hf-config';
 import { geluErf, geluTanh, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
 import type { WeightStore } from './weights';

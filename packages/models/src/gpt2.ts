@@ -1,22 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import {
-  HookRegistry,
-  runAttention,
-  runEmbeddings,
-  runLinear,
-  runSublayer,
-  type AttentionSite,
-  type Backbone,
-  type BackboneInputs,
-  type BackboneOutputs,
-  type EmbeddingsSite,
-  type LinearSite,
-  type NormSite,
-  type PassContext,
-  type Site,
-  type SublayerSite,
-} from '@deltatune/core';
+import { HookRegistry, runAttention, runEmbeddings, runLinear, runSublayer, type AttentionSite, type Backbone, type BackboneInputs, type BackboneOutputs, type EmbeddingsSite, type LinearSite, type NormSite, type PassContext, type Site, type SublayerSite } from '@deltatune/core';
 import { checkPositions } from './bert';
 import { activationField, checkHeads, intField, positiveField } from './hf-config';
 import { geluTanh, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
@@ -44,7 +28,7 @@ export function gpt2Config(hf: Record<string, unknown>): Gpt2Config {
     layerNormEps: positiveField(hf, 'layer_norm_epsilon', 1e-5),
   };
   checkHeads(c.hiddenSize, c.numHeads, ['n_embd', 'n_head']);
-  // GPT-2's blocks compute the tanh GELU, so only its forms are accepted.
+  // GPT-2's blocks compute the tanh FUSED_KERNELS.gelu, so only its forms are accepted.
   activationField(hf, 'activation_function', 'gelu_new', ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast']);
   return c;
 }

@@ -1,28 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import {
-  attentionBias,
-  attentionContext,
-  attentionScores,
-  attentionSoftmax,
-  gelu,
-  layerNorm,
-  mergeHeads,
-  ownedVariable,
-  runNorm,
-  splitHeads,
-  useFused,
-  ATTENTION_CONTEXT,
-  ATTENTION_SCORES,
-  ATTENTION_SOFTMAX,
-  type HookRegistry,
-  type LinearSite,
-  type NormSite,
-  type PassContext,
-} from '@deltatune/core';
+import { attentionBias, attentionContext, attentionScores, attentionSoftmax, gelu, layerNorm, mergeHeads, ownedVariable, runNorm, splitHeads, useFused, type HookRegistry, type LinearSite, type NormSite, type PassContext, FUSED_KERNELS } from '@deltatune/core';
 
 /**
- * Building blocks shared by the backbones, in tfjs ops (all differentiable). Layer norm, GELU and
+ * Building blocks shared by the backbones, in tfjs ops (all differentiable). Layer norm, FUSED_KERNELS.gelu and
  * attention come from core: fused kernels where the backend has them (webgpu, cpu), plain ops
  * elsewhere.
  */
@@ -76,7 +57,7 @@ export function multiHeadAttention(a: AttentionInputs): Tensor {
   const extraLength = a.extra?.length ?? 0;
   const masking = { heads: a.numHeads, scale: a.scale, extra: extraLength, causal: a.causal };
   // Fused (webgpu, cpu): heads stay in the projections' layout, 3 kernels forward instead of 7.
-  if (useFused(ATTENTION_SCORES) && useFused(ATTENTION_CONTEXT) && useFused(ATTENTION_SOFTMAX)) {
+  if (useFused(FUSED_KERNELS.attentionScores) && useFused(FUSED_KERNELS.attentionContext) && useFused(FUSED_KERNELS.attentionSoftmax)) {
     const key = a.extra ? tf.concat([mergeHeads(a.extra.key), a.key], 1) : a.key;
     const value = a.extra ? tf.concat([mergeHeads(a.extra.value), a.value], 1) : a.value;
     const probs = attentionSoftmax(attentionScores(a.query, key, a.numHeads), a.keyMask, masking);

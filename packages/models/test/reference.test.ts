@@ -1,13 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend, setFusedKernels, useFused, ATTENTION_SOFTMAX, GELU, LAYER_NORM } from '@deltatune/core';
+import { setFusedKernels, useFused, FUSED_KERNELS } from '@deltatune/core';
+import { selectBackend } from '@deltatune/backends';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
 import { maxAbsDiffAsync, probeWebgpu } from '../../../test-webgpu';
 import { FIXTURES, reference } from './fixtures';
 
 /**
  * The backbones against PyTorch's numbers: on wasm (plain tfjs ops, the CPU default), and through
- * deltatune's fused kernels (layer norm, GELU erf and tanh, masked and causal attention) on the cpu
+ * deltatune's fused kernels (layer norm, FUSED_KERNELS.gelu erf and tanh, masked and causal attention) on the cpu
  * backend (their JS twins) and on webgpu (the WGSL kernels) where this machine has an adapter.
  */
 const webgpuMissing = await probeWebgpu();
@@ -20,7 +21,7 @@ describe.each(backends)('BERT and GPT-2 on %s against PyTorch (transformers 5.17
     await selectBackend(backend);
     setFusedKernels(true);
     // Fused kernels exist for cpu and webgpu, not for wasm.
-    expect([LAYER_NORM, GELU, ATTENTION_SOFTMAX].every(useFused)).toBe(backend !== 'wasm');
+    expect([FUSED_KERNELS.layerNorm, FUSED_KERNELS.gelu, FUSED_KERNELS.attentionSoftmax].every(useFused)).toBe(backend !== 'wasm');
     const ref = reference('bert');
     const model = loadHuggingFaceFolder(`${FIXTURES}bert`);
     const out = tf.tidy(() =>

@@ -1,22 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import {
-  createRng,
-  defineDelta,
-  DeltaTuneError,
-  kaimingUniform,
-  normal,
-  ownedVariable,
-  selectSites,
-  type AttentionSite,
-  type Backbone,
-  type Delta,
-  type DeltaSpec,
-  type Targeting,
-} from '@deltatune/core';
+import { createRng, defineDelta, DeltaTuneError, kaimingUniform, normal, ownedVariable, selectSites, type AttentionSite, type Backbone, type Delta, type DeltaSpec, type Targeting } from '@deltatune/core';
 import { CORE_RANGE } from './prompt';
 
-export const PREFIX_VERSION = '0.1.0';
+import { PREFIX_VERSION } from './version';
+
+export { PREFIX_VERSION };
 
 export interface PrefixTuningOptions extends Targeting {
   readonly virtualTokens: number;

@@ -1,20 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import {
-  createRng,
-  defineDelta,
-  DeltaTuneError,
-  normal,
-  ownedVariable,
-  selectSites,
-  type Backbone,
-  type Delta,
-  type DeltaSpec,
-  type EmbeddingsSite,
-} from '@deltatune/core';
+import { createRng, defineDelta, DeltaTuneError, normal, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type EmbeddingsSite } from '@deltatune/core';
 
-export const PROMPT_VERSION = '0.1.0';
-export const CORE_RANGE = '^0.1.0';
+import { PREFIX_CORE_RANGE as CORE_RANGE, PREFIX_VERSION } from './version';
+
+/** Prompt tuning ships in @deltatune/prefix, so it carries that package's version. */
+export const PROMPT_VERSION = PREFIX_VERSION;
+export { CORE_RANGE };
 
 export interface PromptTuningOptions {
   /** Learned positions placed in front of the token embeddings. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { addMany, adamwMoment, adamwParam, ownedVariable, sumOfSquares } from '@deltatune/core';
+import { addMany, ownedVariable } from '@deltatune/core';
+import { adamwMoment, adamwParam, sumOfSquares } from './adamw-ops';
 
 export interface AdamWOptions {
   readonly beta1: number;

@@ -1,7 +1,11 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRng, DeltaTuneError, lowMemoryVariableGrads, permutation, type Backbone, type Delta } from '@deltatune/core';
+import { createRng, DeltaTuneError, permutation, type Backbone, type Delta } from '@deltatune/core';
+// Training differentiates through tfjs ops: backends registers tfjs's gradients (tfjs-core alone has
+// none) and the fused kernels, on import.
+import '@deltatune/backends';
+import { lowMemoryVariableGrads } from './low-memory-grads';
 import type { TextTokenizer } from '@deltatune/models';
 import { disposeBatch, makeBatch, tokenizeSplit, type TokenizedSplit } from './batches';
 import type { Dataset } from './datasets/types';

@@ -1,15 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  attach,
-  DeltaTuneError,
-  encodeCheckpoint,
-  getMethod,
-  lowMemoryVariableGrads,
-  setFusedKernels,
-  useFused,
-  LAYER_NORM,
-  type Delta,
-} from '@deltatune/core';
+import { attach, DeltaTuneError, encodeCheckpoint, getMethod, setFusedKernels, useFused, type Delta, FUSED_KERNELS } from '@deltatune/core';
+import { lowMemoryVariableGrads } from '@deltatune/train';
 import { BERT_BASE, randomBert, type BertConfig } from '@deltatune/models';
 import { writeFileAtomic } from '@deltatune/node';
 import { AdamW, crossEntropy, globalNormClip, ClassificationHead } from '@deltatune/train';
@@ -167,7 +158,7 @@ export async function benchCommand(flags: Flags): Promise<void> {
     delta?.detach();
     return {
       workload: name,
-      fused: fused && useFused(LAYER_NORM),
+      fused: fused && useFused(FUSED_KERNELS.layerNorm),
       trainableParameters: vars.reduce((n, v) => n + v.size, 0),
       msPerStep: ms,
       hostMsPerStep: hostMs,

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_KERNELS } from '@deltatune/core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { f32, registerWebgpuAndCpu, rowProgram, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { f32, registerGradientOnce, registerWebgpuAndCpu, rowProgram, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * Layer norm over the last axis in one kernel (plain tfjs ops take ~10 forward and ~20 backward:
@@ -9,29 +10,11 @@ import { f32, registerWebgpuAndCpu, rowProgram, useFused, type CpuBackendLike, t
  * input's gradient; gamma's and beta's are computed only when the tape asks for them (BitFit, full
  * fine-tuning).
  */
-export const LAYER_NORM = 'DeltatuneLayerNorm';
+const LAYER_NORM = FUSED_KERNELS.layerNorm;
 /** The same with a `residual` input: a kernel of its own so each has a fixed gradient signature. */
-export const ADD_LAYER_NORM = 'DeltatuneAddLayerNorm';
+const ADD_LAYER_NORM = FUSED_KERNELS.addLayerNorm;
 export const LAYER_NORM_GRAD = 'DeltatuneLayerNormGrad';
 
-/** The plain-ops reference: what the fused kernel must equal. */
-export function layerNormReference(x: Tensor, gamma: Tensor, beta: Tensor, epsilon: number, residual?: Tensor): Tensor {
-  return tf.tidy(() => {
-    if (residual) x = tf.add(x, residual);
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon))), gamma), beta);
-  });
-}
-
-/** Layer norm of `x` (or of `x + residual`) over the last axis. */
-export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, epsilon: number, residual?: Tensor): Tensor {
-  if (!useFused(LAYER_NORM)) return layerNormReference(x, gamma, beta, epsilon, residual);
-  const cols = x.shape[x.rank - 1];
-  const inputs: tf.NamedTensorMap = { x: tf.reshape(x, [-1, cols]), gamma, beta };
-  if (residual) inputs.residual = tf.reshape(residual, [-1, cols]);
-  const y = tf.engine().runKernel(residual ? ADD_LAYER_NORM : LAYER_NORM, inputs, { epsilon } as unknown as NamedAttrMap) as Tensor;
-  return tf.reshape(y, x.shape);
-}
 
 // Mean and inverse deviation of `row`, two passes over it (as moments does) for accuracy.
 const ROW_STATS = `
@@ -176,6 +159,6 @@ export function registerLayerNorm(): void {
   registerWebgpuAndCpu(LAYER_NORM, webgpuForward, cpuForward);
   registerWebgpuAndCpu(ADD_LAYER_NORM, webgpuForward, cpuForward);
   registerWebgpuAndCpu(LAYER_NORM_GRAD, webgpuGrad, cpuGrad);
-  tf.registerGradient(gradient(LAYER_NORM, false));
-  tf.registerGradient(gradient(ADD_LAYER_NORM, true));
+  registerGradientOnce(gradient(LAYER_NORM, false));
+  registerGradientOnce(gradient(ADD_LAYER_NORM, true));
 }

@@ -1,36 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  adamwMoment,
-  adamwParam,
-  attentionContext,
-  attentionScores,
-  attentionSoftmax,
-  createRng,
-  dense,
-  lowRankUpdate,
-  gelu,
-  layerNorm,
-  normal,
-  selectBackend,
-  setFusedKernels,
-  sumOfSquares,
-  useFused,
-  ADAMW_MOMENT,
-  ADAMW_PARAM,
-  ADD_LAYER_NORM,
-  ATTENTION_CONTEXT,
-  ATTENTION_SCORES,
-  ATTENTION_SOFTMAX,
-  ATTENTION_SOFTMAX_GRAD,
-  DENSE,
-  GELU,
-  GELU_GRAD,
-  LAYER_NORM,
-  LAYER_NORM_GRAD,
-  LOW_RANK_UPDATE,
-  SUM_OF_SQUARES,
-} from '@deltatune/core';
+import { attentionContext, attentionScores, attentionSoftmax, createRng, dense, lowRankUpdate, gelu, layerNorm, normal, setFusedKernels, useFused, FUSED_KERNELS } from '@deltatune/core';
+import { ATTENTION_SOFTMAX_GRAD, GELU_GRAD, LAYER_NORM_GRAD } from '@deltatune/kernels';
+import { adamwMoment, adamwParam, sumOfSquares } from '@deltatune/train';
+import { selectBackend } from '@deltatune/backends';
 import { probeWebgpu } from '../../../test-webgpu';
 
 /**
@@ -95,7 +68,7 @@ const r = (shape: number[]) => normal(dispatchRng, shape, 1);
 const dispatchCases: Array<{ op: string; kernels: string[]; run: () => tf.Tensor[] }> = [
   {
     op: 'layer norm',
-    kernels: [LAYER_NORM, LAYER_NORM_GRAD],
+    kernels: [FUSED_KERNELS.layerNorm, LAYER_NORM_GRAD],
     run: () => {
       const [x, g, b] = [r([4, 130]), r([130]), r([130])];
       return [layerNorm(x, g, b, 1e-5), ...tf.grads((a: tf.Tensor) => tf.sum(tf.square(layerNorm(a, g, b, 1e-5))))([x])];
@@ -103,15 +76,15 @@ const dispatchCases: Array<{ op: string; kernels: string[]; run: () => tf.Tensor
   },
   {
     op: 'layer norm of x + residual',
-    kernels: [ADD_LAYER_NORM, LAYER_NORM_GRAD],
+    kernels: [FUSED_KERNELS.addLayerNorm, LAYER_NORM_GRAD],
     run: () => {
       const [x, res, g, b] = [r([4, 130]), r([4, 130]), r([130]), r([130])];
       return tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.square(layerNorm(a, g, b, 1e-5, c))))([x, res]);
     },
   },
   ...(['erf', 'tanh'] as const).map((form) => ({
-    op: `GELU (${form})`,
-    kernels: [GELU, GELU_GRAD],
+    op: `FUSED_KERNELS.gelu (${form})`,
+    kernels: [FUSED_KERNELS.gelu, GELU_GRAD],
     run: () => {
       const x = r([300]);
       return [gelu(x, form), tf.grad((a: tf.Tensor) => tf.sum(tf.square(gelu(a, form))))(x)];
@@ -119,7 +92,7 @@ const dispatchCases: Array<{ op: string; kernels: string[]; run: () => tf.Tensor
   })),
   {
     op: 'attention softmax',
-    kernels: [ATTENTION_SOFTMAX, ATTENTION_SOFTMAX_GRAD],
+    kernels: [FUSED_KERNELS.attentionSoftmax, ATTENTION_SOFTMAX_GRAD],
     run: () => {
       const scores = r([2, 3, 5, 5]);
       const keyMask = tf.tensor2d(
@@ -136,7 +109,7 @@ const dispatchCases: Array<{ op: string; kernels: string[]; run: () => tf.Tensor
   },
   {
     op: 'attention scores and context',
-    kernels: [ATTENTION_SCORES, ATTENTION_CONTEXT],
+    kernels: [FUSED_KERNELS.attentionScores, FUSED_KERNELS.attentionContext],
     run: () => {
       const [q, k] = [r([2, 5, 3 * 8]), r([2, 6, 3 * 8])];
       return tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(attentionContext(tf.softmax(attentionScores(a, c, 3)), c, 3)))([q, k]);
@@ -144,7 +117,7 @@ const dispatchCases: Array<{ op: string; kernels: string[]; run: () => tf.Tensor
   },
   {
     op: 'dense',
-    kernels: [DENSE],
+    kernels: [FUSED_KERNELS.dense],
     run: () => {
       const [x, w, b] = [r([7, 20]), r([20, 30]), r([30])];
       return tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.square(dense(a, c, d))))([x, w, b]);
@@ -152,7 +125,7 @@ const dispatchCases: Array<{ op: string; kernels: string[]; run: () => tf.Tensor
   },
   {
     op: 'low-rank update',
-    kernels: [LOW_RANK_UPDATE],
+    kernels: [FUSED_KERNELS.lowRankUpdate],
     run: () => {
       const [y, h, b] = [r([7, 30]), r([7, 3]), r([3, 30])];
       return tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.square(lowRankUpdate(a, c, d, 2))))([y, h, b]);
@@ -160,7 +133,7 @@ const dispatchCases: Array<{ op: string; kernels: string[]; run: () => tf.Tensor
   },
   {
     op: 'AdamW step and squared norm',
-    kernels: [SUM_OF_SQUARES, ADAMW_MOMENT, ADAMW_PARAM],
+    kernels: [FUSED_KERNELS.sumOfSquares, FUSED_KERNELS.adamwMoment, FUSED_KERNELS.adamwParam],
     run: () => {
       const [p, g] = [r([3, 333]), r([3, 333])];
       const factor = tf.div(1, tf.add(tf.sqrt(sumOfSquares(g)), 1));
@@ -188,17 +161,17 @@ describe.each(backends)('fused kernels on %s', (backend) => {
   it('dispatch to the fused kernel on this backend, and not when turned off', async () => {
     await selectBackend(backend as 'cpu' | 'webgpu');
     const all = [
-      LAYER_NORM,
-      ADD_LAYER_NORM,
-      GELU,
-      ATTENTION_SOFTMAX,
-      ATTENTION_SCORES,
-      ATTENTION_CONTEXT,
-      DENSE,
-      LOW_RANK_UPDATE,
-      SUM_OF_SQUARES,
-      ADAMW_MOMENT,
-      ADAMW_PARAM,
+      FUSED_KERNELS.layerNorm,
+      FUSED_KERNELS.addLayerNorm,
+      FUSED_KERNELS.gelu,
+      FUSED_KERNELS.attentionSoftmax,
+      FUSED_KERNELS.attentionScores,
+      FUSED_KERNELS.attentionContext,
+      FUSED_KERNELS.dense,
+      FUSED_KERNELS.lowRankUpdate,
+      FUSED_KERNELS.sumOfSquares,
+      FUSED_KERNELS.adamwMoment,
+      FUSED_KERNELS.adamwParam,
     ];
     setFusedKernels(true);
     expect(all.filter((k) => !useFused(k))).toEqual([]);

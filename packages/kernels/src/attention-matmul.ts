@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { attentionContext, attentionScores, FUSED_KERNELS } from '@deltatune/core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { i32, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { i32, registerGradientOnce, registerWebgpuAndCpu, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * The two products of attention, read and written in the `[batch, seq, heads * headDim]` layout
@@ -11,38 +12,9 @@ import { i32, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelAr
  * - context `[b, sq, h * d]` = p_h v_h, or with `transposed`, `[b, sk, h * d]` = p_h^T x_h.
  * Each one's gradient is the other (or itself transposed), so backward needs no new kernels.
  */
-export const ATTENTION_SCORES = 'DeltatuneAttentionScores';
-export const ATTENTION_CONTEXT = 'DeltatuneAttentionContext';
+const ATTENTION_SCORES = FUSED_KERNELS.attentionScores;
+const ATTENTION_CONTEXT = FUSED_KERNELS.attentionContext;
 
-/** `[b, s, h * d]` -> `[b, h, s, d]`. */
-export function splitHeads(x: Tensor, heads: number): Tensor {
-  const [b, s, width] = x.shape as number[];
-  return tf.transpose(tf.reshape(x, [b, s, heads, width / heads]), [0, 2, 1, 3]);
-}
-
-/** `[b, h, s, d]` -> `[b, s, h * d]`. */
-export function mergeHeads(x: Tensor): Tensor {
-  const [b, h, s, d] = x.shape as number[];
-  return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, s, h * d]);
-}
-
-export function attentionScoresReference(q: Tensor, k: Tensor, heads: number): Tensor {
-  return tf.tidy(() => tf.matMul(splitHeads(q, heads), splitHeads(k, heads), false, true));
-}
-
-export function attentionContextReference(p: Tensor, v: Tensor, heads: number, transposed = false): Tensor {
-  return tf.tidy(() => mergeHeads(tf.matMul(p, splitHeads(v, heads), transposed, false)));
-}
-
-export function attentionScores(q: Tensor, k: Tensor, heads: number): Tensor {
-  if (!useFused(ATTENTION_SCORES)) return attentionScoresReference(q, k, heads);
-  return tf.engine().runKernel(ATTENTION_SCORES, { q, k }, { heads } as unknown as NamedAttrMap) as Tensor;
-}
-
-export function attentionContext(p: Tensor, v: Tensor, heads: number, transposed = false): Tensor {
-  if (!useFused(ATTENTION_CONTEXT)) return attentionContextReference(p, v, heads, transposed);
-  return tf.engine().runKernel(ATTENTION_CONTEXT, { p, v }, { heads, transposed } as unknown as NamedAttrMap) as Tensor;
-}
 
 /**
  * How a tiled program reads one operand of `C[i][j] = sum_t A[i][t] B[t][j]` (per batch and head):
@@ -222,7 +194,7 @@ function cpuContext({ inputs, backend, attrs }: KernelArgs): TensorInfo {
 export function registerAttentionMatmul(): void {
   registerWebgpuAndCpu(ATTENTION_SCORES, webgpuScores, cpuScores);
   registerWebgpuAndCpu(ATTENTION_CONTEXT, webgpuContext, cpuContext);
-  tf.registerGradient({
+  registerGradientOnce({
     kernelName: ATTENTION_SCORES,
     inputsToSave: ['q', 'k'],
     gradFunc: (dy, [q, k], attrs) => {
@@ -233,7 +205,7 @@ export function registerAttentionMatmul(): void {
       };
     },
   });
-  tf.registerGradient({
+  registerGradientOnce({
     kernelName: ATTENTION_CONTEXT,
     inputsToSave: ['p', 'v'],
     gradFunc: (dy, [p, v], attrs) => {

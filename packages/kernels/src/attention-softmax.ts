@@ -1,51 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_KERNELS, type AttentionMasking } from '@deltatune/core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { f32, i32, registerWebgpuAndCpu, rowProgram, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
+import { f32, i32, registerGradientOnce, registerWebgpuAndCpu, rowProgram, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
 
 /**
  * Attention probabilities in one kernel: scale the scores, mask keys (padding, causal, with prefix
  * positions always visible), softmax. Plain ops build the additive mask (4 kernels per layer), scale
  * q, add and softmax; the backward pass of softmax alone is 4 more. Here: one kernel each way.
  */
-export const ATTENTION_SOFTMAX = 'DeltatuneAttentionSoftmax';
+const ATTENTION_SOFTMAX = FUSED_KERNELS.attentionSoftmax;
 export const ATTENTION_SOFTMAX_GRAD = 'DeltatuneAttentionSoftmaxGrad';
-
-export interface AttentionMasking {
-  readonly heads: number;
-  /** Multiplies the scores (1/sqrt(headDim)). */
-  readonly scale: number;
-  /** Key positions before the real ones (prefix tuning), always visible. */
-  readonly extra: number;
-  readonly causal: boolean;
-}
-
+/** The mask value of the plain-ops reference (core's attentionBias). */
 const NEG = -1e9;
 
-/** Additive mask `[b, 1, s|1, extra + s]`: 0 where a query may look, -1e9 where it may not. */
-export function attentionBias(keyMask: Tensor, seq: number, extraLength: number, causal: boolean): Tensor {
-  return tf.tidy(() => {
-    const b = keyMask.shape[0] as number;
-    let keys = tf.cast(keyMask, 'float32');
-    if (extraLength > 0) keys = tf.concat([tf.ones([b, extraLength]), keys], 1);
-    let allowed = tf.reshape(keys, [b, 1, 1, extraLength + seq]);
-    if (causal) {
-      const tri = tf.linalg.bandPart(tf.ones([seq, seq]), -1, 0); // j <= i
-      const withExtra = extraLength > 0 ? tf.concat([tf.ones([seq, extraLength]), tri], 1) : tri;
-      allowed = tf.mul(allowed, tf.reshape(withExtra, [1, 1, seq, extraLength + seq]));
-    }
-    return tf.mul(tf.sub(1, allowed), NEG);
-  });
-}
-
-/** The plain-ops reference. `scores`: `[b, heads, s, extra + s]` unscaled; `keyMask`: `[b, s]` 1/0. */
-export function attentionSoftmaxReference(scores: Tensor, keyMask: Tensor, o: AttentionMasking): Tensor {
-  return tf.tidy(() => tf.softmax(tf.add(tf.mul(scores, o.scale), attentionBias(keyMask, scores.shape[2] as number, o.extra, o.causal))));
-}
-
-export function attentionSoftmax(scores: Tensor, keyMask: Tensor, o: AttentionMasking): Tensor {
-  if (!useFused(ATTENTION_SOFTMAX)) return attentionSoftmaxReference(scores, keyMask, o);
-  return tf.engine().runKernel(ATTENTION_SOFTMAX, { scores, keyMask }, { ...o } as unknown as NamedAttrMap) as Tensor;
-}
 
 function geometry(scores: TensorInfo) {
   const [b, heads, seq, cols] = scores.shape;
@@ -149,7 +116,7 @@ function cpuGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
 export function registerAttentionSoftmax(): void {
   registerWebgpuAndCpu(ATTENTION_SOFTMAX, webgpuForward, cpuForward);
   registerWebgpuAndCpu(ATTENTION_SOFTMAX_GRAD, webgpuGrad, cpuGrad);
-  tf.registerGradient({
+  registerGradientOnce({
     kernelName: ATTENTION_SOFTMAX,
     inputsToSave: ['keyMask'],
     outputsToSave: [true],

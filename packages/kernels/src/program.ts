@@ -38,10 +38,18 @@ export interface WebGpuBackendLike {
 export type KernelArgs = { inputs: Record<string, TensorInfo>; backend: unknown; attrs?: NamedAttrMap };
 type KernelImpl = (args: KernelArgs) => TensorInfo;
 
-/** Registers a kernel for webgpu (its WGSL program) and for cpu (its JS twin). */
+/**
+ * Registers a kernel for webgpu (its WGSL program) and for cpu (its JS twin).
+ * A second copy of this package (two bundles on one page) finds them registered and leaves them.
+ */
 export function registerWebgpuAndCpu(kernelName: string, webgpu: KernelImpl, cpu: KernelImpl): void {
-  tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: webgpu as tf.KernelFunc });
-  tf.registerKernel({ kernelName, backendName: 'cpu', kernelFunc: cpu as tf.KernelFunc });
+  if (!tf.getKernel(kernelName, 'webgpu')) tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: webgpu as tf.KernelFunc });
+  if (!tf.getKernel(kernelName, 'cpu')) tf.registerKernel({ kernelName, backendName: 'cpu', kernelFunc: cpu as tf.KernelFunc });
+}
+
+/** Registers a kernel's gradient unless a copy of this package already did. */
+export function registerGradientOnce(config: tf.GradConfig): void {
+  if (!tf.getGradient(config.kernelName)) tf.registerGradient(config);
 }
 
 export interface CpuBackendLike {
@@ -142,24 +150,4 @@ export function erfApprox(x: number): number {
   const t = 1 / (1 + 0.3275911 * Math.abs(x));
   const poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
   return Math.sign(x) * (1 - poly * Math.exp(-x * x));
-}
-
-let fusedEnabled = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DELTATUNE_FUSED !== '0';
-
-/**
- * Turns deltatune's fused kernels on or off (on by default; `DELTATUNE_FUSED=0` starts them off).
- * Off, every op runs as plain tfjs ops: the reference the fused kernels are tested and benchmarked
- * against.
- */
-export function setFusedKernels(enabled: boolean): void {
-  fusedEnabled = enabled;
-}
-
-export function fusedKernelsEnabled(): boolean {
-  return fusedEnabled;
-}
-
-/** Whether `kernelName` runs fused on the active backend now. */
-export function useFused(kernelName: string): boolean {
-  return fusedEnabled && tf.getKernel(kernelName, tf.getBackend()) !== undefined;
 }

@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { createRng, gelu, lowMemoryVariableGrads, normal, selectBackend } from '@deltatune/core';
+import { createRng, gelu, normal } from '@deltatune/core';
+import { lowMemoryVariableGrads } from '@deltatune/train';
+import { selectBackend } from '@deltatune/backends';
 
 afterAll(async () => {
   await selectBackend('wasm');
@@ -41,7 +43,7 @@ describe.each(['cpu', 'wasm'])('low-memory gradients on %s', (backend) => {
     console.log(`${backend}: peak above the inputs ${((tfjsPeak - base) / 2 ** 20).toFixed(2)} MiB (tf.variableGrads) -> ${((lowPeak - base) / 2 ** 20).toFixed(2)} MiB`);
     expect(low.loss).toBe(reference.loss);
     low.grads.forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(reference.grads[i])));
-    // How much lower depends on how many intermediates the backend's ops make (cpu runs the fused GELU: fewer).
+    // How much lower depends on how many intermediates the backend's ops make (cpu runs the fused FUSED_KERNELS.gelu: fewer).
     expect(lowPeak - base).toBeLessThan(0.95 * (tfjsPeak - base));
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x, ...weights]);

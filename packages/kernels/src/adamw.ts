@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, f32, i32, registerWebgpuAndCpu, workgroupSum, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { FUSED_KERNELS } from '@deltatune/core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { elementwiseProgram, f32, i32, registerGradientOnce, registerWebgpuAndCpu, workgroupSum, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * An AdamW step is ~14 elementwise kernels per variable in plain ops, and clipping by the global
@@ -12,55 +13,20 @@ import { elementwiseProgram, f32, i32, registerWebgpuAndCpu, workgroupSum, useFu
  * trainer sets it when the loss or the gradient norm is not finite, on the device, so it need not
  * read the loss back before queueing the next step.
  */
-export const SUM_OF_SQUARES = 'DeltatuneSumOfSquares';
-export const ADAMW_MOMENT = 'DeltatuneAdamWMoment';
-export const ADAMW_PARAM = 'DeltatuneAdamWParam';
+const SUM_OF_SQUARES = FUSED_KERNELS.sumOfSquares;
+const ADAMW_MOMENT = FUSED_KERNELS.adamwMoment;
+const ADAMW_PARAM = FUSED_KERNELS.adamwParam;
 
-export interface AdamWStep {
+/** The attributes @deltatune/train's `adamwParam` passes. */
+interface AdamWStep {
   readonly lr: number;
-  /** 1 - beta1^t and 1 - beta2^t: the bias corrections. */
   readonly c1: number;
   readonly c2: number;
   readonly epsilon: number;
   readonly weightDecay: number;
 }
 
-/** sum(x^2) as a scalar. */
-export function sumOfSquares(x: Tensor): Tensor {
-  if (!useFused(SUM_OF_SQUARES)) return tf.tidy(() => tf.sum(tf.square(x)));
-  return tf.engine().runKernel(SUM_OF_SQUARES, { x }, {}) as Tensor;
-}
 
-/**
- * The first (`second: false`: beta m + (1 - beta) f g) or second (beta v + (1 - beta) (f g)^2)
- * moment after one step, where f is the scalar clip factor (f <= 0: `moment` unchanged).
- */
-export function adamwMoment(moment: Tensor, grad: Tensor, factor: Tensor, beta: number, second: boolean): Tensor {
-  if (!useFused(ADAMW_MOMENT)) {
-    return tf.tidy(() => {
-      const g = tf.mul(grad, factor);
-      return unlessSkipped(factor, tf.add(tf.mul(moment, beta), tf.mul(second ? tf.square(g) : g, 1 - beta)), moment);
-    });
-  }
-  return tf.engine().runKernel(ADAMW_MOMENT, { moment, grad, factor }, { beta, second } as unknown as NamedAttrMap) as Tensor;
-}
-
-/** p - lr ((m / c1) / (sqrt(v / c2) + eps) + wd p), or `param` unchanged when `factor` <= 0. */
-export function adamwParam(param: Tensor, m: Tensor, v: Tensor, factor: Tensor, s: AdamWStep): Tensor {
-  if (!useFused(ADAMW_PARAM)) {
-    return tf.tidy(() => {
-      let update = tf.div(tf.div(m, s.c1), tf.add(tf.sqrt(tf.div(v, s.c2)), s.epsilon));
-      if (s.weightDecay > 0) update = tf.add(update, tf.mul(param, s.weightDecay));
-      return unlessSkipped(factor, tf.sub(param, tf.mul(update, s.lr)), param);
-    });
-  }
-  return tf.engine().runKernel(ADAMW_PARAM, { param, m, v, factor }, { ...s } as unknown as NamedAttrMap) as Tensor;
-}
-
-/** `next` where the step applies (factor > 0), else `previous` (a select, so a NaN in `next` does not leak). */
-function unlessSkipped(factor: Tensor, next: Tensor, previous: Tensor): Tensor {
-  return tf.where(tf.greater(factor, 0), next, previous);
-}
 
 const SUM_WG = 256;
 /** Past this many elements the squared sum is split over workgroups (one would scan it alone). */

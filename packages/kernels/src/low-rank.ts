@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_KERNELS } from '@deltatune/core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, f32, i32, registerWebgpuAndCpu, useFused, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { elementwiseProgram, f32, i32, registerGradientOnce, registerWebgpuAndCpu, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * `y + s * h B` for a low-rank `h` `[m, r]` and `B` `[r, n]` (LoRA's update, r = 4..64): one
@@ -10,7 +11,7 @@ import { elementwiseProgram, f32, i32, registerWebgpuAndCpu, useFused, type CpuB
  * forward and dh loop per output over the inner dimension (r, or n with r outputs sharing each
  * row); dB splits its long sum over the threads of a workgroup (see `sumOverRowsProgram`).
  */
-export const LOW_RANK_UPDATE = 'DeltatuneLowRankUpdate';
+const LOW_RANK_UPDATE = FUSED_KERNELS.lowRankUpdate;
 
 interface LowRankAttrs {
   scale: number;
@@ -18,15 +19,6 @@ interface LowRankAttrs {
   transposeB: boolean;
 }
 
-export function lowRankUpdateReference(y: Tensor, h: Tensor, b: Tensor, scale: number): Tensor {
-  return tf.tidy(() => tf.add(y, tf.mul(tf.matMul(h, b), scale)));
-}
-
-/** `y + scale * h b`, all 2-D. */
-export function lowRankUpdate(y: Tensor, h: Tensor, b: Tensor, scale: number): Tensor {
-  if (!useFused(LOW_RANK_UPDATE)) return lowRankUpdateReference(y, h, b, scale);
-  return scaledProduct(h, b, { scale, transposeA: false, transposeB: false }, y);
-}
 
 function scaledProduct(a: Tensor, b: Tensor, attrs: LowRankAttrs, addend?: Tensor): Tensor {
   const inputs: tf.NamedTensorMap = addend ? { a, b, addend } : { a, b };
@@ -131,7 +123,7 @@ function cpu({ inputs, backend, attrs }: KernelArgs): TensorInfo {
 
 export function registerLowRank(): void {
   registerWebgpuAndCpu(LOW_RANK_UPDATE, webgpu, cpu);
-  tf.registerGradient({
+  registerGradientOnce({
     kernelName: LOW_RANK_UPDATE,
     inputsToSave: ['a', 'b'],
     gradFunc: (dy, [a, b], attrs) => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_KERNELS } from '@deltatune/core';
 import type { Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { registerWebgpuAndCpu, useFused, type KernelArgs } from './program';
+import { registerGradientOnce, registerWebgpuAndCpu, type KernelArgs } from './program';
 
 /**
  * `x W + b` in one kernel: the backend's own fused matmul (bias added in the matmul's epilogue),
@@ -8,15 +9,8 @@ import { registerWebgpuAndCpu, useFused, type KernelArgs } from './program';
  * always; a frozen backbone's W needs none, so here each input's gradient is computed only
  * when the tape asks (dW only when training W: full fine-tuning).
  */
-export const DENSE = 'DeltatuneDense';
+const DENSE = FUSED_KERNELS.dense;
 
-export function dense(x: Tensor, kernel: Tensor, bias?: Tensor): Tensor {
-  if (!bias || !useFused(DENSE)) {
-    const y = tf.matMul(x, kernel);
-    return bias ? tf.add(y, bias) : y;
-  }
-  return tf.engine().runKernel(DENSE, { x, kernel, bias }, {}) as Tensor;
-}
 
 function delegate(backendName: string) {
   return ({ inputs, backend }: KernelArgs): TensorInfo => {
@@ -31,7 +25,7 @@ function delegate(backendName: string) {
 
 export function registerDense(): void {
   registerWebgpuAndCpu(DENSE, delegate('webgpu'), delegate('cpu'));
-  tf.registerGradient({
+  registerGradientOnce({
     kernelName: DENSE,
     inputsToSave: ['x', 'kernel'],
     gradFunc: (dy, [x, kernel]) => ({

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { DeltaTuneError } from './errors';
+import { DeltaTuneError } from '@deltatune/core';
 import { installWasmMatMul } from './wasm-matmul';
 import { installWasmUnsortedSegmentSum } from './wasm-segment-sum';
 
@@ -27,15 +27,38 @@ const NO_ADAPTER_FIX =
   'WebGPU needs a GPU and its Vulkan driver (Linux: the Vulkan loader and the vendor ICD, VK_DRIVER_FILES pointing at it); ' +
   'without a GPU, Mesa >= 24 lavapipe gives a software adapter (Debian 12: scripts/install-lavapipe.sh), or use --backend wasm';
 
-async function tryLoad(load: PackageLoader, specifier: string): Promise<any | undefined> {
+/**
+ * How a failed `import()` of a missing package reads: Node's codes, and the browsers' wording for a
+ * bare specifier no import map resolves (Chromium, Firefox, Safari), a module that did not load, and
+ * Vite's stand-in for an optional peer dependency that is not installed.
+ */
+const NOT_FOUND =
+  /Cannot find (module|package)|Could not resolve "|Failed to resolve module specifier|Failed to fetch dynamically imported module|error loading dynamically imported module|Importing a module script failed|does not resolve to a valid URL|bare specifier/i;
+
+export function isMissingModule(e: unknown): boolean {
+  const code = (e as { code?: string } | undefined)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || NOT_FOUND.test(String(e));
+}
+
+/**
+ * The package's module, or undefined when it is not installed. A backend already registered with
+ * tfjs (a page that imported `@tensorflow/tfjs-backend-wasm` itself, as a bundle must) needs no load.
+ */
+async function tryLoad(load: PackageLoader, specifier: string, backendName?: string): Promise<any | undefined> {
+  if (backendName && tf.findBackendFactory(backendName)) return {};
   try {
     return await load(specifier);
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (module|package)/.test(String(e))) return undefined;
+    if (isMissingModule(e)) return undefined;
     throw e;
   }
 }
+
+const inNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
+
+const WASM_FILES_FIX = inNode
+  ? 'reinstall @tensorflow/tfjs-backend-wasm (its dist/*.wasm files are missing), or call setWasmPaths() from it with the folder that holds them'
+  : "serve the .wasm files of @tensorflow/tfjs-backend-wasm (node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm) with your page, and call setWasmPaths('/their/url/') from @tensorflow/tfjs-backend-wasm before selectBackend";
 
 async function activate(name: string): Promise<boolean> {
   try {
@@ -55,13 +78,14 @@ interface AdapterInfo {
 
 const loaders: Record<Exclude<BackendChoice, 'auto'>, Loader> = {
   async tensorflow(load) {
-    const mod = (await tryLoad(load, '@tensorflow/tfjs-node-gpu')) ?? (await tryLoad(load, '@tensorflow/tfjs-node'));
+    const mod = (await tryLoad(load, '@tensorflow/tfjs-node-gpu', 'tensorflow')) ?? (await tryLoad(load, '@tensorflow/tfjs-node', 'tensorflow'));
     if (!mod) throw missing('tensorflow', 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed');
     if (!(await activate('tensorflow'))) throw missing('tensorflow', 'the tfjs-node binding did not initialise (libtensorflow or CUDA not found)');
   },
   async webgpu(load, automatic) {
     const g = globalThis as { navigator?: { gpu?: unknown } };
     if (!g.navigator?.gpu) {
+      if (!inNode) throw missing('webgpu', 'this browser has no navigator.gpu', 'use a browser with WebGPU (Chrome or Edge 113+, Safari 26+), or --backend wasm');
       const dawn = await tryLoad(load, 'webgpu');
       if (!dawn) throw missing('webgpu', 'no navigator.gpu and the `webgpu` (Dawn) package is not installed');
       const { create, globals } = dawn.default ?? dawn;
@@ -76,23 +100,29 @@ const loaders: Record<Exclude<BackendChoice, 'auto'>, Loader> = {
     if (automatic && adapter.info?.isFallbackAdapter) {
       throw missing('webgpu', `the only adapter is a software one (${adapter.info.description || adapter.info.device || 'fallback'})`, 'name it to use it anyway: --backend webgpu');
     }
-    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-webgpu'))) throw missing('webgpu', '@tensorflow/tfjs-backend-webgpu is not installed');
+    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-webgpu', 'webgpu'))) throw missing('webgpu', '@tensorflow/tfjs-backend-webgpu is not installed');
     if (!(await activate('webgpu'))) throw missing('webgpu', 'tfjs could not start the webgpu backend');
   },
   async wasm(load) {
-    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-wasm'))) throw missing('wasm', '@tensorflow/tfjs-backend-wasm is not installed');
-    if (!(await activate('wasm'))) throw missing('wasm', 'the wasm module failed to load');
+    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-wasm', 'wasm'))) throw missing('wasm', '@tensorflow/tfjs-backend-wasm is not installed');
+    if (!(await activate('wasm'))) {
+      // The package is there, so what failed is fetching or compiling its .wasm binaries: a page
+      // must serve them (bundlers do not copy them), an install may have lost them.
+      throw missing('wasm', 'its .wasm files did not load', WASM_FILES_FIX);
+    }
     installWasmMatMul();
     installWasmUnsortedSegmentSum();
   },
   async cpu(load) {
-    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-cpu'))) throw missing('cpu', '@tensorflow/tfjs-backend-cpu is not installed');
+    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-cpu', 'cpu'))) throw missing('cpu', '@tensorflow/tfjs-backend-cpu is not installed');
     if (!(await activate('cpu'))) throw missing('cpu', 'tfjs could not start the cpu backend');
   },
 };
 
 /**
- * Selects and initialises a tfjs backend. `auto` takes `tensorflow` when tfjs-node(-gpu) is
+ * Selects and initialises a tfjs backend (in Node or a browser). Backend packages are optional: each
+ * is imported when first asked for, unless the page already imported it (in a bundle, import the
+ * ones you want, e.g. `import '@tensorflow/tfjs-backend-wasm'`; or pass `load`). `auto` takes `tensorflow` when tfjs-node(-gpu) is
  * installed, else `webgpu` when a hardware adapter is found, else `wasm`. Naming an unavailable backend
  * is an error that says what to install. Returns the backend now active.
  */

@@ -1,29 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { FUSED_KERNELS, type GeluForm } from '@deltatune/core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, erfApprox, registerWebgpuAndCpu, useFused, WGSL_MATH, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
+import { elementwiseProgram, erfApprox, registerGradientOnce, registerWebgpuAndCpu, WGSL_MATH, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
 
 /**
  * GELU in one kernel forward and one backward (plain ops: 5 and about 8). `erf` is BERT's exact
  * form, `tanh` GPT-2's `gelu_new` approximation.
  */
-export const GELU = 'DeltatuneGelu';
+const GELU = FUSED_KERNELS.gelu;
 export const GELU_GRAD = 'DeltatuneGeluGrad';
-export type GeluForm = 'erf' | 'tanh';
 
 const TANH_C = Math.sqrt(2 / Math.PI);
 
-export function geluReference(x: Tensor, form: GeluForm): Tensor {
-  return tf.tidy(() => {
-    if (form === 'erf') return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
-    const inner = tf.mul(TANH_C, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
-    return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
-  });
-}
-
-export function gelu(x: Tensor, form: GeluForm): Tensor {
-  if (!useFused(GELU)) return geluReference(x, form);
-  return tf.engine().runKernel(GELU, { x }, { form } as unknown as NamedAttrMap) as Tensor;
-}
 
 const WGSL = {
   erf: {
@@ -76,7 +64,7 @@ function cpu(grad: boolean) {
 export function registerGelu(): void {
   registerWebgpuAndCpu(GELU, webgpu(false), cpu(false));
   registerWebgpuAndCpu(GELU_GRAD, webgpu(true), cpu(true));
-  tf.registerGradient({
+  registerGradientOnce({
     kernelName: GELU,
     inputsToSave: ['x'],
     gradFunc: (dy, [x], attrs) => ({ x: () => tf.engine().runKernel(GELU_GRAD, { x, dy: dy as Tensor }, attrs as NamedAttrMap) as Tensor }),

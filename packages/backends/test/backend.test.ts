@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend, type PackageLoader } from '@deltatune/core';
+import { selectBackend, type PackageLoader } from '@deltatune/backends';
 
 const absent: PackageLoader = async (specifier) => {
   const e = new Error(`Cannot find package '${specifier}'`) as Error & { code: string };
@@ -16,7 +16,32 @@ describe('backend selection', () => {
     await expect(selectBackend('webgpu', absent)).rejects.toThrow(
       /backend "webgpu" is not available[\s\S]*npm install @tensorflow\/tfjs-backend-webgpu/,
     );
-    await expect(selectBackend('wasm', absent)).rejects.toThrow(/npm install @tensorflow\/tfjs-backend-wasm/);
+  });
+
+  it('a backend the page already registered needs no import (how a browser bundle selects one)', async () => {
+    // test-setup imported @tensorflow/tfjs-backend-wasm, so its factory is registered: the loader,
+    // which would fail, is not consulted.
+    expect(await selectBackend('wasm', absent)).toBe('wasm');
+  });
+
+  it('auto falls through to wasm when imports fail as they do in browsers and bundlers', async () => {
+    const messages = [
+      'Failed to resolve module specifier "webgpu". Relative references must start with either "/", "./", or "../".', // Chromium
+      'error loading dynamically imported module: http://localhost/node_modules/webgpu', // Firefox
+      'Importing a module script failed.', // Safari
+      'Could not resolve "@tensorflow/tfjs-node-gpu" imported by "@deltatune/backends". Is it installed?', // Vite
+    ];
+    for (const message of messages) {
+      const browserLike: PackageLoader = async () => {
+        throw new TypeError(message);
+      };
+      expect(await selectBackend('auto', browserLike), message).toBe('wasm');
+    }
+    // Any other failure is a real error and surfaces.
+    const broken: PackageLoader = async () => {
+      throw new SyntaxError('Unexpected token < in module');
+    };
+    await expect(selectBackend('tensorflow', broken)).rejects.toThrow(/Unexpected token/);
   });
 
   it('rejects an unknown name with the list of choices', async () => {
