@@ -14,6 +14,7 @@ const examples = readdirSync(`${root}examples`).filter((p) => existsSync(`${root
 const BUILT = ['core', 'kernels', 'backends'];
 const alias = [
   { find: /^@deltatune\/models\/node$/, replacement: `${root}packages/models/src/node.ts` },
+  { find: /^@deltatune\/train\/node$/, replacement: `${root}packages/train/src/node.ts` },
   { find: /^@deltatune\/node\/composition$/, replacement: `${root}packages/node/src/composition.ts` },
   ...packages
     .filter((p) => !BUILT.includes(p))

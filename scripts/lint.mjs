@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // Project rules that TypeScript cannot check:
-// 1. Browser-safe packages (core and the delta methods) import no Node built-ins.
+// 1. Browser-safe packages (core, the delta methods, train) import no Node built-ins outside a `/node` entry.
 // 2. No package reaches into another's internals (`@deltatune/x/src/...`, `/dist/...`).
 // 3. Example plugins use only the published entry points of @deltatune packages.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const BROWSER_SAFE = ['core', 'lora', 'adapter', 'prefix', 'bitfit', 'compose'];
+const BROWSER_SAFE = ['core', 'lora', 'adapter', 'prefix', 'bitfit', 'compose', 'train'];
+// A browser-safe package's `/node` entry (src/node.ts, and the files under src/node/ that only it
+// imports) may use Node; its main entry may not, nor @deltatune/node.
+const nodeEntry = (file) => /[\\/]src[\\/]node(\.ts|[\\/])/.test(file);
 const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 const problems = [];
 
@@ -29,7 +32,11 @@ for (const pkg of readdirSync(join(root, 'packages'))) {
   for (const file of files(join(root, 'packages', pkg, 'src'))) {
     for (const spec of imports(file)) {
       const where = relative(root, file);
-      if (BROWSER_SAFE.includes(pkg) && builtins.has(spec)) problems.push(`${where}: imports Node built-in "${spec}" (this package must run in a browser)`);
+      const browser = BROWSER_SAFE.includes(pkg) && !nodeEntry(file);
+      if (browser && builtins.has(spec)) problems.push(`${where}: imports Node built-in "${spec}" (this package must run in a browser)`);
+      if (browser && spec.startsWith('.') && nodeEntry(resolve(dirname(file), spec)))
+        problems.push(`${where}: imports "${spec}", a file of the /node entry (the main entry must run in a browser)`);
+      if (browser && spec === '@deltatune/node') problems.push(`${where}: imports @deltatune/node (this package must run in a browser; use its /node entry)`);
       if (/^@deltatune\/[^/]+\/(src|dist)\//.test(spec)) problems.push(`${where}: deep import "${spec}" (import the package entry)`);
     }
   }

@@ -1,21 +1,41 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { compilePattern, defineDelta, DeltaTuneError, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type LinearSite, type Targeting } from '@deltatune/core';
+import {
+  compilePattern,
+  defineDelta,
+  defineOptions,
+  DeltaTuneError,
+  option,
+  ownedVariable,
+  selectSites,
+  TARGETING_OPTIONS,
+  type Backbone,
+  type Delta,
+  type DeltaSpec,
+  type LinearSite,
+  type OptionField,
+  type OptionsOf,
+} from '@deltatune/core';
 
 import { IA3_CORE_RANGE, IA3_VERSION } from './version';
 
 export { IA3_VERSION };
 
-export interface Ia3Options extends Targeting {
-  /**
-   * Of the targeted sites, those whose *input* is scaled (the feed-forward output projection);
-   * the others get their *output* scaled (keys and values). Patterns as in `targets`.
-   */
-  readonly feedforward: readonly string[];
-}
+/** IA3's options, declared once: the type, the `--opt` parser, the checks and the help text. */
+export const IA3_OPTIONS = defineOptions('ia3', {
+  ...TARGETING_OPTIONS,
+  // PEFT's defaults for BERT-style models: keys, values, and the feed-forward output projection.
+  targets: { ...TARGETING_OPTIONS.targets, default: ['key', 'value', 'output.dense'] } as OptionField<readonly string[], true>,
+  feedforward: option(
+    'strings',
+    'of the targeted sites, those whose input is scaled (the feed-forward output projection); the others get their output scaled',
+    ['output.dense'],
+  ),
+  seed: option('integer', 'accepted like every method\'s seed; IA3 starts at ones, so it changes nothing', 0),
+});
 
-/** PEFT's defaults for BERT-style models: keys, values, and the feed-forward output projection. */
-export const IA3_DEFAULTS = { targets: ['key', 'value', 'output.dense'], feedforward: ['output.dense'] };
+export type Ia3Options = OptionsOf<typeof IA3_OPTIONS>;
+export const IA3_DEFAULTS = IA3_OPTIONS.defaults;
 
 interface Scale {
   readonly site: LinearSite;
@@ -31,7 +51,7 @@ const keyOf = (site: string) => `base_model.model.${site}.ia3_l`;
  * `y = (x W + b) * l` on keys/values, `y = (x * l) W + b` on the feed-forward output projection.
  */
 export function ia3(options: Partial<Ia3Options> = {}): DeltaSpec<Ia3Options> {
-  const o: Ia3Options = { ...IA3_DEFAULTS, ...options };
+  const o = IA3_OPTIONS.resolve(options);
   return { method: 'ia3', version: IA3_VERSION, coreRange: IA3_CORE_RANGE, options: o, attach: (backbone, name) => attachIa3(backbone, name, o) };
 }
 
@@ -74,22 +94,22 @@ function attachIa3(backbone: Backbone, name: string, o: Ia3Options): Delta {
     assign: (tensors) => {
       for (const s of scales) tf.tidy(() => s.vector.assign(tf.reshape(tensors.get(keyOf(s.site.name))!, [-1])));
     },
-    // Scaling the output scales W's columns and b; scaling the input scales W's rows.
+    // Scaling the output scales W's columns and b; scaling the input scales W's rows. Core
+    // snapshots those weights first, so unmerging restores them exactly (dividing back by a scale
+    // would round, and a scale that reached 0 cannot be divided out at all).
     merge: () => {
-      for (const s of scales) tf.tidy(() => rescale(s, (t, v) => tf.mul(t, v)));
+      for (const s of scales) tf.tidy(() => rescale(s));
     },
-    unmerge: () => {
-      for (const s of scales) tf.tidy(() => rescale(s, (t, v) => tf.div(t, v)));
-    },
+    mergeWeights: () => scales.flatMap((s) => (s.feedforward || !s.site.bias ? [s.site.kernel] : [s.site.kernel, s.site.bias])),
   });
 }
 
-function rescale(s: Scale, op: (t: Tensor, v: Tensor) => Tensor): void {
+function rescale(s: Scale): void {
   if (s.feedforward) {
-    s.site.kernel.assign(op(s.site.kernel, tf.reshape(s.vector, [-1, 1])));
+    s.site.kernel.assign(tf.mul(s.site.kernel, tf.reshape(s.vector, [-1, 1])));
   } else {
-    s.site.kernel.assign(op(s.site.kernel, s.vector));
-    if (s.site.bias) s.site.bias.assign(op(s.site.bias, s.vector));
+    s.site.kernel.assign(tf.mul(s.site.kernel, s.vector));
+    if (s.site.bias) s.site.bias.assign(tf.mul(s.site.bias, s.vector));
   }
 }
 

@@ -1,8 +1,8 @@
-import { parseOptions, type DeltaMethod } from '@deltatune/core';
-import { ia3, ia3FromPeft, IA3_VERSION, type Ia3Options } from './ia3';
+import type { DeltaMethod } from '@deltatune/core';
+import { ia3, ia3FromPeft, IA3_OPTIONS, IA3_VERSION, type Ia3Options } from './ia3';
 import { IA3_CORE_RANGE } from './version';
 
-export { ia3, ia3FromPeft, IA3_DEFAULTS, IA3_VERSION } from './ia3';
+export { ia3, ia3FromPeft, IA3_DEFAULTS, IA3_OPTIONS, IA3_VERSION } from './ia3';
 export type { Ia3Options } from './ia3';
 
 /** The method as the registry sees it; `deltatune --plugin deltatune-plugin-ia3` registers it. */
@@ -14,15 +14,7 @@ export const ia3Method: DeltaMethod<Ia3Options> = {
   peftType: 'IA3',
   description: 'IA3 (Liu et al. 2022): one learned scale per key/value output and feed-forward input element',
   create: (options) => ia3(options),
-  // 'layers' (newer cores) checks indices; the plain types are what older plugins pass, and still work.
-  parseOptions: (raw) =>
-    parseOptions<Ia3Options>('ia3', raw, {
-      targets: 'strings',
-      feedforward: 'strings',
-      exclude: 'strings',
-      layers: 'layers',
-      seed: 'number',
-    }),
+  options: IA3_OPTIONS,
   fromConfig: (config) => ia3(ia3FromPeft(config)),
 };
 

@@ -26,13 +26,13 @@ describe('IA3 config and --opt validation', () => {
   });
 
   it('--opt: the old string types still parse; layers and numbers are checked', () => {
-    expect(ia3Method.parseOptions({ targets: 'key,value', seed: '2', layers: '0' })).toEqual({
+    expect(ia3Method.options.parse({ targets: 'key,value', seed: '2', layers: '0' })).toEqual({
       targets: ['key', 'value'],
       seed: 2,
       layers: [0],
     });
-    rejects(() => ia3Method.parseOptions({ layers: 'all' }), /ia3 option layers=all is not layer indices/);
-    rejects(() => ia3Method.parseOptions({ seed: 'NaN' }), /ia3 option seed=NaN is not a finite number/);
-    rejects(() => ia3Method.parseOptions({ seed: '1e999' }), /ia3 option seed=1e999 is not a finite number/);
+    rejects(() => ia3Method.options.parse({ layers: 'all' }), /ia3 option layers=all is not layer indices/);
+    rejects(() => ia3Method.options.parse({ seed: 'NaN' }), /ia3 option seed=NaN is not an integer/);
+    rejects(() => ia3Method.options.parse({ seed: '1e999' }), /ia3 option seed=1e999 is not an integer/);
   });
 });

@@ -1,44 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRng, defineDelta, DeltaTuneError, kaimingUniform, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type SublayerSite, type Targeting } from '@deltatune/core';
+import { createRng, defineDelta, DeltaTuneError, kaimingUniform, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type SublayerSite } from '@deltatune/core';
 
 import { ADAPTER_CORE_RANGE, ADAPTER_VERSION } from './version';
+import { ADAPTER_DEFAULTS, ADAPTER_OPTIONS, NON_LINEARITIES, PLACEMENTS, POSITION_NAMES, type AdapterOptions, type NonLinearity, type Placement } from './options';
 
 export { ADAPTER_CORE_RANGE, ADAPTER_VERSION };
 
-export type Placement = 'houlsby' | 'pfeiffer' | 'parallel';
-export type NonLinearity = 'relu' | 'gelu' | 'swish' | 'tanh';
-
-export interface AdapterOptions extends Targeting {
-  /**
-   * `houlsby` (2019): after the attention and the feed-forward outputs; `pfeiffer` (2021): after
-   * the feed-forward output only; `parallel` (He et al. 2022): reads the sublayer's input, adds
-   * to its output (feed-forward only unless `positions` says otherwise). All act before the
-   * residual add (and, in post-norm models, the layer norm).
-   */
-  readonly placement: Placement;
-  /** Overrides the placement's sublayer positions. */
-  readonly positions?: ReadonlyArray<'attention' | 'feedforward'>;
-  /** Bottleneck width = hidden / reductionFactor (rounded), unless `bottleneck` is given. */
-  readonly reductionFactor: number;
-  readonly bottleneck?: number;
-  readonly nonLinearity: NonLinearity;
-  /** Multiplies the adapter's output before it is added (residual scaling). */
-  readonly scaling: number;
-  readonly seed: number;
-}
-
-export const PLACEMENTS: readonly Placement[] = ['houlsby', 'pfeiffer', 'parallel'];
-export const NON_LINEARITIES: readonly NonLinearity[] = ['relu', 'gelu', 'swish', 'tanh'];
-export const POSITION_NAMES = ['attention', 'feedforward'] as const;
-
-export const ADAPTER_DEFAULTS: Omit<AdapterOptions, keyof Targeting> = {
-  placement: 'houlsby',
-  reductionFactor: 16,
-  nonLinearity: 'relu',
-  scaling: 1,
-  seed: 0,
-};
+export { ADAPTER_DEFAULTS, NON_LINEARITIES, PLACEMENTS, POSITION_NAMES, type AdapterOptions, type NonLinearity, type Placement };
 
 const POSITIONS: Record<Placement, ReadonlyArray<'attention' | 'feedforward'>> = {
   houlsby: ['attention', 'feedforward'],
@@ -65,7 +34,7 @@ export function bottleneckSize(site: SublayerSite, o: Pick<AdapterOptions, 'bott
 
 /** `in*m + m + m*hidden + hidden` per site, `in` the sublayer output (sequential) or input (parallel) width. */
 export function adapterParameterCount(backbone: Backbone, options: Partial<AdapterOptions> = {}): number {
-  const o = { ...ADAPTER_DEFAULTS, ...options };
+  const o = ADAPTER_OPTIONS.resolve(options);
   return adapterSites(backbone, o).reduce((n, s) => {
     const m = bottleneckSize(s, o);
     const inWidth = o.placement === 'parallel' ? s.inFeatures : s.hidden;
@@ -75,37 +44,7 @@ export function adapterParameterCount(backbone: Backbone, options: Partial<Adapt
 
 /** A bottleneck adapter `h + s * f(x W_down + b_down) W_up + b_up`, W_up zero at init: an untrained adapter changes nothing. */
 export function adapter(options: Partial<AdapterOptions> = {}): DeltaSpec<AdapterOptions> {
-  const o: AdapterOptions = { ...ADAPTER_DEFAULTS, ...options };
-  if (!PLACEMENTS.includes(o.placement))
-    throw new DeltaTuneError(
-      `adapter: placement must be houlsby, pfeiffer or parallel, got ${o.placement}`,
-      'e.g. --opt placement=pfeiffer',
-    );
-  if (!NON_LINEARITIES.includes(o.nonLinearity))
-    throw new DeltaTuneError(
-      `adapter: nonLinearity must be relu, gelu, swish or tanh, got ${o.nonLinearity}`,
-      'e.g. --opt nonLinearity=gelu',
-    );
-  if (typeof o.reductionFactor !== 'number' || !(o.reductionFactor > 0 && Number.isFinite(o.reductionFactor))) {
-    throw new DeltaTuneError(
-      `adapter: reductionFactor must be a number above 0, got ${o.reductionFactor}`,
-      'e.g. --opt reductionFactor=16',
-    );
-  }
-  if (o.bottleneck !== undefined && !(Number.isInteger(o.bottleneck) && o.bottleneck > 0)) {
-    throw new DeltaTuneError(
-      `adapter: bottleneck must be a positive integer, got ${o.bottleneck}`,
-      'e.g. --opt bottleneck=8, or leave it out to use reductionFactor',
-    );
-  }
-  if (!Number.isFinite(o.scaling))
-    throw new DeltaTuneError(`adapter: scaling must be a finite number, got ${o.scaling}`, 'e.g. --opt scaling=1');
-  const badPosition = o.positions?.find((p) => !POSITION_NAMES.includes(p));
-  if (badPosition !== undefined)
-    throw new DeltaTuneError(
-      `adapter: positions must be attention and/or feedforward, got ${badPosition}`,
-      'e.g. --opt positions=feedforward',
-    );
+  const o = ADAPTER_OPTIONS.resolve(options);
   return {
     method: 'adapter',
     version: ADAPTER_VERSION,

@@ -1,4 +1,4 @@
-import { parseOptions, type DeltaMethod, configFields } from '@deltatune/core';
+import { type DeltaMethod, configFields } from '@deltatune/core';
 import {
   adapter,
   ADAPTER_CORE_RANGE,
@@ -9,6 +9,7 @@ import {
   POSITION_NAMES,
   type AdapterOptions,
 } from './adapter';
+import { ADAPTER_OPTIONS } from './options';
 
 const { configObject, describe, fieldError, num, oneOf, strings } = configFields;
 
@@ -19,19 +20,7 @@ export const adapterMethod: DeltaMethod<AdapterOptions> = {
   packageName: '@deltatune/adapter',
   description: 'Bottleneck adapters (Houlsby, Pfeiffer, parallel): in*m + m + m*hidden + hidden per site',
   create: (options) => adapter(options),
-  parseOptions: (raw) =>
-    parseOptions<AdapterOptions>('adapter', raw, {
-      placement: PLACEMENTS,
-      positions: { each: POSITION_NAMES },
-      reductionFactor: 'positive',
-      bottleneck: 'positiveInteger',
-      nonLinearity: NON_LINEARITIES,
-      scaling: 'finite',
-      seed: 'integer',
-      targets: 'strings',
-      exclude: 'strings',
-      layers: 'layers',
-    }),
+  options: ADAPTER_OPTIONS,
   fromConfig: (raw) => {
     const c = configObject(raw);
     const sites = strings(c, 'sites');

@@ -57,23 +57,23 @@ describe('adapter config validation', () => {
     ['positions', 'attention,output', /adapter option positions=attention,output is not a list of attention, feedforward/],
     ['layers', 'x', /adapter option layers=x is not layer indices/],
   ])('refuses --opt %s=%s', (key, value, message) => {
-    rejects(() => adapterMethod.parseOptions({ [key]: value }), message);
+    rejects(() => adapterMethod.options.parse({ [key]: value }), message);
   });
 
   it('parses good --opt values', () => {
     expect(
-      adapterMethod.parseOptions({ placement: 'parallel', positions: 'attention,feedforward', reductionFactor: '0.5', scaling: '-1' }),
+      adapterMethod.options.parse({ placement: 'parallel', positions: 'attention,feedforward', reductionFactor: '0.5', scaling: '-1' }),
     ).toEqual({
       placement: 'parallel',
       positions: ['attention', 'feedforward'],
       reductionFactor: 0.5,
       scaling: -1,
     });
-    expect(adapterMethod.parseOptions({ positions: 'feedforward' }).positions).toEqual(['feedforward']);
+    expect(adapterMethod.options.parse({ positions: 'feedforward' }).positions).toEqual(['feedforward']);
   });
 
   it('the API refuses the same values', () => {
-    rejects(() => adapter({ placement: 'toString' as never }), /placement must be houlsby, pfeiffer or parallel/);
+    rejects(() => adapter({ placement: 'toString' as never }), /adapter: placement must be one of houlsby, pfeiffer, parallel, got toString/);
     rejects(() => adapter({ scaling: NaN }), /scaling must be a finite number/);
     rejects(() => adapter({ bottleneck: 0 }), /bottleneck must be a positive integer/);
     rejects(() => adapter({ reductionFactor: Infinity }), /reductionFactor must be a number above 0/);

@@ -1,25 +1,28 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { defineDelta, DeltaTuneError, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type LinearSite, type NormSite, type Targeting, type TargetPattern } from '@deltatune/core';
+import { defineDelta, defineOptions, option, ownedVariable, selectSites, TARGETING_OPTIONS, type Backbone, type Delta, type DeltaSpec, type LinearSite, type NormSite, type OptionsOf, type TargetPattern } from '@deltatune/core';
 
 import { BITFIT_CORE_RANGE, BITFIT_VERSION } from './version';
 
 export { BITFIT_CORE_RANGE, BITFIT_VERSION };
 
-export interface BitFitOptions extends Targeting {
-  /**
-   * `all`: every bias of every linear layer (plus layer norms, see `layerNorm`).
-   * `query-intermediate`: the attention query and the first feed-forward layer, the smallest
-   * subset Ben Zaken et al. (2022) found nearly as good. `targets` narrows further either way.
-   */
-  readonly subset: 'all' | 'query-intermediate';
-  /** Also train the layer norms' biases (beta). */
-  readonly layerNorm: boolean;
-}
+export const SUBSETS = ['all', 'query-intermediate'] as const;
 
-export const SUBSETS: ReadonlyArray<BitFitOptions['subset']> = ['all', 'query-intermediate'];
+/** BitFit's options, declared once: the type, the `--opt` parser, the checks and the help text. */
+export const BITFIT_OPTIONS = defineOptions('bitfit', {
+  subset: option(
+    SUBSETS,
+    'all: every bias of every linear layer (plus layer norms, see layerNorm); query-intermediate: the attention query ' +
+      'and the first feed-forward layer, the subset Ben Zaken et al. (2022) found nearly as good',
+    'all',
+  ),
+  layerNorm: option('boolean', "also train the layer norms' biases (beta)", true),
+  seed: option('integer', 'accepted like every method\'s seed; BitFit starts at zero, so it changes nothing', 0),
+  ...TARGETING_OPTIONS,
+});
 
-export const BITFIT_DEFAULTS: Omit<BitFitOptions, keyof Targeting> = { subset: 'all', layerNorm: true };
+export type BitFitOptions = OptionsOf<typeof BITFIT_OPTIONS>;
+export const BITFIT_DEFAULTS = BITFIT_OPTIONS.defaults;
 
 const SUBSET_TARGETS: Record<BitFitOptions['subset'], readonly TargetPattern[] | undefined> = {
   all: undefined,
@@ -39,11 +42,7 @@ interface BiasDelta {
  * is exact. Saved files hold the trained biases (`base + d`) under their Hugging Face names.
  */
 export function bitfit(options: Partial<BitFitOptions> = {}): DeltaSpec<BitFitOptions> {
-  const o: BitFitOptions = { ...BITFIT_DEFAULTS, ...options };
-  if (!SUBSETS.includes(o.subset))
-    throw new DeltaTuneError(`bitfit: subset must be all or query-intermediate, got ${o.subset}`, 'e.g. --opt subset=query-intermediate');
-  if (typeof o.layerNorm !== 'boolean')
-    throw new DeltaTuneError(`bitfit: layerNorm must be true or false, got ${o.layerNorm}`, 'e.g. --opt layerNorm=false');
+  const o = BITFIT_OPTIONS.resolve(options);
   return {
     method: 'bitfit',
     version: BITFIT_VERSION,
@@ -68,9 +67,9 @@ function attachBitFit(backbone: Backbone, name: string, o: BitFitOptions): Delta
     return { site, name: `${site.name}.bias`, base, delta: ownedVariable(tf.zerosLike(base)) };
   });
   const variables = new Map<string, Variable>(biases.map((b) => [b.name, b.delta]));
-  let merged = false;
-  const originals = new Map<Variable, Tensor>();
-  return defineDelta({
+  // Saved files hold base + delta; once merged, the base already holds it.
+  const isMerged = () => self.merged === true;
+  const self: Delta = defineDelta({
     name,
     method: 'bitfit',
     version: BITFIT_VERSION,
@@ -91,32 +90,22 @@ function attachBitFit(backbone: Backbone, name: string, o: BitFitOptions): Delta
       stores: 'trained bias values (base + delta)',
     }),
     // The trained biases themselves, as a Hugging Face checkpoint would hold them.
-    tensors: () => new Map<string, Tensor>(biases.map((b) => [b.name, merged ? tf.clone(b.base) : tf.add(b.base, b.delta)])),
+    tensors: () => new Map<string, Tensor>(biases.map((b) => [b.name, isMerged() ? tf.clone(b.base) : tf.add(b.base, b.delta)])),
     assign: (tensors) => {
       for (const b of biases) tf.tidy(() => b.delta.assign(tf.sub(tensors.get(b.name)!, b.base)));
     },
-    // Merge keeps the original biases, so unmerge restores them bit for bit.
+    // Core snapshots the biases before merging, so unmerge restores them bit for bit.
     merge: () => {
-      for (const b of biases) {
-        originals.set(b.base, tf.clone(b.base));
-        tf.tidy(() => b.base.assign(tf.add(b.base, b.delta)));
-      }
-      merged = true;
+      for (const b of biases) tf.tidy(() => b.base.assign(tf.add(b.base, b.delta)));
     },
-    unmerge: () => {
-      for (const [base, original] of originals) {
-        base.assign(original);
-        original.dispose();
-      }
-      originals.clear();
-      merged = false;
-    },
+    mergeWeights: () => biases.map((b) => b.base),
   });
+  return self;
 }
 
 /** Elements of the selected biases: what BitFit trains. */
 export function bitfitParameterCount(backbone: Backbone, options: Partial<BitFitOptions> = {}): number {
-  return bitfitSites(backbone, { ...BITFIT_DEFAULTS, ...options }).reduce(
+  return bitfitSites(backbone, BITFIT_OPTIONS.resolve(options)).reduce(
     (n, s) => n + (s.kind === 'linear' ? s.outFeatures : s.hidden),
     0,
   );

@@ -1,5 +1,5 @@
-import { parseOptions, type DeltaMethod, configFields } from '@deltatune/core';
-import { bitfit, BITFIT_CORE_RANGE, BITFIT_DEFAULTS, BITFIT_VERSION, SUBSETS, type BitFitOptions } from './bitfit';
+import { type DeltaMethod, configFields } from '@deltatune/core';
+import { bitfit, BITFIT_OPTIONS, BITFIT_CORE_RANGE, BITFIT_DEFAULTS, BITFIT_VERSION, SUBSETS, type BitFitOptions } from './bitfit';
 
 const { bool, configObject, fieldError, oneOf, strings } = configFields;
 
@@ -10,15 +10,7 @@ export const bitfitMethod: DeltaMethod<BitFitOptions> = {
   packageName: '@deltatune/bitfit',
   description: 'Bias-term fine-tuning (Ben Zaken et al. 2022): one parameter per selected bias element',
   create: (options) => bitfit(options),
-  parseOptions: (raw) =>
-    parseOptions<BitFitOptions>('bitfit', raw, {
-      subset: SUBSETS,
-      layerNorm: 'boolean',
-      targets: 'strings',
-      exclude: 'strings',
-      layers: 'layers',
-      seed: 'integer',
-    }),
+  options: BITFIT_OPTIONS,
   fromConfig: (raw) => {
     const c = configObject(raw);
     const biases = strings(c, 'biases');

@@ -46,11 +46,11 @@ describe('bitfit config validation', () => {
     ['seed', 'NaN', /bitfit option seed=NaN is not an integer/],
     ['layers', '[-0.5]', /bitfit option layers=\[-0\.5\] is not layer indices/],
   ])('refuses --opt %s=%s', (key, value, message) => {
-    rejects(() => bitfitMethod.parseOptions({ [key]: value }), message);
+    rejects(() => bitfitMethod.options.parse({ [key]: value }), message);
   });
 
   it('parses good --opt values', () => {
-    expect(bitfitMethod.parseOptions({ subset: 'all', layerNorm: 'false', layers: '[0]' })).toEqual({
+    expect(bitfitMethod.options.parse({ subset: 'all', layerNorm: 'false', layers: '[0]' })).toEqual({
       subset: 'all',
       layerNorm: false,
       layers: [0],

@@ -40,12 +40,13 @@ export async function loadPlugin(specifier: string): Promise<DeltaMethod<any>[]>
   for (const m of objects) {
     const missing = [
       ...(['name', 'version', 'coreRange', 'packageName', 'description'] as const).filter((k) => typeof m[k] !== 'string'),
-      ...(['create', 'parseOptions', 'fromConfig'] as const).filter((k) => typeof m[k] !== 'function'),
+      ...(['create', 'fromConfig'] as const).filter((k) => typeof m[k] !== 'function'),
+      ...(typeof (m.options as { parse?: unknown } | undefined)?.parse === 'function' ? [] : ['options (an option schema: defineOptions)']),
     ];
     if (missing.length) {
       throw new DeltaTuneError(
         `plugin "${specifier}" exports a method${typeof m.name === 'string' ? ` "${m.name}"` : ''} without ${missing.join(', ')}`,
-        'a DeltaMethod has name, version, coreRange, packageName, description (strings) and create, parseOptions, fromConfig (functions); see docs/writing-a-method.md',
+        'a DeltaMethod has name, version, coreRange, packageName, description (strings), options (defineOptions from @deltatune/core) and create, fromConfig (functions); see docs/writing-a-method.md',
       );
     }
   }

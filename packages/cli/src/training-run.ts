@@ -10,14 +10,13 @@ import {
   classifierFiles,
   limitDataset,
   LM_TASK_FILE,
-  loadDataset,
-  train,
   type ClassificationMetrics,
   type LmMetrics,
   type ScheduleKind,
   type TaskKind,
   type TrainEvent,
 } from '@deltatune/train';
+import { loadDataset, train } from '@deltatune/train/node';
 import { lineChartSvg, writeChart } from './plot';
 import { formatSeconds, ProgressBar } from './progress';
 
@@ -85,7 +84,7 @@ export interface RunSummary {
 export function attachMethods(backbone: Backbone, methods: readonly MethodRequest[], seed: number, tokenizer?: TextTokenizer): Delta[] {
   return methods.map((m) => {
     const method = getMethod(m.name);
-    const options = method.parseOptions(m.options) as Record<string, unknown>;
+    const options = method.options.parse(m.options) as Record<string, unknown>;
     if (typeof options.initText === 'string' && tokenizer) {
       options.initTokenIds = tokenizer.encodeOne(options.initText).ids;
       options.init ??= 'text';

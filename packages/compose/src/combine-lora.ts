@@ -1,26 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { addMany, DeltaTuneError, getMethod, type Delta } from '@deltatune/core';
+import { addMany, DeltaTuneError, type Delta } from '@deltatune/core';
 import type { Composition } from './composition';
 import { truncatedSvd } from './svd';
 
 export type LoraCombination = 'cat' | 'svd' | 'linear';
 
-interface LoraOptionsLike {
-  r: number;
-  alpha: number;
-  rsLoRA?: boolean;
-}
-
-const scalingOf = (o: LoraOptionsLike) => (o.rsLoRA ? o.alpha / Math.sqrt(o.r) : o.alpha / o.r);
-
-/** The LoRA sites of a delta: `base_model.model.<site>.lora_A.weight` -> A `[in, r]`, B `[r, out]`. */
-function pairs(delta: Delta): Map<string, { a: tf.Variable; b: tf.Variable }> {
-  const out = new Map<string, { a: tf.Variable; b: tf.Variable }>();
-  for (const [key, a] of delta.variables) {
-    const m = /^base_model\.model\.(.+)\.lora_A\.weight$/.exec(key);
-    if (m) out.set(m[1], { a, b: delta.variables.get(`base_model.model.${m[1]}.lora_B.weight`)! });
+/** @deltatune/lora, loaded when a combination is asked for: compose works without it otherwise. */
+async function loraPackage(): Promise<typeof import('@deltatune/lora')> {
+  try {
+    return await import('@deltatune/lora');
+  } catch (e) {
+    throw new DeltaTuneError(`combineLoras needs @deltatune/lora (${(e as Error).message.split('\n')[0]})`, 'npm install @deltatune/lora');
   }
-  return out;
 }
 
 /**
@@ -43,21 +34,22 @@ export async function combineLoras(
   if (names.length !== weights.length) throw new DeltaTuneError(`combineLoras: ${names.length} LoRAs but ${weights.length} weights`, 'give one weight per LoRA');
   const members = names.map((n) => composition.member(n));
   for (const m of members) if (m.delta.method !== 'lora') throw new DeltaTuneError(`combineLoras: "${m.delta.name}" is ${m.delta.method}, not lora`, 'combine LoRA deltas only');
-  const opts = members.map((m) => m.spec.options as LoraOptionsLike);
-  const sitePairs = members.map((m) => pairs(m.delta));
+  const { lora, loraFactors } = await loraPackage();
+  const factors = members.map((m) => loraFactors(m.delta));
+  const sitePairs = factors.map((f) => f.sites);
   const sites = [...sitePairs[0].keys()];
   for (const p of sitePairs) {
     if (p.size !== sites.length || sites.some((s) => !p.has(s))) throw new DeltaTuneError('combineLoras: the LoRAs target different sites', 'combine LoRAs made with the same targets');
   }
-  const ranks = opts.map((o) => o.r);
+  const ranks = sitePairs.map((p) => p.get(sites[0])!.a.shape[1] as number);
   const rank = options.combination === 'cat' ? ranks.reduce((a, b) => a + b, 0) : options.combination === 'linear' ? ranks[0] : (options.rank ?? Math.max(...ranks));
   if (options.combination === 'linear' && ranks.some((r) => r !== rank)) throw new DeltaTuneError(`combineLoras linear needs equal ranks, got ${ranks.join(', ')}`, 'use combination "cat" or "svd"');
-  const spec = getMethod('lora').create({ ...(members[0].spec.options as object), r: rank, alpha: rank, rsLoRA: false, targets: sites });
+  const spec = lora({ ...(members[0].spec.options as object), r: rank, alpha: rank, rsLoRA: false, targets: sites });
   const result = composition.add(newName, spec);
-  const target = pairs(result);
+  const target = loraFactors(result).sites;
   for (const site of sites) {
     const { a: outA, b: outB } = target.get(site)!;
-    const parts = sitePairs.map((p, i) => ({ a: p.get(site)!.a, b: p.get(site)!.b, f: weights[i] * scalingOf(opts[i]) }));
+    const parts = sitePairs.map((p, i) => ({ a: p.get(site)!.a, b: p.get(site)!.b, f: weights[i] * factors[i].scale }));
     if (options.combination === 'cat') {
       tf.tidy(() => {
         outA.assign(tf.concat(parts.map((p) => tf.mul(p.a, p.f)), 1));

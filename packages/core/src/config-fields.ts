@@ -1,4 +1,5 @@
 import { DeltaTuneError } from './errors';
+import { NUMBER_KINDS, type NumberKind } from './number-kinds';
 
 // Readers for saved adapter_config.json fields. A saved file can hold anything JSON can, so a
 // value of the wrong type is one error naming the field: never a TypeError, and never NaN that
@@ -7,15 +8,10 @@ import { DeltaTuneError } from './errors';
 
 const FILE = 'adapter_config.json';
 
-export type FieldKind = 'finite' | 'positive' | 'positiveInteger' | 'nonNegativeInteger' | 'probability';
+/** Numeric kinds a saved field can have: the same rules as options (number-kinds.ts). */
+export type FieldKind = NumberKind;
 
-const KINDS: Record<FieldKind, { what: string; ok: (n: number) => boolean; example: string }> = {
-  finite: { what: 'a finite number', ok: Number.isFinite, example: '8' },
-  positive: { what: 'a number above 0', ok: (n) => Number.isFinite(n) && n > 0, example: '16' },
-  positiveInteger: { what: 'a positive integer', ok: (n) => Number.isInteger(n) && n > 0, example: '8' },
-  nonNegativeInteger: { what: 'a non-negative integer', ok: (n) => Number.isInteger(n) && n >= 0, example: '0' },
-  probability: { what: 'a number in [0, 1)', ok: (n) => Number.isFinite(n) && n >= 0 && n < 1, example: '0.1' },
-};
+const KINDS = NUMBER_KINDS;
 
 /** A JSON value as a message shows it: short, and saying what kind of thing it is. */
 export function describe(v: unknown): string {

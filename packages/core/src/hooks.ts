@@ -12,6 +12,12 @@ export interface PassContext {
  * the backbone owns what it passes in.
  */
 export interface LinearHook {
+  /**
+   * The effective weight `[in, out]` the projection uses, from the one before it (the site's kernel
+   * for the first hook): rescale or replace W (DoRA's magnitude and direction, LoHa's Hadamard
+   * product). Runs on every pass, so the result is differentiable in the delta's variables.
+   */
+  weight?(kernel: Tensor, site: LinearSite, ctx: PassContext): Tensor;
   /** Transforms the input before the projection (IA3 on a feed-forward output projection). */
   input?(x: Tensor, site: LinearSite, ctx: PassContext): Tensor;
   /** Transforms the output; `x` is the (possibly transformed) input (LoRA adds `x A B`). */

@@ -14,6 +14,8 @@ export type { TargetPattern, Targeting } from './targeting';
 export type { Delta, DeltaSpec, DeltaState, DeltaMethod } from './method';
 export { registerMethod, unregisterMethod, getMethod, findMethodByPeftType, listMethods } from './method-registry';
 export { attach, attachedDeltas, defineDelta, uniqueDeltaName } from './delta';
+export { snapshotWeights } from './weights';
+export type { WeightSnapshot } from './weights';
 export type { DeltaParts } from './delta';
 export { countParameters, structureTree } from './accounting';
 export type { ParameterReport, DeltaCount } from './accounting';
@@ -25,7 +27,9 @@ export { createRng, uniform, normal, kaimingUniform, permutation } from './rando
 export type { Rng } from './random';
 export { ownedVariable } from './variables';
 export { addMany } from './sum';
-export { parseOptionValue, parseOptions } from './options';
+export { defineOptions, option, TARGETING_OPTIONS } from './option-schema';
+export type { OptionSchema, OptionField, OptionsOf, OptionRow } from './option-schema';
+export type { OptionType, NumberKind } from './options';
 export * as configFields from './config-fields';
 // Ops: plain tfjs, dispatching to a registered fused kernel when the active backend has one.
 export { dense, lowRankUpdate } from './ops/dense';

@@ -1,9 +1,14 @@
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import type { Backbone } from './backbone';
+import type { OptionSchema } from './option-schema';
 
 /**
  * A delta's saved state: a JSON config and named tensors. Method packages choose the names (LoRA
  * uses PEFT's), and `config.deltatune` records which method and version wrote it.
+ *
+ * Ownership: the tensors `save()` returns belong to the delta and stay valid until its next
+ * `save()` or its `detach()`; copy one (`tf.clone`) to keep it longer, and never dispose them. A
+ * state passed to `load()` stays the caller's: the delta copies what it needs.
  */
 export interface DeltaState {
   readonly config: Record<string, unknown>;
@@ -18,6 +23,11 @@ export interface Delta {
   readonly methodVersion: string;
   /** Trainable variables by a stable name (the names its state uses). */
   readonly variables: ReadonlyMap<string, Variable>;
+  /**
+   * Frozen buffers: tensors the delta owns and saves but never trains (VeRA's shared random
+   * projections). Not counted as parameters; disposed on detach.
+   */
+  readonly buffers: ReadonlyMap<string, Tensor>;
   /** Site names this delta acts on. */
   readonly sites: readonly string[];
   /** Elements in `variables`. */
@@ -27,7 +37,10 @@ export interface Delta {
   /** Whether the delta's hooks run (switching at run time, without reloading the backbone). */
   active: boolean;
   save(): DeltaState;
-  /** Copies saved tensors into the variables; shapes and names are validated first. */
+  /**
+   * Copies saved tensors into the variables and buffers; shapes and names are validated first. On
+   * a merged delta the base weights are restored, the state loaded, and the delta merged again.
+   */
   load(state: DeltaState): void;
   /** Removes every hook and disposes the variables: the backbone computes exactly as before attach. */
   detach(): void;
@@ -64,8 +77,8 @@ export interface DeltaMethod<Options = unknown> {
   /** PEFT's `peft_type`, where the method reads and writes PEFT's format. */
   readonly peftType?: string;
   create(options?: Partial<Options>): DeltaSpec<Options>;
-  /** Turns CLI `--opt key=value` strings into options; unknown keys are an error. */
-  parseOptions(raw: Readonly<Record<string, string>>): Partial<Options>;
+  /** The options `create` takes: their types, defaults and help; `options.parse` reads CLI `--opt key=value` strings. */
+  readonly options: OptionSchema<Options>;
   /** The spec that re-creates a saved delta from its config. */
   fromConfig(config: Record<string, unknown>): DeltaSpec<Options>;
 }

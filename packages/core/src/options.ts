@@ -1,4 +1,7 @@
 import { DeltaTuneError } from './errors';
+import { NUMBER_KINDS, type NumberKind } from './number-kinds';
+
+export type { NumberKind };
 
 /** Parses one CLI option value: numbers, booleans, JSON arrays/objects, comma lists, else the string. */
 export function parseOptionValue(raw: string): unknown {
@@ -20,9 +23,6 @@ export function parseOptionValue(raw: string): unknown {
   return t;
 }
 
-/** Numeric kinds an option can declare; each is finite (a NaN or Infinity never reaches the math). */
-export type NumberKind = 'number' | 'finite' | 'integer' | 'positiveInteger' | 'positive' | 'nonNegative' | 'probability';
-
 /**
  * What one option accepts. The plain strings are the original vocabulary (third-party methods pass
  * them); `readonly string[]` is an enum, `{ each: [...] }` a list drawn from an enum, `layers` the
@@ -38,16 +38,6 @@ export type OptionType =
   | 'indices'
   | readonly string[]
   | { readonly each: readonly string[] };
-
-const NUMBER_KINDS: Record<NumberKind, { what: string; ok: (n: number) => boolean; example: string }> = {
-  number: { what: 'a finite number', ok: Number.isFinite, example: '1' },
-  finite: { what: 'a finite number', ok: Number.isFinite, example: '1' },
-  integer: { what: 'an integer', ok: Number.isInteger, example: '0' },
-  positiveInteger: { what: 'a positive integer', ok: (n) => Number.isInteger(n) && n > 0, example: '8' },
-  positive: { what: 'a number above 0', ok: (n) => Number.isFinite(n) && n > 0, example: '16' },
-  nonNegative: { what: 'a number of 0 or more', ok: (n) => Number.isFinite(n) && n >= 0, example: '0.1' },
-  probability: { what: 'a number in [0, 1)', ok: (n) => Number.isFinite(n) && n >= 0 && n < 1, example: '0.1' },
-};
 
 const isIndex = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
 
@@ -78,7 +68,7 @@ export function parseOptions<T>(
   return out as Partial<T>;
 }
 
-function parseOne(method: string, key: string, value: string, type: OptionType): unknown {
+export function parseOne(method: string, key: string, value: string, type: OptionType): unknown {
   const bad = (what: string, example: string) =>
     new DeltaTuneError(`${method} option ${key}=${value} is not ${what}`, `give ${key} ${what}, e.g. --opt ${key}=${example}`);
   if (type === 'string') return value;

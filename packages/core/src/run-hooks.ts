@@ -9,12 +9,14 @@ import type { AttentionSite, EmbeddingsSite, LinearSite, NormSite, SublayerSite 
  * computation, so a backbone with everything detached runs exactly as before attach.
  */
 
-/** `x W + b` over the last axis of `x`, with the site's linear hooks around it. */
+/** `x W + b` over the last axis of `x`, with the site's linear hooks around it (weight, input, output). */
 export function runLinear(hooks: HookRegistry, site: LinearSite, x: Tensor, ctx: PassContext): Tensor {
   const list = hooks.at('linear', site.name);
+  let kernel: Tensor = site.kernel;
+  for (const h of list) if (h.weight) kernel = h.weight(kernel, site, ctx);
   let input = x;
   for (const h of list) if (h.input) input = h.input(input, site, ctx);
-  let y = denseLastAxis(input, site.kernel, site.bias);
+  let y = denseLastAxis(input, kernel, site.bias);
   for (const h of list) if (h.output) y = h.output(input, y, site, ctx);
   return y;
 }

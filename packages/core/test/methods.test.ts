@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { getMethod, registerMethod, unregisterMethod, type DeltaMethod } from '@deltatune/core';
+import { defineOptions, getMethod, registerMethod, unregisterMethod, type DeltaMethod } from '@deltatune/core';
 import { satisfies } from '../src/semver';
 
 const fake = (version: string, coreRange = '^0.1.0'): DeltaMethod => ({
@@ -9,7 +9,7 @@ const fake = (version: string, coreRange = '^0.1.0'): DeltaMethod => ({
   packageName: 'deltatune-fake',
   description: '',
   create: () => ({} as never),
-  parseOptions: () => ({}),
+  options: defineOptions('fake', {}),
   fromConfig: () => ({} as never),
 });
 

@@ -1,5 +1,6 @@
-export { lora, loraParameterFormula, LORA_VERSION } from './lora';
+export { lora, loraFactors, loraParameterFormula, LORA_VERSION } from './lora';
+export type { LoraFactors } from './lora';
 export { loraMethod } from './method';
-export { LORA_DEFAULTS, DEFAULT_TARGETS, scaling } from './options';
+export { LORA_OPTIONS, LORA_DEFAULTS, DEFAULT_TARGETS, scaling } from './options';
 export type { LoraOptions } from './options';
 export { optionsFromPeft, configToPeft, peftKey } from './peft';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import { createRng, defineDelta, DeltaTuneError, kaimingUniform, lowRankUpdate, ownedVariable, selectSites, uniform, type Backbone, type Delta, type DeltaSpec, type LinearSite } from '@deltatune/core';
-import { DEFAULT_TARGETS, LORA_DEFAULTS, scaling, type LoraOptions } from './options';
+import { DEFAULT_TARGETS, LORA_OPTIONS, scaling, type LoraOptions } from './options';
 import { configToPeft, peftKey } from './peft';
 
 import { LORA_CORE_RANGE, LORA_VERSION } from './version';
@@ -13,8 +13,7 @@ export { LORA_CORE_RANGE, LORA_VERSION };
  * A is `[in, r]` and B is `[r, out]` here (tfjs layout); files use PEFT's `[r, in]` / `[out, r]`.
  */
 export function lora(options: Partial<LoraOptions> = {}): DeltaSpec<LoraOptions> {
-  const o: LoraOptions = { ...LORA_DEFAULTS, ...options };
-  validate(o);
+  const o = LORA_OPTIONS.resolve(options);
   return {
     method: 'lora',
     version: LORA_VERSION,
@@ -22,17 +21,6 @@ export function lora(options: Partial<LoraOptions> = {}): DeltaSpec<LoraOptions>
     options: o,
     attach: (backbone, name) => attachLora(backbone, name, o),
   };
-}
-
-function validate(o: LoraOptions): void {
-  if (!Number.isInteger(o.r) || o.r < 1) throw new DeltaTuneError(`lora: r must be a positive integer, got ${o.r}`, 'e.g. --opt r=8');
-  if (!Number.isFinite(o.alpha)) throw new DeltaTuneError(`lora: alpha must be a finite number, got ${o.alpha}`, 'e.g. --opt alpha=16');
-  if (typeof o.dropout !== 'number' || !(o.dropout >= 0 && o.dropout < 1))
-    throw new DeltaTuneError(`lora: dropout must be in [0, 1), got ${o.dropout}`, 'e.g. --opt dropout=0.1');
-  if (!['none', 'all', 'lora_only'].includes(o.bias))
-    throw new DeltaTuneError(`lora: bias must be none, all or lora_only, got ${o.bias}`, 'e.g. --opt bias=none');
-  if (!['kaiming', 'random'].includes(o.init))
-    throw new DeltaTuneError(`lora: init must be kaiming or random, got ${o.init}`, 'e.g. --opt init=kaiming');
 }
 
 interface LoraPair {
@@ -68,9 +56,8 @@ function attachLora(backbone: Backbone, name: string, o: LoraOptions): Delta {
     variables.set(peftKey(s.name, 'bias'), s.bias);
   }
   const delta = (p: LoraPair) => tf.mul(tf.matMul(p.a, p.b), scale);
-  const beforeMerge = new Map<LoraPair, Tensor>();
 
-  return defineDelta({
+  const result = defineDelta({
     name,
     method: 'lora',
     version: LORA_VERSION,
@@ -124,21 +111,12 @@ function attachLora(backbone: Backbone, name: string, o: LoraOptions): Delta {
       }
       for (const s of biasSites) if (s.bias) s.bias.assign(tensors.get(peftKey(s.name, 'bias'))!);
     },
-    // Merge keeps the original kernels, so unmerge restores them bit for bit (subtracting the
-    // update back out, as PEFT does, leaves float rounding behind).
+    // Core snapshots the kernels before merging, so unmerge restores them bit for bit
+    // (subtracting the update back out, as PEFT does, leaves float rounding behind).
     merge: () => {
-      for (const p of pairs) {
-        beforeMerge.set(p, tf.clone(p.site.kernel));
-        tf.tidy(() => p.site.kernel.assign(tf.add(p.site.kernel, delta(p))));
-      }
+      for (const p of pairs) tf.tidy(() => p.site.kernel.assign(tf.add(p.site.kernel, delta(p))));
     },
-    unmerge: () => {
-      for (const [p, original] of beforeMerge) {
-        p.site.kernel.assign(original);
-        original.dispose();
-      }
-      beforeMerge.clear();
-    },
+    mergeWeights: () => pairs.map((p) => p.site.kernel),
     dispose: () => {
       for (const [v, original] of originals) {
         v.assign(original);
@@ -147,11 +125,31 @@ function attachLora(backbone: Backbone, name: string, o: LoraOptions): Delta {
       }
     },
   });
+  FACTORS.set(result, { scale, sites: new Map(pairs.map((p) => [p.site.name, { a: p.a, b: p.b }])) });
+  return result;
+}
+
+/** One targeted site's factors: the update is `scale * A B`, A `[in, r]`, B `[r, out]` (tfjs layout). */
+export interface LoraFactors {
+  readonly scale: number;
+  readonly sites: ReadonlyMap<string, { readonly a: Variable; readonly b: Variable }>;
+}
+
+const FACTORS = new WeakMap<Delta, LoraFactors>();
+
+/**
+ * A LoRA delta's factors and scaling, by site name: what combining LoRAs (compose's
+ * `combineLoras`) or exporting them needs, without re-deriving LoRA's key names or scaling.
+ */
+export function loraFactors(delta: Delta): LoraFactors {
+  const f = FACTORS.get(delta);
+  if (!f) throw new DeltaTuneError(`delta "${delta.name}" is ${delta.method}, not a LoRA made by this @deltatune/lora`, 'pass a LoRA delta');
+  return f;
 }
 
 /** `r * (in + out)` for each targeted site: the closed form the accounting must agree with. */
 export function loraParameterFormula(backbone: Backbone, options: Partial<LoraOptions> = {}): number {
-  const o = { ...LORA_DEFAULTS, ...options };
+  const o = LORA_OPTIONS.resolve(options);
   return selectSites(backbone.sites, 'linear', o, DEFAULT_TARGETS[backbone.architecture]).reduce(
     (n, s) => n + o.r * (s.inFeatures + s.outFeatures),
     0,

@@ -1,33 +1,24 @@
-import type { TargetPattern, Targeting } from '@deltatune/core';
+import { defineOptions, option, TARGETING_OPTIONS, type OptionsOf, type TargetPattern } from '@deltatune/core';
 
-export interface LoraOptions extends Targeting {
-  /** Rank of the update. */
-  readonly r: number;
-  /** Scaling numerator: the update is multiplied by `alpha / r` (or `alpha / sqrt(r)` with rsLoRA). */
-  readonly alpha: number;
-  /** Dropout on the LoRA path's input during training. */
-  readonly dropout: number;
-  /** Rank-stabilised scaling, `alpha / sqrt(r)` (Kalajdzievski 2023). */
-  readonly rsLoRA: boolean;
-  /**
-   * `kaiming`: A Kaiming-uniform, B zero (PEFT's default; an untrained LoRA changes nothing).
-   * `random`: A and B both random (tests: makes the delta non-zero).
-   */
-  readonly init: 'kaiming' | 'random';
-  readonly seed: number;
-  /** Which base biases train with the delta, as PEFT: none, every bias, or those of the LoRA-targeted layers. */
-  readonly bias: 'none' | 'all' | 'lora_only';
-}
+/** LoRA's options, declared once: the type, the `--opt` parser, the checks and the help text. */
+export const LORA_OPTIONS = defineOptions('lora', {
+  r: option('positiveInteger', 'rank of the update', 8),
+  alpha: option('finite', 'scaling numerator: the update is multiplied by alpha / r (alpha / sqrt(r) with rsLoRA)', 8),
+  dropout: option('probability', "dropout on the LoRA path's input during training", 0),
+  rsLoRA: option('boolean', 'rank-stabilised scaling alpha / sqrt(r) (Kalajdzievski 2023)', false),
+  init: option(
+    ['kaiming', 'random'],
+    "kaiming: A Kaiming-uniform, B zero (PEFT's default: an untrained LoRA changes nothing); random: both random (tests)",
+    'kaiming',
+  ),
+  seed: option('integer', 'seed of the initial values', 0),
+  bias: option(['none', 'all', 'lora_only'], 'which base biases train with the delta, as PEFT: none, every bias, or those of the LoRA layers', 'none'),
+  ...TARGETING_OPTIONS,
+});
 
-export const LORA_DEFAULTS: Omit<LoraOptions, keyof Targeting> = {
-  r: 8,
-  alpha: 8,
-  dropout: 0,
-  rsLoRA: false,
-  init: 'kaiming',
-  seed: 0,
-  bias: 'none',
-};
+export type LoraOptions = OptionsOf<typeof LORA_OPTIONS>;
+
+export const LORA_DEFAULTS = LORA_OPTIONS.defaults;
 
 /** Targets used when none are given, per architecture (PEFT's defaults where it has them). */
 export const DEFAULT_TARGETS: Record<string, readonly TargetPattern[]> = {
@@ -37,19 +28,7 @@ export const DEFAULT_TARGETS: Record<string, readonly TargetPattern[]> = {
   gpt2: ['c_attn'],
 };
 
-export const LORA_OPTION_TYPES = {
-  r: 'positiveInteger',
-  alpha: 'finite',
-  dropout: 'probability',
-  rsLoRA: 'boolean',
-  init: ['kaiming', 'random'],
-  seed: 'integer',
-  bias: ['none', 'all', 'lora_only'],
-  targets: 'strings',
-  exclude: 'strings',
-  layers: 'layers',
-} as const;
-
+/** The factor on `x A B`: `alpha / r`, or `alpha / sqrt(r)` with rsLoRA. */
 export function scaling(o: Pick<LoraOptions, 'alpha' | 'r' | 'rsLoRA'>): number {
   return o.rsLoRA ? o.alpha / Math.sqrt(o.r) : o.alpha / o.r;
 }

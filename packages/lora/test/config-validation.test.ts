@@ -111,13 +111,13 @@ describe('lora --opt validation', () => {
     ['targets', '[1,2]', /lora option targets=\[1,2\] is not a list of names/],
     ['rank', '8', /lora has no option "rank"/],
   ])('refuses --opt %s=%s', (key, value, message) => {
-    const e = rejects(() => loraMethod.parseOptions({ [key]: value }), message);
+    const e = rejects(() => loraMethod.options.parse({ [key]: value }), message);
     expect(e.fix).toBeTruthy();
   });
 
   it('parses good values, as before', () => {
     expect(
-      loraMethod.parseOptions({ r: '4', alpha: '-8', dropout: '0.1', bias: 'lora_only', targets: 'query,value', layers: '0,1', seed: '3' }),
+      loraMethod.options.parse({ r: '4', alpha: '-8', dropout: '0.1', bias: 'lora_only', targets: 'query,value', layers: '0,1', seed: '3' }),
     ).toEqual({
       r: 4,
       alpha: -8,
@@ -127,8 +127,8 @@ describe('lora --opt validation', () => {
       layers: [0, 1],
       seed: 3,
     });
-    expect(loraMethod.parseOptions({ layers: '1' }).layers).toEqual([1]);
-    expect(loraMethod.parseOptions({ layers: '{"from":0,"to":1}' }).layers).toEqual({ from: 0, to: 1 });
-    expect(loraMethod.parseOptions({ targets: 'query' }).targets).toEqual(['query']);
+    expect(loraMethod.options.parse({ layers: '1' }).layers).toEqual([1]);
+    expect(loraMethod.options.parse({ layers: '{"from":0,"to":1}' }).layers).toEqual({ from: 0, to: 1 });
+    expect(loraMethod.options.parse({ targets: 'query' }).targets).toEqual(['query']);
   });
 });

@@ -12,12 +12,12 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
  * scratch project with tfjs and nothing else of ours; a ten-line script attaches LoRA to
  * USE-lite and takes a training step. Uses the npm cache that `npm ci` filled (offline first).
  */
-describe('selective install: core + lora + models only', () => {
+describe('selective install: core + lora + models (+ backends, kernels) only', () => {
   it('attaches LoRA to USE-lite and runs a training step, with no other method or GPU package installed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'selective-'));
     const tarballs = join(dir, 'tarballs');
     mkdirSync(tarballs);
-    for (const p of ['core', 'lora', 'models']) {
+    for (const p of ['core', 'kernels', 'backends', 'lora', 'models']) {
       execFileSync('npm', ['pack', '--silent', '--pack-destination', tarballs], { cwd: join(ROOT, 'packages', p), stdio: 'pipe' });
     }
     const tgz = (name: string) => `file:${join(tarballs, readdirSync(tarballs).find((f) => f.startsWith(`deltatune-${name}-`))!)}`;
@@ -31,6 +31,8 @@ describe('selective install: core + lora + models only', () => {
         type: 'module',
         dependencies: {
           '@deltatune/core': tgz('core'),
+          '@deltatune/kernels': tgz('kernels'),
+          '@deltatune/backends': tgz('backends'),
           '@deltatune/lora': tgz('lora'),
           '@deltatune/models': tgz('models'),
           '@tensorflow/tfjs-core': '4.22.0',
@@ -60,7 +62,8 @@ console.log(JSON.stringify({ loss: value.dataSync()[0], grads: Object.keys(grads
     expect(out.loss).toBeCloseTo(Math.log(2), 5); // a zero head predicts 50/50
     expect(out.grads).toBe(2 * 2 * 2 + 1); // A and B at query and value of 2 layers, plus the head
     const installed = readdirSync(join(project, 'node_modules', '@deltatune'));
-    expect(installed.sort()).toEqual(['core', 'lora', 'models']);
+    expect(installed.sort()).toEqual(['backends', 'core', 'kernels', 'lora', 'models']);
+    // The optional backends are optional peers of @deltatune/backends: npm leaves them out.
     for (const absent of ['webgpu', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-node-gpu']) expect(existsSync(join(project, 'node_modules', absent)), absent).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
-import { parseOptions, type DeltaMethod, configFields } from '@deltatune/core';
+import { type DeltaMethod, configFields } from '@deltatune/core';
+import { PREFIX_OPTIONS, PROMPT_OPTIONS } from './options';
 import { prefixTuning, PREFIX_VERSION, type PrefixTuningOptions } from './prefix';
-import { CORE_RANGE, PROMPT_INITS, promptTuning, PROMPT_VERSION, type PromptTuningOptions } from './prompt';
+import { CORE_RANGE, promptTuning, PROMPT_VERSION, type PromptTuningOptions } from './prompt';
 
 const { bool, configObject, fieldError, num, oneOf, requiredNum, strings } = configFields;
 
@@ -31,14 +32,7 @@ export const promptMethod: DeltaMethod<PromptTuningOptions> = {
   peftType: 'PROMPT_TUNING',
   description: 'Prompt tuning (Lester et al. 2021): virtualTokens * hidden parameters, prepended at the embeddings',
   create: (options) => promptTuning(options),
-  parseOptions: (raw) =>
-    parseOptions<PromptTuningOptions>('prompt', raw, {
-      virtualTokens: 'positiveInteger',
-      init: PROMPT_INITS,
-      initText: 'string',
-      initTokenIds: 'indices',
-      seed: 'integer',
-    }),
+  options: PROMPT_OPTIONS,
   fromConfig: (raw) => {
     const config = configObject(raw);
     const virtualTokens = readPromptLearning(config, 'PROMPT_TUNING');
@@ -63,17 +57,7 @@ export const prefixMethod: DeltaMethod<PrefixTuningOptions> = {
   peftType: 'PREFIX_TUNING',
   description: 'Prefix tuning (Li & Liang 2021): learned keys/values at every attention; virtualTokens * 2 * width per layer',
   create: (options) => prefixTuning(options),
-  parseOptions: (raw) =>
-    parseOptions<PrefixTuningOptions>('prefix', raw, {
-      virtualTokens: 'positiveInteger',
-      projection: 'boolean',
-      projectionHidden: 'positiveInteger',
-      initStd: 'nonNegative',
-      seed: 'integer',
-      targets: 'strings',
-      exclude: 'strings',
-      layers: 'layers',
-    }),
+  options: PREFIX_OPTIONS,
   fromConfig: (raw) => {
     const config = configObject(raw);
     const virtualTokens = readPromptLearning(config, 'PREFIX_TUNING');

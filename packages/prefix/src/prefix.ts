@@ -1,33 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRng, defineDelta, DeltaTuneError, kaimingUniform, normal, ownedVariable, selectSites, type AttentionSite, type Backbone, type Delta, type DeltaSpec, type Targeting } from '@deltatune/core';
+import { createRng, defineDelta, DeltaTuneError, kaimingUniform, normal, ownedVariable, selectSites, type AttentionSite, type Backbone, type Delta, type DeltaSpec } from '@deltatune/core';
 import { CORE_RANGE } from './prompt';
 
 import { PREFIX_VERSION } from './version';
+import { PREFIX_DEFAULTS, PREFIX_OPTIONS, type PrefixTuningOptions } from './options';
 
 export { PREFIX_VERSION };
 
-export interface PrefixTuningOptions extends Targeting {
-  readonly virtualTokens: number;
-  /**
-   * Li & Liang's reparameterisation: train a small embedding and an MLP that maps it to the
-   * keys/values (more stable); saving keeps only the MLP's output, as PEFT does.
-   */
-  readonly projection: boolean;
-  /** Hidden width of the projection MLP. */
-  readonly projectionHidden: number;
-  /** Standard deviation of the initial keys/values (no projection). */
-  readonly initStd: number;
-  readonly seed: number;
-}
-
-export const PREFIX_DEFAULTS: Omit<PrefixTuningOptions, keyof Targeting> = {
-  virtualTokens: 8,
-  projection: false,
-  projectionHidden: 64,
-  initStd: 0.1,
-  seed: 0,
-};
+export { PREFIX_DEFAULTS, type PrefixTuningOptions };
 
 /** Width of one layer's keys (= values) in the table: heads * headDim. */
 const widthOf = (s: AttentionSite) => s.numHeads * s.headDim;
@@ -40,17 +21,7 @@ const widthOf = (s: AttentionSite) => s.numHeads * s.headDim;
  * `prompt_embeddings` (layer l: keys, then values).
  */
 export function prefixTuning(options: Partial<PrefixTuningOptions> = {}): DeltaSpec<PrefixTuningOptions> {
-  const o: PrefixTuningOptions = { ...PREFIX_DEFAULTS, ...options };
-  if (!Number.isInteger(o.virtualTokens) || o.virtualTokens < 1)
-    throw new DeltaTuneError(`prefix: virtualTokens must be a positive integer, got ${o.virtualTokens}`, 'e.g. --opt virtualTokens=8');
-  if (!Number.isInteger(o.projectionHidden) || o.projectionHidden < 1) {
-    throw new DeltaTuneError(
-      `prefix: projectionHidden must be a positive integer, got ${o.projectionHidden}`,
-      'e.g. --opt projectionHidden=64',
-    );
-  }
-  if (!(Number.isFinite(o.initStd) && o.initStd >= 0))
-    throw new DeltaTuneError(`prefix: initStd must be a number of 0 or more, got ${o.initStd}`, 'e.g. --opt initStd=0.1');
+  const o = PREFIX_OPTIONS.resolve(options);
   return {
     method: 'prefix',
     version: PREFIX_VERSION,
@@ -132,7 +103,8 @@ function attachPrefix(backbone: Backbone, name: string, o: PrefixTuningOptions):
       deltatune_trained_with_projection: o.projection,
       attention_sites: sites.map((s) => s.name),
     }),
-    tensors: () => new Map([['prompt_embeddings', o.projection ? table() : variables.get('prompt_embeddings')!]]),
+    // tidy: the projected table's intermediates (the MLP's layers) would otherwise outlive the save.
+    tensors: () => new Map([['prompt_embeddings', o.projection ? tf.tidy(table) : variables.get('prompt_embeddings')!]]),
     expectedShapes: () => saveShape,
     assign: (tensors) => {
       if (o.projection)
@@ -147,6 +119,6 @@ function attachPrefix(backbone: Backbone, name: string, o: PrefixTuningOptions):
 
 /** `virtualTokens * sum_l 2 * width_l` (without projection). */
 export function prefixParameterCount(backbone: Backbone, options: Partial<PrefixTuningOptions> = {}): number {
-  const o = { ...PREFIX_DEFAULTS, ...options };
+  const o = PREFIX_OPTIONS.resolve(options);
   return o.virtualTokens * selectSites(backbone.sites, 'attention', o).reduce((n, s) => n + 2 * widthOf(s), 0);
 }

@@ -3,29 +3,13 @@ import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import { createRng, defineDelta, DeltaTuneError, normal, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type EmbeddingsSite } from '@deltatune/core';
 
 import { PREFIX_CORE_RANGE as CORE_RANGE, PREFIX_VERSION } from './version';
+import { PROMPT_DEFAULTS, PROMPT_INITS, PROMPT_OPTIONS, type PromptTuningOptions } from './options';
 
 /** Prompt tuning ships in @deltatune/prefix, so it carries that package's version. */
 export const PROMPT_VERSION = PREFIX_VERSION;
 export { CORE_RANGE };
 
-export interface PromptTuningOptions {
-  /** Learned positions placed in front of the token embeddings. */
-  readonly virtualTokens: number;
-  /**
-   * `vocab`: rows of the word-embedding table picked at random (Lester et al. 2021);
-   * `random`: normal with the table's standard deviation; `text`: the embeddings of `initTokenIds`
-   * (repeated or cut to length), as PEFT's `prompt_tuning_init: TEXT`.
-   */
-  readonly init: 'vocab' | 'random' | 'text';
-  readonly initTokenIds?: readonly number[];
-  /** The text the ids came from, recorded in the config (PEFT's `prompt_tuning_init_text`). */
-  readonly initText?: string;
-  readonly seed: number;
-}
-
-export const PROMPT_INITS: ReadonlyArray<PromptTuningOptions['init']> = ['vocab', 'random', 'text'];
-
-export const PROMPT_DEFAULTS: PromptTuningOptions = { virtualTokens: 8, init: 'vocab', seed: 0 };
+export { PROMPT_DEFAULTS, PROMPT_INITS, type PromptTuningOptions };
 
 /**
  * Prompt tuning (Lester et al. 2021): `virtualTokens` learned embeddings prepended at the
@@ -34,17 +18,7 @@ export const PROMPT_DEFAULTS: PromptTuningOptions = { virtualTokens: 8, init: 'v
  * says how many, and BERT's pooler reads the first virtual token.
  */
 export function promptTuning(options: Partial<PromptTuningOptions> = {}): DeltaSpec<PromptTuningOptions> {
-  const o: PromptTuningOptions = { ...PROMPT_DEFAULTS, ...options };
-  if (!Number.isInteger(o.virtualTokens) || o.virtualTokens < 1)
-    throw new DeltaTuneError(`prompt: virtualTokens must be a positive integer, got ${o.virtualTokens}`, 'e.g. --opt virtualTokens=8');
-  if (!PROMPT_INITS.includes(o.init))
-    throw new DeltaTuneError(`prompt: init must be vocab, random or text, got ${o.init}`, 'e.g. --opt init=vocab');
-  if (o.initTokenIds !== undefined && !(Array.isArray(o.initTokenIds) && o.initTokenIds.every((id) => Number.isInteger(id) && id >= 0))) {
-    throw new DeltaTuneError(
-      `prompt: initTokenIds must be a list of token ids, got ${JSON.stringify(o.initTokenIds)}`,
-      'e.g. --opt initTokenIds=[101,2023]',
-    );
-  }
+  const o = PROMPT_OPTIONS.resolve(options);
   if (o.init === 'text' && !o.initTokenIds?.length)
     throw new DeltaTuneError(
       'prompt: init "text" needs initTokenIds (or --opt initText="..." on the CLI)',
@@ -112,5 +86,5 @@ function attachPrompt(backbone: Backbone, name: string, o: PromptTuningOptions):
 /** `virtualTokens * hidden`. */
 export function promptParameterCount(backbone: Backbone, options: Partial<PromptTuningOptions> = {}): number {
   const [site] = selectSites(backbone.sites, 'embeddings', {});
-  return (options.virtualTokens ?? PROMPT_DEFAULTS.virtualTokens) * site.hidden;
+  return PROMPT_OPTIONS.resolve(options).virtualTokens * site.hidden;
 }

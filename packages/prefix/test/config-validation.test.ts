@@ -63,23 +63,23 @@ describe('prompt and prefix config validation', () => {
     [prefixMethod, 'initStd', 'NaN', /prefix option initStd=NaN is not a number of 0 or more/],
     [prefixMethod, 'projection', 'maybe', /prefix option projection=maybe is not a boolean/],
   ] as const)('refuses --opt (%#) %s=%s', (method, key, value, message) => {
-    rejects(() => method.parseOptions({ [key]: value }), message);
+    rejects(() => method.options.parse({ [key]: value }), message);
   });
 
   it('parses good --opt values', () => {
-    expect(promptMethod.parseOptions({ virtualTokens: '4', init: 'text', initTokenIds: '101,2023', initText: 'a, b' })).toEqual({
+    expect(promptMethod.options.parse({ virtualTokens: '4', init: 'text', initTokenIds: '101,2023', initText: 'a, b' })).toEqual({
       virtualTokens: 4,
       init: 'text',
       initTokenIds: [101, 2023],
       initText: 'a, b',
     });
-    expect(promptMethod.parseOptions({ initTokenIds: '7' }).initTokenIds).toEqual([7]);
-    expect(prefixMethod.parseOptions({ initStd: '0', projectionHidden: '16' })).toEqual({ initStd: 0, projectionHidden: 16 });
+    expect(promptMethod.options.parse({ initTokenIds: '7' }).initTokenIds).toEqual([7]);
+    expect(prefixMethod.options.parse({ initStd: '0', projectionHidden: '16' })).toEqual({ initStd: 0, projectionHidden: 16 });
   });
 
   it('the API refuses a bad init and token ids past the vocabulary', () => {
-    rejects(() => promptTuning({ init: 'zeros' as never }), /prompt: init must be vocab, random or text/);
-    rejects(() => promptTuning({ init: 'text', initTokenIds: [1.5] }), /prompt: initTokenIds must be a list of token ids/);
+    rejects(() => promptTuning({ init: 'zeros' as never }), /prompt: init must be one of vocab, random, text, got zeros/);
+    rejects(() => promptTuning({ init: 'text', initTokenIds: [1.5] }), /prompt: initTokenIds must be a list of non-negative integers, got \[1.5\]/);
     const model = loadHuggingFaceFolder(`${FIXTURES}bert`);
     rejects(
       () => attach(model, promptTuning({ init: 'text', initTokenIds: [1, 10 ** 7] })),

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackboneInputs } from '@deltatune/core';
+import { createRng, permutation, type BackboneInputs } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import type { Example } from './datasets/types';
+import type { StepBatch } from './train-step';
 
 /** A split tokenized once: ids truncated to `maxLength`, with labels. */
 export interface TokenizedSplit {
@@ -48,4 +49,32 @@ export function chunks(n: number, size: number): number[][] {
   const out: number[][] = [];
   for (let i = 0; i < n; i += size) out.push(Array.from({ length: Math.min(size, n - i) }, (_, j) => i + j));
   return out;
+}
+
+/**
+ * The rows of a `rows`-row train split that step `step` (from 0) trains on: each epoch is a
+ * permutation drawn from the seed and the epoch, so a resumed run takes the batches an
+ * uninterrupted one does.
+ */
+export function stepRows(seed: number, step: number, rows: number, batchSize: number): number[] {
+  const stepsPerEpoch = Math.ceil(rows / batchSize);
+  const epoch = Math.floor(step / stepsPerEpoch);
+  const order = permutation(createRng(seed * 1_000_003 + epoch), rows);
+  const offset = (step % stepsPerEpoch) * batchSize;
+  return order.slice(offset, offset + batchSize);
+}
+
+/** A training step's batch of `rows`: token ids, or the rows of cached pooled features when given. The caller disposes it. */
+export function trainingBatch(
+  split: TokenizedSplit,
+  rows: readonly number[],
+  padId: number,
+  features?: tf.Tensor2D,
+): { batch: StepBatch; dispose(): void } {
+  if (features) {
+    const batch = { features: tf.gather(features, [...rows]), labels: tf.tensor1d(rows.map((i) => split.labels[i]), 'int32') };
+    return { batch, dispose: () => tf.dispose([batch.features, batch.labels]) };
+  }
+  const batch = makeBatch(split, rows, padId);
+  return { batch, dispose: () => disposeBatch(batch) };
 }

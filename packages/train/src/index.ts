@@ -1,5 +1,10 @@
+// The main entry imports no Node built-in and nothing of @deltatune/node: a page bundles it and
+// trains with the same trainer. Disk checkpoints and the shipped datasets are in `./node`.
 export { train } from './trainer';
-export type { TrainOptions, TrainResult, TrainEvent, TaskKind } from './trainer';
+export type { TrainOptions, TrainResult, TrainEvent, TaskKind } from './train-options';
+export { createTrainStep } from './train-step';
+export type { TrainStep, TrainStepOptions, StepBatch, QueuedStep } from './train-step';
+export { isTrained } from './trained-variables';
 export { ClassificationHead, crossEntropy, causalLmLoss } from './head';
 export { AdamW, ADAMW_DEFAULTS, clipByGlobalNorm, globalNormClip } from './optimizer';
 export type { AdamWOptions } from './optimizer';
@@ -8,18 +13,22 @@ export type { ScheduleKind } from './schedule';
 export { classificationMetrics } from './metrics';
 export type { ClassificationMetrics, LmMetrics } from './metrics';
 export { evaluateClassification, evaluateLm, pooledFeatures, evaluateFeatures } from './evaluate';
-export { tokenizeSplit, makeBatch, disposeBatch, chunks } from './batches';
+export { tokenizeSplit, makeBatch, disposeBatch, chunks, stepRows } from './batches';
 export type { TokenizedSplit } from './batches';
-export { loadDataset, limitDataset, BUILTIN_DATASETS } from './datasets/registry';
-export { loadFileDataset, parseCsv } from './datasets/files';
-export { loadSpam, emailText } from './datasets/spam';
-export { loadImdb } from './datasets/imdb';
-export { loadSotuParty, passages } from './datasets/sotu';
+export { limitDataset } from './datasets/limit';
 export { splitExamples, splitByGroup, SPLIT_SEED } from './datasets/split';
 export type { Dataset, Example } from './datasets/types';
 export { lowMemoryVariableGrads } from './low-memory-grads';
 export { sumOfSquares, adamwMoment, adamwParam } from './adamw-ops';
 export type { AdamWStep } from './adamw-ops';
-export { writeRunCheckpoint, readRunCheckpoint } from './run-checkpoint';
-export { saveClassifier, classifierFiles, loadClassifier, CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, LM_TASK_FILE } from './classifier-files';
+export { encodeRunCheckpoint, decodeRunCheckpoint, memoryCheckpointStore } from './run-checkpoint';
+export type {
+  RunCheckpoint,
+  RunCheckpointStore,
+  ProgressState,
+  CheckpointExpectation,
+  CheckpointFiles,
+  CheckpointFileSource,
+} from './run-checkpoint';
+export { classifierFiles, CLASSIFIER_CONFIG, CLASSIFIER_WEIGHTS, LM_TASK_FILE } from './classifier-files';
 export type { ClassifierConfig } from './classifier-files';

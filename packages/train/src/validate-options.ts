@@ -1,5 +1,5 @@
 import { DeltaTuneError } from '@deltatune/core';
-import type { TrainOptions } from './trainer';
+import type { TrainOptions } from './train-options';
 
 type Rule = { ok: (n: number) => boolean; what: string };
 const POSITIVE: Rule = { ok: (n) => n > 0 && Number.isFinite(n), what: 'a positive number' };
@@ -37,6 +37,13 @@ export function validateTrainOptions(o: TrainOptions): void {
   check('clipNorm', NON_NEGATIVE, true);
   check('checkpointEvery', POSITIVE_INT, true);
   check('divergenceFactor', { ok: (n) => n > 1, what: 'a number > 1' }, true);
+  if (o.runDir !== undefined && !o.checkpoints) {
+    // Silently training without the checkpoints asked for would lose them on a kill.
+    throw new DeltaTuneError(
+      `train: runDir "${o.runDir}" needs a file system, which this entry of @deltatune/train does not use`,
+      "in Node, import { train } from '@deltatune/train/node' (checkpoints in runDir/checkpoint); elsewhere pass checkpoints: a store",
+    );
+  }
   const task = o.task ?? 'classification';
   if (task !== 'classification' && task !== 'lm')
     throw new DeltaTuneError(`train: unknown task "${String(task)}"`, 'use task "classification" or "lm"');

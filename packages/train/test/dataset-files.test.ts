@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeltaTuneError } from '@deltatune/core';
 import { describe, expect, it } from 'vitest';
-import { loadDataset, loadFileDataset, parseCsv } from '@deltatune/train';
+import { loadDataset, loadFileDataset, parseCsv } from '@deltatune/train/node';
 
 const dir = mkdtempSync(join(tmpdir(), 'ds-files-'));
 const file = (name: string, content: string | Buffer) => {

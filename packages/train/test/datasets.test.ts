@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { emailText, loadDataset, loadSotuParty, loadSpam, parseCsv } from '@deltatune/train';
+import { emailText, loadDataset, loadSotuParty, loadSpam, parseCsv } from '@deltatune/train/node';
 
 describe('built-in datasets', () => {
   it('spam: 6,046 emails in deterministic 70/15/15 splits', () => {

@@ -3,7 +3,8 @@ import { attach } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
 import { lora } from '@deltatune/lora';
-import { evaluateLm, limitDataset, loadSotuParty, tokenizeSplit, train, type LmMetrics } from '@deltatune/train';
+import { evaluateLm, limitDataset, tokenizeSplit, train, type LmMetrics } from '@deltatune/train';
+import { loadSotuParty } from '@deltatune/train/node';
 
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
 

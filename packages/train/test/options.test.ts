@@ -7,7 +7,8 @@ import { attach, DeltaTuneError, type Backbone } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { lora } from '@deltatune/lora';
-import { limitDataset, loadSpam, train, type Dataset, type TrainEvent } from '@deltatune/train';
+import { limitDataset, type Dataset, type TrainEvent } from '@deltatune/train';
+import { loadSpam, train } from '@deltatune/train/node';
 
 /** What `train()` refuses before computing anything, and how it reports an exploding loss. */
 describe('train() options', () => {

@@ -7,7 +7,8 @@ import { attach, defineDelta, ownedVariable, readSafetensors, type Backbone, typ
 import type { TextTokenizer } from '@deltatune/models';
 import { loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { lora } from '@deltatune/lora';
-import { limitDataset, loadSpam, train, type ClassificationMetrics, type Dataset } from '@deltatune/train';
+import { limitDataset, type ClassificationMetrics, type Dataset } from '@deltatune/train';
+import { loadSpam, train } from '@deltatune/train/node';
 
 /**
  * Issue acceptance at CI scale: LoRA + head against the frozen backbone + the same head, same

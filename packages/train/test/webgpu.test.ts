@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attach } from '@deltatune/core';
 import { loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { lora } from '@deltatune/lora';
-import { limitDataset, loadSpam, train } from '@deltatune/train';
+import { limitDataset, train } from '@deltatune/train';
+import { loadSpam } from '@deltatune/train/node';
 import { probeWebgpu } from '../../../test-webgpu';
 
 const missing = await probeWebgpu();

@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attach, DeltaTuneError, encodeCheckpoint, getMethod, setFusedKernels, useFused, type Delta, FUSED_KERNELS } from '@deltatune/core';
-import { lowMemoryVariableGrads } from '@deltatune/train';
 import { BERT_BASE, randomBert, type BertConfig } from '@deltatune/models';
 import { writeFileAtomic } from '@deltatune/node';
-import { AdamW, crossEntropy, globalNormClip, ClassificationHead } from '@deltatune/train';
+import { ClassificationHead, createTrainStep } from '@deltatune/train';
 import type { Flags } from '../args';
 import { checkOutFile } from '../out-file';
 import { output, prepare } from '../context';
@@ -109,23 +108,19 @@ export async function benchCommand(flags: Flags): Promise<void> {
     const w = WORKLOADS[name];
     const delta: Delta | undefined = w.method ? attach(backbone, getMethod(w.method).create(w.options), name) : undefined;
     const head = new ClassificationHead(config.hiddenSize, ['a', 'b'], 0);
-    const base = w.method ? [] : [...backbone.parameters.values()];
-    for (const v of base) v.trainable = true;
-    const vars = [...(delta ? delta.variables.values() : []), ...base, ...head.variables];
-    const optimizer = new AdamW(vars);
-    // The trainer's step: gradients, global-norm clip folded into AdamW (a non-finite loss skips
-    // the update on the device), and the loss read back while the next step runs.
-    const step = (): Promise<unknown> => {
-      const { value, grads } = lowMemoryVariableGrads(
-        () => crossEntropy(head.logits(backbone.forward(inputs, { training: true }).pooled), labels) as tf.Scalar,
-        vars,
-      );
-      const ordered = vars.map((v) => grads[v.name]);
-      const clip = globalNormClip(ordered, 1, value);
-      optimizer.apply(ordered, 1e-4, clip.factor);
-      tf.dispose([...ordered, clip.factor, clip.norm]);
-      return value.data().finally(() => value.dispose());
-    };
+    // The trainer's own step (the same code, not a copy): what trains, gradients, the global-norm clip
+    // folded into AdamW (a non-finite loss skips the update on the device), the loss read started
+    // behind it. A constant learning rate: the schedule's value does not change what a step costs.
+    const trainStep = createTrainStep({
+      backbone,
+      head,
+      deltas: delta ? [delta] : [],
+      fullFineTune: !w.method,
+      learningRate: 1e-4,
+      schedule: 'constant',
+      totalSteps: warmup + steps + 1,
+    });
+    const step = (): Promise<number> => trainStep.queue({ inputs, labels }).loss;
     // Steps run as the trainer runs them, each queued before the previous one's loss is awaited.
     // Queueing is synchronous JS (tfjs records every dispatch then): its time is the host's share.
     const recordMs: number[] = [];
@@ -151,15 +146,15 @@ export async function benchCommand(flags: Flags): Promise<void> {
     });
     const checkpointBytes = delta
       ? (await encodeCheckpoint(delta.save()))['adapter_model.safetensors'].byteLength
-      : base.reduce((n, v) => n + v.size * 4, 0);
-    for (const v of base) v.trainable = false;
-    optimizer.dispose();
+      : [...backbone.parameters.values()].reduce((n, v) => n + v.size * 4, 0);
+    const trainableParameters = trainStep.trainedParameters;
+    trainStep.dispose();
     head.dispose();
     delta?.detach();
     return {
       workload: name,
       fused: fused && useFused(FUSED_KERNELS.layerNorm),
-      trainableParameters: vars.reduce((n, v) => n + v.size, 0),
+      trainableParameters,
       msPerStep: ms,
       hostMsPerStep: hostMs,
       tokensPerSecond: (batch * seq) / (ms / 1000),

@@ -7,11 +7,10 @@ import {
   evaluateClassification,
   evaluateLm,
   limitDataset,
-  loadClassifier,
-  loadDataset,
   tokenizeSplit,
   type ClassifierConfig,
 } from '@deltatune/train';
+import { loadClassifier, loadDataset } from '@deltatune/train/node';
 import type { Flags } from '../args';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { ProgressBar, table } from '../progress';

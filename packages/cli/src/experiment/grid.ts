@@ -147,7 +147,7 @@ export function cellsOf(grid: Grid): Cell[] {
 export function checkGridMethods(
   grid: Grid,
   path: string,
-  methodOf: (name: string) => { parseOptions(raw: Record<string, string>): unknown },
+  methodOf: (name: string) => { options: { parse(raw: Record<string, string>): unknown } },
 ): void {
   grid.methods.forEach((m, i) =>
     (m.deltas ?? []).forEach((d, j) => {
@@ -165,7 +165,7 @@ export function checkGridMethods(
 }
 
 /** A grid delta's options as the method parses `--opt` values: the form checked is the form run. */
-export function gridDeltaOptions(method: { parseOptions(raw: Record<string, string>): unknown }, d: GridDelta): Record<string, unknown> {
+export function gridDeltaOptions(method: { options: { parse(raw: Record<string, string>): unknown } }, d: GridDelta): Record<string, unknown> {
   const raw = Object.fromEntries(Object.entries(d.options ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
-  return method.parseOptions(raw) as Record<string, unknown>;
+  return method.options.parse(raw) as Record<string, unknown>;
 }

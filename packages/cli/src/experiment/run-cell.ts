@@ -4,12 +4,12 @@ import type { TextTokenizer } from '@deltatune/models';
 import {
   ClassificationHead,
   limitDataset,
-  loadDataset,
   train,
   type ClassificationMetrics,
   type Dataset,
   type TrainResult,
 } from '@deltatune/train';
+import { loadDataset } from '@deltatune/train/node';
 import { gridDeltaOptions, type Cell } from './grid';
 
 export interface CellResult {

@@ -2,8 +2,7 @@ import { readFileSync, readdirSync, statSync, type Stats } from 'node:fs';
 import { extname, join } from 'node:path';
 import { DeltaTuneError } from '@deltatune/core';
 import { parse } from 'csv-parse/sync';
-import { splitExamples } from './split';
-import type { Dataset } from './types';
+import { splitExamples, type Dataset } from '../../index';
 
 export interface FileColumns {
   readonly text?: string;

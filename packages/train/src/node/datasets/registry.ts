@@ -4,7 +4,7 @@ import { loadFileDataset, type FileColumns } from './files';
 import { loadImdb } from './imdb';
 import { loadSotuParty } from './sotu';
 import { loadSpam } from './spam';
-import type { Dataset } from './types';
+import type { Dataset } from '../../index';
 
 export const BUILTIN_DATASETS: Record<string, () => Dataset> = {
   spam: loadSpam,
@@ -25,10 +25,4 @@ export function loadDataset(nameOrPath: string, columns?: FileColumns, options?:
     `unknown dataset "${nameOrPath}"${near.length ? ` (did you mean ${near[0]}?)` : ''}`,
     `use ${Object.keys(BUILTIN_DATASETS).join(', ')}, or a .jsonl/.csv file with text and label columns`,
   );
-}
-
-/** Keeps at most `n` examples per split (after the deterministic shuffle), for quick runs. */
-export function limitDataset(d: Dataset, limits: { train?: number; validation?: number; test?: number }): Dataset {
-  const cap = <T>(xs: readonly T[], n?: number) => (n === undefined ? xs : xs.slice(0, n));
-  return { ...d, train: cap(d.train, limits.train), validation: cap(d.validation, limits.validation), test: cap(d.test, limits.test) };
 }

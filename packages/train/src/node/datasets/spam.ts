@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
-import { splitExamples } from './split';
-import type { Dataset } from './types';
+import { splitExamples, type Dataset } from '../../index';
 
 const require_ = createRequire(import.meta.url);
 

@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
-import { splitByGroup } from './split';
-import type { Dataset, Example } from './types';
+import { splitByGroup, type Dataset, type Example } from '../../index';
 
 const require_ = createRequire(import.meta.url);
 

@@ -1,0 +1,84 @@
+import type { Backbone, Delta } from '@deltatune/core';
+import type { TextTokenizer } from '@deltatune/models';
+import type { Dataset } from './datasets/types';
+import type { ClassificationHead } from './head';
+import type { ClassificationMetrics, LmMetrics } from './metrics';
+import type { RunCheckpointStore } from './run-checkpoint';
+import type { ScheduleKind } from './schedule';
+
+export type TaskKind = 'classification' | 'lm';
+
+export interface TrainOptions {
+  readonly backbone: Backbone;
+  readonly tokenizer: TextTokenizer;
+  readonly dataset: Dataset;
+  readonly task?: TaskKind;
+  /**
+   * Attached deltas; those with `trainable` set are trained, unless switched off (`active` false) or
+   * merged: those do not take part in the forward pass, and weight decay alone would shrink them.
+   */
+  readonly deltas?: readonly Delta[];
+  /** Also train every base parameter (full fine-tuning, the reference point). */
+  readonly fullFineTune?: boolean;
+  readonly learningRate: number;
+  /**
+   * Peak learning rates of single deltas by name, in place of `learningRate` for their variables
+   * (same schedule). Prompt and prefix tuning usually want one 10-100x LoRA's.
+   */
+  readonly deltaLearningRates?: Readonly<Record<string, number>>;
+  readonly schedule?: ScheduleKind;
+  readonly warmupSteps?: number;
+  readonly weightDecay?: number;
+  /** Global gradient-norm clip; 0 or Infinity disables it. */
+  readonly clipNorm?: number;
+  readonly batchSize: number;
+  /** Steps to run; `epochs` is used when absent. */
+  readonly steps?: number;
+  readonly epochs?: number;
+  readonly maxLength: number;
+  /** Evaluate on validation every N steps (and at the end). 0: only at the end. */
+  readonly evalEvery?: number;
+  /** Stop after this many evaluations without improvement of validation accuracy (loss for LM). */
+  readonly patience?: number;
+  readonly seed: number;
+  /**
+   * Where checkpoints go on disk (`runDir/checkpoint`); none: no checkpoints. Only the trainer of
+   * `@deltatune/train/node` has a disk; elsewhere pass `checkpoints`.
+   */
+  readonly runDir?: string;
+  /** Where checkpoints go, in place of `runDir`: a store (`memoryCheckpointStore()`, or a page's own). */
+  readonly checkpoints?: RunCheckpointStore;
+  readonly resume?: boolean;
+  readonly checkpointEvery?: number;
+  /**
+   * A loss above this many times the first step's (at least 1) is divergence, reported as a NaN
+   * loss is: an exploding run (lr 1e6: loss 1e7) stays finite for a while. Default 100.
+   */
+  readonly divergenceFactor?: number;
+  readonly onEvent?: (event: TrainEvent) => void;
+  /** Continue with this head (sequential stages share one); a new one is made when absent. */
+  readonly head?: ClassificationHead;
+}
+
+export type TrainEvent =
+  | { type: 'phase'; name: string; total?: number }
+  | { type: 'progress'; done: number; total: number }
+  | { type: 'step'; step: number; total: number; loss: number; lr: number; examplesPerSecond: number; etaSeconds: number }
+  | { type: 'eval'; step: number; metrics: Record<string, number> }
+  /** `dir`: the checkpoint store's location (a folder on disk). */
+  | { type: 'checkpoint'; step: number; dir: string }
+  | { type: 'resumed'; step: number }
+  /** `resume` was asked for, and there was no checkpoint to continue from. */
+  | { type: 'fresh'; dir: string };
+
+export interface TrainResult {
+  readonly steps: number;
+  readonly seconds: number;
+  readonly bestStep: number;
+  readonly history: ReadonlyArray<{ step: number; loss: number; lr: number }>;
+  readonly evals: ReadonlyArray<{ step: number; metrics: Record<string, number> }>;
+  readonly validation: ClassificationMetrics | LmMetrics;
+  readonly test: ClassificationMetrics | LmMetrics;
+  readonly head?: ClassificationHead;
+  readonly trainedParameters: number;
+}
