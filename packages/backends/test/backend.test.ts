@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, type PackageLoader } from '@deltatune/backends';
@@ -22,6 +24,19 @@ describe('backend selection', () => {
     // test-setup imported @tensorflow/tfjs-backend-wasm, so its factory is registered: the loader,
     // which would fail, is not consulted.
     expect(await selectBackend('wasm', absent)).toBe('wasm');
+  });
+
+  it('a .wasm binary that does not load says to serve the files or point setWasmPaths at them, not to npm install', () => {
+    // A fresh process: the wasm backend of this one is already initialised.
+    const script = `
+      import * as wasm from '@tensorflow/tfjs-backend-wasm';
+      import { selectBackend } from '@deltatune/backends';
+      wasm.setWasmPaths('/nowhere/');
+      try { await selectBackend('wasm'); console.log('selected'); } catch (e) { console.log(e.message); }`;
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    expect(out).toMatch(/backend "wasm" is not available: its \.wasm files did not load\n\s*fix: .*setWasmPaths\(\)/);
+    expect(out).not.toMatch(/npm install/);
   });
 
   it('auto falls through to wasm when imports fail as they do in browsers and bundlers', async () => {

@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { addMany, DeltaTuneError, type Delta } from '@deltatune/core';
+import type * as LoraPackage from '@deltatune/lora';
 import type { Composition } from './composition';
 import { truncatedSvd } from './svd';
 
 export type LoraCombination = 'cat' | 'svd' | 'linear';
 
 /** @deltatune/lora, loaded when a combination is asked for: compose works without it otherwise. */
-async function loraPackage(): Promise<typeof import('@deltatune/lora')> {
+async function loraPackage(): Promise<typeof LoraPackage> {
   try {
     return await import('@deltatune/lora');
   } catch (e) {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FUSED_KERNELS } from '@deltatune/core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, f32, i32, registerGradientOnce, registerWebgpuAndCpu, workgroupSum, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import { elementwiseProgram, f32, i32, registerWebgpuAndCpu, workgroupSum, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**
  * An AdamW step is ~14 elementwise kernels per variable in plain ops, and clipping by the global

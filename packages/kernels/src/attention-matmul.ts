@@ -1,6 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { attentionContext, attentionScores, FUSED_KERNELS } from '@deltatune/core';
-import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
+import type { Tensor, TensorInfo } from '@tensorflow/tfjs-core';
 import { i32, registerGradientOnce, registerWebgpuAndCpu, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
 
 /**

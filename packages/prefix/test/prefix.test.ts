@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, registerMethod, type Backbone, type BackboneInputs } from '@deltatune/core';
+import { attach, registerMethod, type BackboneInputs } from '@deltatune/core';
 import { selectBackend } from '@deltatune/backends';
 import { batchToTensors, encodeBatch } from '@deltatune/models';
 import { loadHuggingFaceFolder, loadTokenizer, loadUseLite } from '@deltatune/models/node';
@@ -15,7 +15,6 @@ import { maxAbsDiffAsync, probeWebgpu } from '../../../test-webgpu';
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
 const bertRef = JSON.parse(readFileSync(`${FIXTURES}bert-reference.json`, 'utf8'));
 const gptRef = JSON.parse(readFileSync(`${FIXTURES}gpt2-reference.json`, 'utf8'));
-const maxDiff = (a: tf.Tensor, b: unknown) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, tf.tensor(b as number[])))).dataSync()[0]);
 
 // PEFT drops token_type_ids for prompt learning, so the references used type 0 everywhere.
 const bertInputs = (): BackboneInputs => ({ inputIds: tf.tensor2d(bertRef.input_ids, undefined, 'int32'), attentionMask: tf.tensor2d(bertRef.attention_mask, undefined, 'int32') });

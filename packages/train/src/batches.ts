@@ -21,7 +21,11 @@ export function tokenizeSplit(tokenizer: TextTokenizer, examples: readonly Examp
 }
 
 /** Tensors for the rows `indices` of a split, padded to the batch's longest row. The caller disposes them. */
-export function makeBatch(split: TokenizedSplit, indices: readonly number[], padId: number): { inputs: BackboneInputs; labels: tf.Tensor1D } {
+export function makeBatch(
+  split: TokenizedSplit,
+  indices: readonly number[],
+  padId: number,
+): { inputs: BackboneInputs; labels: tf.Tensor1D } {
   const width = Math.max(...indices.map((i) => split.ids[i].length));
   const ids = new Int32Array(indices.length * width).fill(padId);
   const mask = new Int32Array(indices.length * width);
@@ -35,7 +39,10 @@ export function makeBatch(split: TokenizedSplit, indices: readonly number[], pad
       inputIds: tf.tensor2d(ids, [indices.length, width], 'int32'),
       attentionMask: tf.tensor2d(mask, [indices.length, width], 'int32'),
     },
-    labels: tf.tensor1d(indices.map((i) => split.labels[i]), 'int32'),
+    labels: tf.tensor1d(
+      indices.map((i) => split.labels[i]),
+      'int32',
+    ),
   };
 }
 
@@ -72,7 +79,13 @@ export function trainingBatch(
   features?: tf.Tensor2D,
 ): { batch: StepBatch; dispose(): void } {
   if (features) {
-    const batch = { features: tf.gather(features, [...rows]), labels: tf.tensor1d(rows.map((i) => split.labels[i]), 'int32') };
+    const batch = {
+      features: tf.gather(features, [...rows]),
+      labels: tf.tensor1d(
+        rows.map((i) => split.labels[i]),
+        'int32',
+      ),
+    };
     return { batch, dispose: () => tf.dispose([batch.features, batch.labels]) };
   }
   const batch = makeBatch(split, rows, padId);

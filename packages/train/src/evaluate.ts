@@ -7,7 +7,13 @@ import { classificationMetrics, type ClassificationMetrics, type LmMetrics } fro
 // Reads are asynchronous throughout: WebGPU in Node cannot read a GPU buffer synchronously.
 
 /** Pooled backbone outputs for a whole split, `[n, hidden]` (no gradients; the caller disposes it). */
-export function pooledFeatures(backbone: Backbone, split: TokenizedSplit, batchSize: number, padId: number, onBatch?: (done: number) => void): tf.Tensor2D {
+export function pooledFeatures(
+  backbone: Backbone,
+  split: TokenizedSplit,
+  batchSize: number,
+  padId: number,
+  onBatch?: (done: number) => void,
+): tf.Tensor2D {
   const parts: tf.Tensor[] = [];
   let done = 0;
   for (const idx of chunks(split.ids.length, batchSize)) {
@@ -25,7 +31,11 @@ export function pooledFeatures(backbone: Backbone, split: TokenizedSplit, batchS
 }
 
 /** Accuracy, macro-F1 and loss of head(pooled) over precomputed features. */
-export async function evaluateFeatures(features: tf.Tensor2D, labels: Int32Array, head: ClassificationHead): Promise<ClassificationMetrics> {
+export async function evaluateFeatures(
+  features: tf.Tensor2D,
+  labels: Int32Array,
+  head: ClassificationHead,
+): Promise<ClassificationMetrics> {
   const [predicted, loss] = tf.tidy(() => {
     const logits = head.logits(features);
     const y = tf.tensor1d(labels, 'int32');

@@ -10,7 +10,11 @@ export class ClassificationHead {
   readonly weight: Variable;
   readonly bias: Variable;
 
-  constructor(readonly hidden: number, readonly labels: readonly string[], seed: number) {
+  constructor(
+    readonly hidden: number,
+    readonly labels: readonly string[],
+    seed: number,
+  ) {
     const bound = 1 / Math.sqrt(hidden);
     this.weight = ownedVariable(uniform(createRng(seed ^ 0x5eed), [hidden, labels.length], -bound, bound));
     this.bias = ownedVariable(tf.zeros([labels.length]));

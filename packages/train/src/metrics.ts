@@ -6,7 +6,12 @@ export interface ClassificationMetrics {
 }
 
 /** Accuracy and macro-averaged F1 from predictions and labels. */
-export function classificationMetrics(predicted: ArrayLike<number>, labels: ArrayLike<number>, numLabels: number, loss: number): ClassificationMetrics {
+export function classificationMetrics(
+  predicted: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numLabels: number,
+  loss: number,
+): ClassificationMetrics {
   let correct = 0;
   const tp = new Array(numLabels).fill(0);
   const fp = new Array(numLabels).fill(0);

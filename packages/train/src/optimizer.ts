@@ -31,7 +31,8 @@ export class AdamW {
     readonly options: AdamWOptions = ADAMW_DEFAULTS,
     private readonly lrScales: readonly number[] = variables.map(() => 1),
   ) {
-    if (lrScales.length !== variables.length) throw new Error(`AdamW: ${lrScales.length} learning-rate scales for ${variables.length} variables`);
+    if (lrScales.length !== variables.length)
+      throw new Error(`AdamW: ${lrScales.length} learning-rate scales for ${variables.length} variables`);
     this.m = variables.map((x) => ownedVariable(tf.zerosLike(x), false));
     this.v = variables.map((x) => ownedVariable(tf.zerosLike(x), false));
   }

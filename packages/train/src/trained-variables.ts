@@ -5,7 +5,7 @@ import type { ClassificationHead } from './head';
 /**
  * Whether a run trains this delta: `trainable`, switched on and not merged. A switched-off or
  * merged delta is not in the forward pass, so its gradient is zero, and AdamW's weight decay would
- * still shrink it step by step (a merged one would then unmerge wrong).
+ * still shrink it step by step (a merged one's values would then no longer be what is folded into the base).
  */
 export function isTrained(delta: Delta): boolean {
   return delta.trainable && delta.active && !delta.merged;

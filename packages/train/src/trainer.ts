@@ -41,8 +41,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const checkpointEvery = o.checkpointEvery ?? (evalEvery || totalSteps);
   const store = o.checkpoints;
   // A head made here is the caller's on success; on failure nobody else holds it.
-  const ownHead = task === 'classification' && !o.head ? new ClassificationHead(o.backbone.hiddenSize, o.dataset.labels, o.seed) : undefined;
-  const head = task === 'classification' ? o.head ?? ownHead : undefined;
+  const ownHead =
+    task === 'classification' && !o.head ? new ClassificationHead(o.backbone.hiddenSize, o.dataset.labels, o.seed) : undefined;
+  const head = task === 'classification' ? (o.head ?? ownHead) : undefined;
 
   let step: TrainStep | undefined;
   let features: FeatureCache | undefined;
@@ -65,11 +66,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       } else emit({ type: 'fresh', dir: store.location });
     }
 
-    const lastCheckpoint = () => (store && state.lastCheckpoint >= 0 ? { step: state.lastCheckpoint, location: store.location } : undefined);
+    const lastCheckpoint = () =>
+      store && state.lastCheckpoint >= 0 ? { step: state.lastCheckpoint, location: store.location } : undefined;
     const throughput = new Throughput(state.step, o.batchSize, totalSteps);
     queue = new StepQueue(({ step: at, lr }: QueuedStep, loss: number) => {
       const firstLoss = state.history[0]?.loss ?? loss;
-      assertNotDiverged(loss, at, lr, { firstLoss, factor: o.divergenceFactor ?? 100, peakLearningRate: o.learningRate, checkpoint: lastCheckpoint() });
+      assertNotDiverged(loss, at, lr, {
+        firstLoss,
+        factor: o.divergenceFactor ?? 100,
+        peakLearningRate: o.learningRate,
+        checkpoint: lastCheckpoint(),
+      });
       state.history.push({ step: at, loss, lr });
       emit({ type: 'step', step: at, total: totalSteps, loss, lr, ...throughput.at(at) });
     });

@@ -8,9 +8,9 @@ const MAIN_ENTRY = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 /** Any import or require of a Node built-in left in bundled code, by specifier. */
 function nodeBuiltinsIn(code: string): string[] {
   const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-  const specifiers = [...code.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']\s*\)|\brequire\s*\(\s*["']([^"']+)["']\s*\)/g)].map(
-    (m) => m[1] ?? m[2] ?? m[3],
-  );
+  const specifiers = [
+    ...code.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']\s*\)|\brequire\s*\(\s*["']([^"']+)["']\s*\)/g),
+  ].map((m) => m[1] ?? m[2] ?? m[3]);
   return specifiers.filter((s) => builtins.has(s) || s.startsWith('node:'));
 }
 
@@ -41,7 +41,11 @@ describe('@deltatune/train in a browser', () => {
 
   it('the check itself sees a Node built-in: a file importing node:path does not bundle', async () => {
     const bundle = build({
-      stdin: { contents: "import { join } from 'node:path';\nexport * from './src/index';\nexport const at = join('a', 'b');", resolveDir: fileURLToPath(new URL('..', import.meta.url)), loader: 'ts' },
+      stdin: {
+        contents: "import { join } from 'node:path';\nexport * from './src/index';\nexport const at = join('a', 'b');",
+        resolveDir: fileURLToPath(new URL('..', import.meta.url)),
+        loader: 'ts',
+      },
       bundle: true,
       platform: 'browser',
       format: 'esm',

@@ -12,7 +12,10 @@ describe('checkpoints through an injected store (no file system)', () => {
   afterAll(() => backbone.dispose());
 
   /** A fresh LoRA and head, the same every time (same seeds), under the same name. */
-  const fresh = () => ({ delta: attach(backbone, lora({ r: 2, seed: 9 }), 'lora'), head: new ClassificationHead(backbone.hiddenSize, data.labels, 3) });
+  const fresh = () => ({
+    delta: attach(backbone, lora({ r: 2, seed: 9 }), 'lora'),
+    head: new ClassificationHead(backbone.hiddenSize, data.labels, 3),
+  });
   const options = (o: Partial<TrainOptions>): TrainOptions => ({
     backbone,
     tokenizer: charTokenizer,
@@ -40,7 +43,9 @@ describe('checkpoints through an injected store (no file system)', () => {
     const stop = (e: TrainEvent) => {
       if (e.type === 'checkpoint') throw new Error(`stopped at ${e.step} in ${e.dir}`);
     };
-    await expect(train(options({ deltas: [first.delta], head: first.head, checkpoints: store, onEvent: stop }))).rejects.toThrow('stopped at 3 in memory');
+    await expect(train(options({ deltas: [first.delta], head: first.head, checkpoints: store, onEvent: stop }))).rejects.toThrow(
+      'stopped at 3 in memory',
+    );
     expect(JSON.parse(store.files.get('state.json') as string).step).toBe(3);
     first.delta.detach();
     first.head.dispose();
@@ -48,7 +53,9 @@ describe('checkpoints through an injected store (no file system)', () => {
     const before = tf.memory().numTensors;
     const second = fresh();
     const events: TrainEvent[] = [];
-    const resumed = await train(options({ deltas: [second.delta], head: second.head, checkpoints: store, resume: true, onEvent: (e) => events.push(e) }));
+    const resumed = await train(
+      options({ deltas: [second.delta], head: second.head, checkpoints: store, resume: true, onEvent: (e) => events.push(e) }),
+    );
     expect(events.find((e) => e.type === 'resumed')).toEqual({ type: 'resumed', step: 3 });
     expect(events.filter((e) => e.type === 'checkpoint').map((e) => e.type === 'checkpoint' && [e.step, e.dir])).toEqual([
       [6, 'memory'],
@@ -68,9 +75,9 @@ describe('checkpoints through an injected store (no file system)', () => {
     const store = memoryCheckpointStore('page-db');
     const a = fresh();
     await train(options({ deltas: [a.delta], head: a.head, steps: 3, checkpoints: store }));
-    await expect(train(options({ deltas: [a.delta], head: a.head, steps: 3, learningRate: 3e-2, checkpoints: store, resume: true }))).rejects.toThrow(
-      /the checkpoint in page-db was written by a run with other settings: learning rate \(--lr\) was 0\.01, now 0\.03/,
-    );
+    await expect(
+      train(options({ deltas: [a.delta], head: a.head, steps: 3, learningRate: 3e-2, checkpoints: store, resume: true })),
+    ).rejects.toThrow(/the checkpoint in page-db was written by a run with other settings: learning rate \(--lr\) was 0\.01, now 0\.03/);
     a.delta.detach();
     a.head.dispose();
   });

@@ -40,7 +40,9 @@ describe.each(['cpu', 'wasm'])('low-memory gradients on %s', (backend) => {
     const tfjsPeak = (await tf.profile(async () => void (reference = await run(tf.variableGrads)))).peakBytes;
     const lowPeak = (await tf.profile(async () => void (low = await run(lowMemoryVariableGrads)))).peakBytes;
     const base = tf.memory().numBytes;
-    console.log(`${backend}: peak above the inputs ${((tfjsPeak - base) / 2 ** 20).toFixed(2)} MiB (tf.variableGrads) -> ${((lowPeak - base) / 2 ** 20).toFixed(2)} MiB`);
+    console.log(
+      `${backend}: peak above the inputs ${((tfjsPeak - base) / 2 ** 20).toFixed(2)} MiB (tf.variableGrads) -> ${((lowPeak - base) / 2 ** 20).toFixed(2)} MiB`,
+    );
     expect(low.loss).toBe(reference.loss);
     low.grads.forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(reference.grads[i])));
     // How much lower depends on how many intermediates the backend's ops make (cpu runs the fused FUSED_KERNELS.gelu: fewer).

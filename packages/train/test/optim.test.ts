@@ -45,14 +45,20 @@ describe('AdamW', () => {
   it('skips a step on the device when the loss or the gradient is not finite, and takes the next one', async () => {
     const x = tf.variable(tf.tensor1d([1, -2]));
     const opt = new AdamW([x]);
-    for (const [grad, loss] of [[[NaN, 1], 0.5], [[0.5, 1], Infinity]] as const) {
+    for (const [grad, loss] of [
+      [[NaN, 1], 0.5],
+      [[0.5, 1], Infinity],
+    ] as const) {
       const g = tf.tensor1d([...grad]);
       const lossTensor = tf.scalar(loss);
       const clip = globalNormClip([g], 1, lossTensor);
       expect((await clip.factor.data())[0]).toBe(0);
       opt.apply([g], 0.1, clip.factor);
       expect(Array.from(await x.data())).toEqual([1, -2]);
-      expect([...opt.state().values()].map((t) => Array.from(t.dataSync()))).toEqual([[0, 0], [0, 0]]);
+      expect([...opt.state().values()].map((t) => Array.from(t.dataSync()))).toEqual([
+        [0, 0],
+        [0, 0],
+      ]);
       tf.dispose([g, lossTensor, clip.factor, clip.norm]);
     }
     const g = tf.tensor1d([0.5, 1]);
@@ -64,7 +70,7 @@ describe('AdamW', () => {
     const byHand = [1, -2].map((x0, i) => {
       const gf = [0.5, 1][i] * f;
       const [m, v] = [0.1 * gf, 0.001 * gf * gf];
-      return x0 - 0.1 * (m / (1 - 0.9 ** 3)) / (Math.sqrt(v / (1 - 0.999 ** 3)) + 1e-8);
+      return x0 - (0.1 * (m / (1 - 0.9 ** 3))) / (Math.sqrt(v / (1 - 0.999 ** 3)) + 1e-8);
     });
     expect(Array.from(await x.data())).toEqual(byHand.map((e) => expect.closeTo(e, 5)));
     opt.dispose();

@@ -47,7 +47,15 @@ describe('one training step for the trainer and bench', () => {
     // The trainer.
     const deltaA = attach(backbone, lora({ r: 2, alpha: 4, seed: 5 }), 'lora');
     const headA = new ClassificationHead(backbone.hiddenSize, data.labels, 11);
-    const result = await train({ backbone, tokenizer: charTokenizer, dataset: data, deltas: [deltaA], head: headA, ...settings, evalEvery: 0 });
+    const result = await train({
+      backbone,
+      tokenizer: charTokenizer,
+      dataset: data,
+      deltas: [deltaA],
+      head: headA,
+      ...settings,
+      evalEvery: 0,
+    });
     const trainerLosses = result.history.map((h) => h.loss);
     const trainerWeights = [...deltaA.variables.values(), ...headA.variables].map((v) => Array.from(v.dataSync()));
     deltaA.detach();
@@ -139,7 +147,15 @@ describe('one training step for the trainer and bench', () => {
     };
     const delta = attach(backbone, spec, 'partly');
     const head = new ClassificationHead(backbone.hiddenSize, data.labels, 2);
-    const step = createTrainStep({ backbone, deltas: [delta], head, learningRate: 0.1, weightDecay: 0.5, totalSteps: 2, schedule: 'constant' });
+    const step = createTrainStep({
+      backbone,
+      deltas: [delta],
+      head,
+      learningRate: 0.1,
+      weightDecay: 0.5,
+      totalSteps: 2,
+      schedule: 'constant',
+    });
     const batch = makeBatch(tokenizeSplit(charTokenizer, data.train, 12), [0, 1, 2, 3], 0);
     await step.queue(batch).loss;
     // A zero gradient: no Adam update, only the decoupled weight decay, p (1 - lr wd).

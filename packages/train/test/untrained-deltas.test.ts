@@ -7,7 +7,16 @@ import { charTokenizer, letterDataset, tinyBert } from './fixtures/tiny-run';
 
 const data = letterDataset();
 // A strong weight decay: a delta given only zero gradients would shrink by lr * wd = 2% a step.
-const run = { tokenizer: charTokenizer, dataset: data, learningRate: 0.1, weightDecay: 0.2, batchSize: 8, steps: 4, maxLength: 12, seed: 1 };
+const run = {
+  tokenizer: charTokenizer,
+  dataset: data,
+  learningRate: 0.1,
+  weightDecay: 0.2,
+  batchSize: 8,
+  steps: 4,
+  maxLength: 12,
+  seed: 1,
+};
 
 const values = (d: Delta) => [...d.variables.values()].map((v) => Array.from(v.dataSync()));
 
@@ -42,9 +51,9 @@ describe('deltas that are switched off or merged are not trained', () => {
     const off = attach(backbone, lora({ r: 2, seed: 2 }), 'off');
     off.active = false;
     const head = new ClassificationHead(backbone.hiddenSize, data.labels, 0);
-    expect(() => createTrainStep({ backbone, head, deltas: [off], learningRate: 1e-3, deltaLearningRates: { off: 1e-2 }, totalSteps: 1 })).toThrow(
-      /learning rate was given for delta "off", which is not a trained delta here \(it is switched off\)/,
-    );
+    expect(() =>
+      createTrainStep({ backbone, head, deltas: [off], learningRate: 1e-3, deltaLearningRates: { off: 1e-2 }, totalSteps: 1 }),
+    ).toThrow(/learning rate was given for delta "off", which is not a trained delta here \(it is switched off\)/);
     head.dispose();
     off.detach();
   });

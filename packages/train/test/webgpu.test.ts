@@ -42,7 +42,9 @@ describe.skipIf(!!missing)('training on the webgpu backend', () => {
     const onWebgpu = await firstLosses(5);
     await tf.setBackend('wasm');
     const diffs = onWasm.losses.map((l, i) => Math.abs(l - onWebgpu.losses[i]));
-    console.log(`wasm ${onWasm.losses.map((l) => l.toFixed(7)).join(' ')}\nwebgpu ${onWebgpu.losses.map((l) => l.toFixed(7)).join(' ')}\nmax |diff| ${Math.max(...diffs).toExponential(2)}`);
+    console.log(
+      `wasm ${onWasm.losses.map((l) => l.toFixed(7)).join(' ')}\nwebgpu ${onWebgpu.losses.map((l) => l.toFixed(7)).join(' ')}\nmax |diff| ${Math.max(...diffs).toExponential(2)}`,
+    );
     expect(onWebgpu.losses).toHaveLength(5);
     expect(Math.max(...diffs)).toBeLessThan(1e-4);
     // The losses move: the run trains, not just evaluates.
