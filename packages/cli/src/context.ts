@@ -1,9 +1,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { DeltaTuneError, type Backbone } from '@deltatune/core';
-import { selectBackend, type BackendChoice } from '@deltatune/backends';
+import { selectBackend } from '@deltatune/backends';
 import type { TextTokenizer } from '@deltatune/models';
 import { loadBackbone, loadTokenizer } from '@deltatune/models/node';
 import type { Flags } from './args';
+import type { CommonFlags } from './common-flags';
 import { prepareMethods } from './methods';
 
 /**
@@ -25,10 +26,9 @@ function readdirSafe(dir: string): string[] {
 }
 
 /** What every command starts with: a backend, the registered methods (plugins too). */
-export async function prepare(flags: Flags): Promise<{ backend: string }> {
-  const choice = flags.string('backend', 'auto') as BackendChoice;
-  const backend = await selectBackend(choice, undefined, mayHaveGpu() ? undefined : ['tensorflow', 'wasm']);
-  await prepareMethods(flags.all('plugin'));
+export async function prepare(flags: Flags<CommonFlags>): Promise<{ backend: string }> {
+  const backend = await selectBackend(flags.value('backend'), undefined, mayHaveGpu() ? undefined : ['tensorflow', 'wasm']);
+  await prepareMethods(flags.value('plugin'));
   return { backend };
 }
 

@@ -1,6 +1,14 @@
 export { main } from './main';
-export { parseArgs, Flags } from './args';
-export { runTraining, attachMethods } from './training-run';
-export type { RunSpec, RunSummary, MethodRequest } from './training-run';
+export { Flags } from './args';
+export { parseCommandLine } from './command-line/parse-line';
+export type { ParsedLine } from './command-line/parse-line';
+export { flag } from './command-line/flag-schema';
+export type { FlagSpec, FlagSchema, FlagType } from './command-line/flag-schema';
+export { runTraining } from './training-run';
+export type { RunOutput, RunSummary } from './training-run';
+export { runSpec, RUN_DEFAULTS } from './run-spec';
+export type { RunSpec, RunParts, TrainSettings, MethodRequest } from './run-spec';
+export { attachMethods, attachRunDeltas } from './run-deltas';
+export type { RunDeltas, DeltaSummary } from './run-deltas';
 export { loadPlugin, registerBuiltinMethods, BUILTIN_METHODS } from './methods';
 export { lineChartSvg, writeChart } from './plot';

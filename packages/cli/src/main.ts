@@ -1,41 +1,20 @@
 import { DeltaTuneError } from '@deltatune/core';
-import { Flags, parseArgs } from './args';
+import { Flags } from './args';
+import { commandHelp } from './command-line/command-help';
+import { parseCommandLine } from './command-line/parse-line';
+import { COMMANDS } from './commands/registry';
+import { prepareMethods } from './methods';
 import { fromSystemError } from './system-errors';
 import { CLI_VERSION } from './version';
-import { BENCH_HELP, benchCommand } from './commands/bench';
-import { DEMO_HELP, demoCommand } from './commands/demo';
-import { EXPERIMENT_HELP, experimentCommand } from './commands/experiment';
-import { EVAL_HELP, evalCommand } from './commands/eval';
-import { FORWARD_HELP, forwardCommand } from './commands/forward';
-import { INSPECT_HELP, inspectCommand } from './commands/inspect';
-import { MERGE_HELP, mergeCommand } from './commands/merge';
-import { TRAIN_HELP, trainCommand } from './commands/train';
-
-const COMMANDS: Record<string, { run: (flags: Flags, positional: readonly string[]) => Promise<void>; help: string; summary: string }> = {
-  demo: { run: demoCommand, help: DEMO_HELP, summary: 'the main job: USE-lite on spam, head-only baseline vs LoRA' },
-  train: { run: trainCommand, help: TRAIN_HELP, summary: 'train deltas (and a task head) on a dataset' },
-  eval: { run: evalCommand, help: EVAL_HELP, summary: 'evaluate a saved delta + head on a split' },
-  forward: { run: forwardCommand, help: FORWARD_HELP, summary: 'run a backbone (with deltas) on inputs, write its outputs' },
-  inspect: { run: inspectCommand, help: INSPECT_HELP, summary: 'hook sites and parameter counts, with methods attached' },
-  merge: { run: mergeCommand, help: MERGE_HELP, summary: 'fold LoRA/BitFit deltas into a Hugging Face folder' },
-  experiment: {
-    run: experimentCommand,
-    help: EXPERIMENT_HELP,
-    summary: 'a grid of methods x tasks x seeds x budgets: table and plots, resumable',
-  },
-  bench: { run: benchCommand, help: BENCH_HELP, summary: 'training-step benchmark (BERT-size, every method); not a test' },
-};
-
-const BOOLEAN_FLAGS = new Set(['json', 'resume', 'merge', 'full', 'help', 'overwrite']);
 
 export function usage(): string {
   return [
     'deltatune: parameter-efficient fine-tuning on TensorFlow.js',
     '',
     'commands:',
-    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)} ${c.summary}`),
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
     '',
-    'deltatune <command> --help for its options',
+    'deltatune <command> --help lists its flags (and, for those that attach methods, the methods and their options)',
   ].join('\n');
 }
 
@@ -61,28 +40,34 @@ function outOfMemory(e: unknown): DeltaTuneError | undefined {
 export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json') || argv.includes('--json=true');
   try {
-    const args = parseArgs(argv, BOOLEAN_FLAGS);
-    if (args.command === '--version' || args.command === '-v') {
+    const [name, ...rest] = argv;
+    if (name === '--version' || name === '-v') {
       process.stdout.write(`${CLI_VERSION}\n`);
       return 0;
     }
-    if (!args.command || args.command === '--help' || args.command === '-h' || args.command === 'help') {
+    // `deltatune help train` is `deltatune train --help`.
+    if (name === 'help' && rest.length) return await main([rest[0], '--help']);
+    if (!name || name === '--help' || name === '-h' || name === 'help') {
       process.stdout.write(usage() + '\n');
       return 0;
     }
-    const command = COMMANDS[args.command];
-    if (!command) throw new DeltaTuneError(`unknown command "${args.command}"`, `use one of: ${Object.keys(COMMANDS).join(', ')}`);
-    if (args.flags.some((f) => f.name === 'help') || args.positional.includes('-h')) {
-      process.stdout.write(command.help + '\n');
+    const command = COMMANDS.find((c) => c.name === name);
+    if (!command)
+      throw new DeltaTuneError(`unknown command "${name}"`, `use one of: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    const line = parseCommandLine(name, rest, command.flags);
+    if (line.help) {
+      // The methods a plugin on the same line registers are listed with the built-in ones.
+      await prepareMethods(line.flags.filter((f) => f.name === 'plugin' && f.value !== true).map((f) => String(f.value)));
+      process.stdout.write(commandHelp(command) + '\n');
       return 0;
     }
-    if (args.positional.length && args.command !== 'experiment') {
+    if (line.positional.length && !command.positional) {
       throw new DeltaTuneError(
-        `unexpected argument "${args.positional[0]}"`,
-        `options are written --name value; see deltatune ${args.command} --help`,
+        `unexpected argument "${line.positional[0]}"`,
+        `options are written --name value; see deltatune ${name} --help`,
       );
     }
-    await command.run(new Flags(args, args.command), args.positional);
+    await command.run(new Flags(line, name, command.flags), line.positional);
     return 0;
   } catch (e) {
     const user = e instanceof DeltaTuneError ? e : fromSystemError(e) ?? outOfMemory(e);

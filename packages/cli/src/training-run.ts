@@ -1,9 +1,8 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { attach, countParameters, getMethod, uniqueDeltaName, type Backbone, type Delta } from '@deltatune/core';
+import { countParameters, DeltaTuneError, type Backbone } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import { claimOutputDir, saveDelta, writeFileAtomic } from '@deltatune/node';
-import { loadDeltas } from './deltas';
 import {
   CLASSIFIER_CONFIG,
   CLASSIFIER_WEIGHTS,
@@ -12,56 +11,30 @@ import {
   LM_TASK_FILE,
   type ClassificationMetrics,
   type LmMetrics,
-  type ScheduleKind,
-  type TaskKind,
   type TrainEvent,
 } from '@deltatune/train';
 import { loadDataset, train } from '@deltatune/train/node';
 import { lineChartSvg, writeChart } from './plot';
 import { formatSeconds, ProgressBar } from './progress';
+import { attachRunDeltas, summarizeDeltas, type DeltaSummary, type RunDeltas } from './run-deltas';
+import type { RunSpec } from './run-spec';
 
-export interface MethodRequest {
-  readonly name: string;
-  readonly options: Record<string, string>;
-}
-
-export interface RunSpec {
-  readonly model: string;
-  readonly dataset: string;
-  /** Column names for a user's .jsonl/.csv file. */
-  readonly columns?: { text?: string; label?: string };
-  readonly methods: readonly MethodRequest[];
-  /** Saved deltas to attach first (frozen unless `trainLoaded`). */
-  readonly deltas?: readonly string[];
-  readonly task: TaskKind;
-  readonly learningRate: number;
-  /** `--delta-lr NAME=LR`: a delta's own peak learning rate. */
-  readonly deltaLearningRates?: Readonly<Record<string, number>>;
-  readonly steps?: number;
-  readonly epochs?: number;
-  readonly batchSize: number;
-  readonly maxLength: number;
-  readonly evalEvery: number;
-  readonly patience?: number;
-  readonly seed: number;
-  readonly warmupSteps: number;
-  readonly weightDecay: number;
-  readonly clipNorm: number;
-  readonly schedule: ScheduleKind;
-  readonly outDir: string;
+/** Where a run of `train` or `demo` writes, and how it reports: what a RunSpec leaves out (an experiment cell writes no folder). */
+export interface RunOutput {
+  readonly dir: string;
+  /** Continue the run in `dir` from its checkpoint. */
   readonly resume: boolean;
-  /** Write into an --out that holds an earlier run or other files (only deltatune's own files are replaced). */
-  readonly overwrite?: boolean;
-  readonly limits: { train?: number; validation?: number; test?: number };
-  readonly fullFineTune?: boolean;
+  /** Write into a `dir` that holds an earlier run or other files (only deltatune's own files are replaced). */
+  readonly overwrite: boolean;
   readonly quiet: boolean;
+  /** Recorded in metrics.json. */
   readonly backend: string;
-  /** Label for tables: the methods joined, or "head only". */
-  readonly label?: string;
 }
 
 export interface RunSummary {
   readonly method: string;
+  /** Each delta by the name it got (core's rule: the method's, then `_2`...), and its own learning rate. */
+  readonly deltas: DeltaSummary[];
   readonly trainableParameters: number;
   readonly totalParameters: number;
   readonly trainablePercent: number;
@@ -77,54 +50,46 @@ export interface RunSummary {
   readonly charts: string[];
 }
 
-/**
- * Attaches each requested method (options parsed by the method itself) under its own name.
- * `initText` (prompt tuning) is tokenized here, with the backbone's tokenizer.
- */
-export function attachMethods(backbone: Backbone, methods: readonly MethodRequest[], seed: number, tokenizer?: TextTokenizer): Delta[] {
-  return methods.map((m) => {
-    const method = getMethod(m.name);
-    const options = method.options.parse(m.options) as Record<string, unknown>;
-    if (typeof options.initText === 'string' && tokenizer) {
-      options.initTokenIds = tokenizer.encodeOne(options.initText).ids;
-      options.init ??= 'text';
-    }
-    // The method's name, then lora_2, ...: unique also beside deltas loaded from folders (--delta).
-    return attach(backbone, method.create({ seed, ...options }), uniqueDeltaName(backbone, m.name));
-  });
+/** The trainer's options for a run's settings: the spec's, with its deltas' own rates resolved by the names they got. */
+export function trainSettings(spec: RunSpec, deltas: RunDeltas): RunSpec['train'] {
+  return { ...spec.train, deltaLearningRates: deltas.learningRates };
 }
 
 /** One training run on an already-loaded backbone: attach, train, save, chart; deltas detached after. */
-export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, spec: RunSpec): Promise<RunSummary> {
-  const dataset = limitDataset(loadDataset(spec.dataset, spec.columns, { task: spec.task }), spec.limits);
-  const log = (line: string) => !spec.quiet && process.stderr.write(line + '\n');
+export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, spec: RunSpec, out: RunOutput): Promise<RunSummary> {
+  if (spec.deltas.schedule === 'sequential')
+    // One trainer run writes one checkpoint; stages one after another are what an experiment's cells run.
+    throw new DeltaTuneError('a sequential schedule of deltas runs in deltatune experiment only', 'give the grid entry "schedule": "sequential"');
+  const task = spec.train.task;
+  const dataset = limitDataset(loadDataset(spec.data.dataset, spec.data.columns, { task }), spec.data.limits);
+  const log = (line: string) => !out.quiet && process.stderr.write(line + '\n');
   // Before any work: a folder holding an earlier run or the user's files is refused, an unwritable one fails now.
-  const claim = claimOutputDir(spec.outDir, {
+  const claim = claimOutputDir(out.dir, {
     kind: 'train',
-    resume: spec.resume,
-    overwrite: spec.overwrite,
-    settings: { model: spec.model, dataset: spec.dataset, methods: spec.methods, task: spec.task },
+    resume: out.resume,
+    overwrite: out.overwrite,
+    settings: { model: spec.model, dataset: spec.data.dataset, methods: spec.deltas.create, task },
   });
   if (claim.state === 'overwrite')
-    log(`  writing over the earlier content of ${spec.outDir} (only deltatune's own files are replaced; nothing else is deleted)`);
+    log(`  writing over the earlier content of ${out.dir} (only deltatune's own files are replaced; nothing else is deleted)`);
   log(
     `  data: ${dataset.name}: train ${dataset.train.length}, validation ${dataset.validation.length}, test ${dataset.test.length}` +
-      (spec.task === 'lm' ? '' : `; labels ${dataset.labels.map((l, i) => `${i}=${l}`).join(', ')}`),
+      (task === 'lm' ? '' : `; labels ${dataset.labels.map((l, i) => `${i}=${l}`).join(', ')}`),
   );
   if (dataset.test.length < 30)
     log(
       `  warning: the test split has only ${dataset.test.length} examples, so its scores are rough estimates; use more data for a reliable figure`,
     );
-  const loaded = loadDeltas(backbone, spec.deltas ?? []);
-  for (const d of loaded) d.trainable = false;
-  const created = attachMethods(backbone, spec.methods, spec.seed, tokenizer);
-  const deltas = [...loaded, ...created];
-  const label = spec.label ?? (spec.fullFineTune ? 'full fine-tuning' : deltas.length ? deltas.map((d) => d.name).join('+') : 'head only');
+  const runDeltas = attachRunDeltas(backbone, spec, tokenizer);
+  const { created } = runDeltas;
+  const deltas = [...runDeltas.frozen, ...created];
+  const label =
+    spec.label ?? (spec.train.fullFineTune ? 'full fine-tuning' : deltas.length ? deltas.map((d) => d.name).join('+') : 'head only');
   const bars = new Map<string, ProgressBar>();
   let trainBar: ProgressBar | undefined;
   const onEvent = (e: TrainEvent) => {
-    if (e.type === 'phase' && e.name === 'train') trainBar = new ProgressBar(`${label}`.slice(0, 10), e.total ?? 0, 'steps', spec.quiet);
-    if (e.type === 'phase' && e.name === 'features') bars.set('features', new ProgressBar('features', e.total ?? 0, 'ex', spec.quiet));
+    if (e.type === 'phase' && e.name === 'train') trainBar = new ProgressBar(`${label}`.slice(0, 10), e.total ?? 0, 'steps', out.quiet);
+    if (e.type === 'phase' && e.name === 'features') bars.set('features', new ProgressBar('features', e.total ?? 0, 'ex', out.quiet));
     if (e.type === 'progress') bars.get('features')?.update(e.done);
     if (e.type === 'step') trainBar?.update(e.step, `loss ${e.loss.toFixed(4)}  ${e.examplesPerSecond.toFixed(1)} ex/s`);
     if (e.type === 'eval')
@@ -139,27 +104,13 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
   };
   try {
     const result = await train({
+      ...trainSettings(spec, runDeltas),
       backbone,
       tokenizer,
       dataset,
-      task: spec.task,
       deltas,
-      fullFineTune: spec.fullFineTune,
-      learningRate: spec.learningRate,
-      deltaLearningRates: spec.deltaLearningRates,
-      schedule: spec.schedule,
-      warmupSteps: spec.warmupSteps,
-      weightDecay: spec.weightDecay,
-      clipNorm: spec.clipNorm,
-      batchSize: spec.batchSize,
-      steps: spec.steps,
-      epochs: spec.epochs,
-      maxLength: spec.maxLength,
-      evalEvery: spec.evalEvery,
-      patience: spec.patience,
-      seed: spec.seed,
-      runDir: spec.outDir,
-      resume: spec.resume,
+      runDir: out.dir,
+      resume: out.resume,
       onEvent,
     });
     const counts = countParameters(backbone, result.head?.variables ?? []);
@@ -168,25 +119,25 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     const trainedDeltas = created;
     const savedTo =
       trainedDeltas.length === 1
-        ? join(spec.outDir, 'delta')
+        ? join(out.dir, 'delta')
         : trainedDeltas.length
-        ? join(spec.outDir, 'deltas')
-        : join(spec.outDir, 'head');
+        ? join(out.dir, 'deltas')
+        : join(out.dir, 'head');
     const runInfo = {
-      dataset: spec.dataset,
-      maxLength: spec.maxLength,
-      batchSize: spec.batchSize,
+      dataset: spec.data.dataset,
+      maxLength: spec.train.maxLength,
+      batchSize: spec.train.batchSize,
       model: spec.model,
-      limits: spec.limits,
-      columns: spec.columns,
+      limits: spec.data.limits,
+      columns: spec.data.columns,
       ...(trainedDeltas.length > 1 ? { deltas: trainedDeltas.map((d) => d.name) } : {}),
-      ...(spec.deltas?.length ? { frozenDeltas: spec.deltas.map((d) => resolve(d)) } : {}),
-      ...(spec.fullFineTune ? { fullFineTune: true } : {}),
+      ...(spec.deltas.frozen.length ? { frozenDeltas: spec.deltas.frozen.map((d) => resolve(d)) } : {}),
+      ...(spec.train.fullFineTune ? { fullFineTune: true } : {}),
     };
     // What `eval` needs to score the run again: the head (classification) or the task file (LM).
     const taskFiles = result.head
       ? await classifierFiles(result.head, { labels: dataset.labels, hidden: backbone.hiddenSize, ...runInfo })
-      : spec.task === 'lm' && trainedDeltas.length
+      : task === 'lm' && trainedDeltas.length
       ? { [LM_TASK_FILE]: JSON.stringify({ task: 'lm', ...runInfo }, null, 2) + '\n' }
       : {};
     if (trainedDeltas.length === 1) {
@@ -203,12 +154,12 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     const test = result.test as Partial<ClassificationMetrics & LmMetrics>;
     const validation = result.validation as Partial<ClassificationMetrics & LmMetrics> | undefined;
     const charts = await writeChart(
-      join(spec.outDir, 'curve'),
+      join(out.dir, 'curve'),
       await lineChartSvg(
-        `${label} on ${spec.dataset} (${backbone.architecture})`,
+        `${label} on ${spec.data.dataset} (${backbone.architecture})`,
         [
           { name: 'training loss', points: result.history.map((h) => [h.step, h.loss] as const), color: '#1f77b4' },
-          spec.task === 'lm'
+          task === 'lm'
             ? { name: 'validation loss', points: result.evals.map((e) => [e.step, e.metrics.loss] as const), color: '#d62728' }
             : {
                 name: 'validation accuracy',
@@ -217,12 +168,13 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
                 right: true,
               },
         ],
-        { x: 'step', left: 'loss', right: spec.task === 'lm' ? undefined : 'accuracy' },
+        { x: 'step', left: 'loss', right: task === 'lm' ? undefined : 'accuracy' },
       ),
     );
     const trainablePercent = (100 * result.trainedParameters) / counts.total;
     const summary: RunSummary = {
       method: label,
+      deltas: summarizeDeltas(runDeltas),
       trainableParameters: result.trainedParameters,
       totalParameters: counts.total,
       trainablePercent,
@@ -238,14 +190,14 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
       charts,
     };
     writeFileAtomic(
-      join(spec.outDir, 'metrics.json'),
+      join(out.dir, 'metrics.json'),
       JSON.stringify(
         {
           ...summary,
           model: spec.model,
-          dataset: spec.dataset,
-          backend: spec.backend,
-          seed: spec.seed,
+          dataset: spec.data.dataset,
+          backend: out.backend,
+          seed: spec.train.seed,
           history: result.history,
           evals: result.evals,
           test: result.test,
@@ -256,7 +208,7 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     );
     log(
       `  ${label}: test ${
-        spec.task === 'lm' ? `perplexity ${test.perplexity?.toFixed(3)}` : `accuracy ${test.accuracy?.toFixed(4)}`
+        task === 'lm' ? `perplexity ${test.perplexity?.toFixed(3)}` : `accuracy ${test.accuracy?.toFixed(4)}`
       } in ${formatSeconds(result.seconds)}; saved to ${savedTo}`,
     );
     result.head?.dispose();

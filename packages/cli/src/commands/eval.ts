@@ -12,15 +12,39 @@ import {
 } from '@deltatune/train';
 import { loadClassifier, loadDataset } from '@deltatune/train/node';
 import type { Flags } from '../args';
+import { flag } from '../command-line/flag-schema';
+import { COMMON_FLAGS } from '../common-flags';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { ProgressBar, table } from '../progress';
 import { loadDeltas } from '../deltas';
+import { defineCommand } from './command';
 
-export const EVAL_HELP = `deltatune eval --delta DIR [--model <folder|use-lite>] [--dataset NAME] [--split test|validation]
-  [--limit N] [--batch-size B] [--max-length L] [--plugin PKG]... [--backend ...] [--json]
+const EVAL_FLAGS = {
+  delta: flag({
+    type: 'text',
+    accepts: 'a folder train wrote',
+    help: "the run's delta/, deltas/ or head/ folder to evaluate",
+    placeholder: 'DIR',
+  }),
+  model: flag({ type: 'text', accepts: 'a Hugging Face model folder, or use-lite', help: 'the backbone', placeholder: 'MODEL', defaultText: "the run's" }),
+  dataset: flag({ type: 'text', accepts: 'a dataset name or file', help: 'the data to score', placeholder: 'NAME', defaultText: "the run's" }),
+  split: flag({ type: { choices: ['test', 'validation'] }, help: 'which split to score', placeholder: 'SPLIT', default: 'test' }),
+  limit: flag({ type: 'positiveInteger', help: 'score at most N examples of the split', placeholder: 'N', defaultText: "the run's" }),
+  'batch-size': flag({ type: 'positiveInteger', help: 'examples per batch', placeholder: 'N', defaultText: "the run's" }),
+  'max-length': flag({ type: 'positiveInteger', help: 'tokens per example', placeholder: 'N', defaultText: "the run's" }),
+  ...COMMON_FLAGS,
+} as const;
+
+export const evalCommand = defineCommand({
+  name: 'eval',
+  summary: 'evaluate a saved delta + head on a split',
+  about: `deltatune eval --delta DIR [--split test|validation]
   DIR is a folder written by train (delta/, deltas/ or head/): a classification run's delta and classifier.json
   give accuracy / macro-F1 / loss; a --task lm run's delta and task.json give loss and perplexity.
-  Model, dataset, split size, max length and batch size default to what the run used.`;
+  Model, dataset, split size, max length and batch size default to what the run used.`,
+  flags: EVAL_FLAGS,
+  run: (flags) => evaluate(flags),
+});
 
 type LmTask = Omit<ClassifierConfig, 'labels' | 'hidden'> & { task: 'lm' };
 
@@ -39,9 +63,9 @@ function readLmTask(dir: string): LmTask | undefined {
   );
 }
 
-export async function evalCommand(flags: Flags): Promise<void> {
+async function evaluate(flags: Flags<typeof EVAL_FLAGS>): Promise<void> {
   const { backend } = await prepare(flags);
-  const json = flags.bool('json');
+  const json = flags.value('json');
   const dir = flags.required('delta', 'pass the delta/ (or head/) folder a training run saved');
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new DeltaTuneError(
@@ -52,13 +76,12 @@ export async function evalCommand(flags: Flags): Promise<void> {
   const lm = existsSync(join(dir, CLASSIFIER_CONFIG)) ? undefined : readLmTask(dir);
   const classifier = lm ? undefined : loadClassifier(dir);
   const config = (lm ?? classifier!.config) as LmTask | ClassifierConfig;
-  const model = flags.string('model', config.model);
-  const datasetName = flags.string('dataset', config.dataset);
-  const split = flags.choice('split', ['test', 'validation'] as const, 'test');
-  const limit = flags.number('limit', undefined, 'positiveInteger') ?? config.limits?.[split];
-  const batchSize = flags.number('batch-size', config.batchSize, 'positiveInteger');
-  const maxLength = flags.number('max-length', config.maxLength, 'positiveInteger');
-  flags.finish();
+  const model = flags.value('model') ?? config.model;
+  const datasetName = flags.value('dataset') ?? config.dataset;
+  const split = flags.value('split');
+  const limit = flags.value('limit') ?? config.limits?.[split];
+  const batchSize = flags.value('batch-size') ?? config.batchSize;
+  const maxLength = flags.value('max-length') ?? config.maxLength;
   if (config.fullFineTune) {
     classifier?.head.dispose();
     throw new DeltaTuneError(

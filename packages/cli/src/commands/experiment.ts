@@ -4,32 +4,54 @@ import { join } from 'node:path';
 import { DeltaTuneError, getMethod } from '@deltatune/core';
 import { claimOutputDir, writeFileAtomic } from '@deltatune/node';
 import type { Flags } from '../args';
+import { flag } from '../command-line/flag-schema';
+import { COMMON_FLAGS } from '../common-flags';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { aggregate, markdownTable, writeReport } from '../experiment/report';
 import { cellsOf, checkGridMethods, readGrid } from '../experiment/grid';
 import { cellSpec, runCell, type CellResult } from '../experiment/run-cell';
 import type { Cell } from '../experiment/grid';
 import { formatSeconds } from '../progress';
+import { defineCommand } from './command';
 
-export const EXPERIMENT_HELP = `deltatune experiment <grid.json|grid.yaml> [--out DIR] [--overwrite] [--workers N] [--backend ...] [--json]
+const EXPERIMENT_FLAGS = {
+  grid: flag({ type: 'text', accepts: 'a .json or .yaml file', help: 'the grid, in place of the positional argument', placeholder: 'FILE' }),
+  out: flag({ type: 'text', accepts: 'a folder', help: 'where cells and results are written', placeholder: 'DIR', defaultText: 'runs/experiments/<grid name>' }),
+  workers: flag({ type: 'positiveInteger', help: 'processes running cells side by side (each loads the model)', placeholder: 'N', default: 1 }),
+  // What a worker process runs: cells i, i+n, i+2n... of those pending (passed by the parent).
+  shard: flag({ type: 'text', accepts: 'I/N', help: "a worker's share of the cells", placeholder: 'I/N', hidden: true }),
+  overwrite: flag({ type: 'switch', help: 'recompute finished cells that ran other settings than the grid now gives' }),
+  ...COMMON_FLAGS,
+} as const;
+
+export const experimentCommand = defineCommand({
+  name: 'experiment',
+  summary: 'a grid of methods x tasks x seeds x budgets: table and plots, resumable',
+  about: `deltatune experiment <grid.json|grid.yaml> [--out DIR] [--workers N]
   Runs every cell of a grid (methods x tasks x seeds x budgets; see experiments/seed-paper-small.json).
   Finished cells are kept in DIR/cells/ and skipped when the command runs again, so a killed run
   resumes. Writes DIR/results.jsonl, DIR/results.md (mean ± std over seeds) and, per task,
-  convergence-<task>.svg/png and score-vs-params-<task>.svg/png.`;
+  convergence-<task>.svg/png and score-vs-params-<task>.svg/png. A grid entry's deltas are named as
+  train names them (the method's name, then _2, _3...).`,
+  flags: EXPERIMENT_FLAGS,
+  positional: 'grid',
+  listsMethods: 'methods for a grid delta\'s "method", each with its "options":',
+  run: (flags, positional) => experiment(flags, positional),
+});
 
-export async function experimentCommand(flags: Flags, positional: readonly string[]): Promise<void> {
-  const gridPath = positional[0] ?? flags.string('grid');
+async function experiment(flags: Flags<typeof EXPERIMENT_FLAGS>, positional: readonly string[]): Promise<void> {
+  if (positional.length > 1)
+    throw new DeltaTuneError(`deltatune experiment takes one grid file, got ${positional.length}`, 'run one grid at a time');
+  const gridPath = positional[0] ?? flags.value('grid');
   if (!gridPath)
     throw new DeltaTuneError('deltatune experiment needs a grid file', 'e.g. deltatune experiment experiments/seed-paper-small.json');
   const grid = readGrid(gridPath);
-  const out = flags.string('out', join('runs', 'experiments', grid.name));
-  const workers = flags.number('workers', 1, 'positiveInteger');
-  const shard = flags.string('shard');
-  const json = flags.bool('json');
-  const backendChoice = flags.string('backend', 'auto');
+  const out = flags.value('out') ?? join('runs', 'experiments', grid.name);
+  const workers = flags.value('workers');
+  const shard = flags.value('shard');
+  const json = flags.value('json');
   const { backend } = await prepare(flags);
-  const overwrite = flags.bool('overwrite');
-  flags.finish();
+  const overwrite = flags.value('overwrite');
   // Every method must be known before hours of cells run (a typo would fail at its first cell).
   checkGridMethods(grid, gridPath, (name) => getMethod(name));
   // A rerun resumes (finished cells are kept); a folder holding anything else is the user's.
@@ -102,7 +124,9 @@ export async function experimentCommand(flags: Flags, positional: readonly strin
                 '--shard',
                 `${i}/${count}`,
                 '--backend',
-                backendChoice,
+                flags.value('backend'),
+                // A worker registers the same methods as its parent: the grid may use a plugin's.
+                ...flags.value('plugin').flatMap((p) => ['--plugin', p]),
                 ...(overwrite ? ['--overwrite'] : []),
               ],
               { stdio: ['ignore', 'inherit', 'inherit'] },

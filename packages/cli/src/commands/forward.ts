@@ -6,15 +6,38 @@ import { writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from '../deltas';
 import { checkOutFile } from '../out-file';
 import type { Flags } from '../args';
+import { flag } from '../command-line/flag-schema';
+import { COMMON_FLAGS } from '../common-flags';
 import { modelAndTokenizer, output, prepare } from '../context';
+import { defineCommand } from './command';
 
 /** The keys of out.json: a file holding only these is one forward wrote. */
 const FORWARD_OUTPUTS = ['last_hidden_state', 'pooler_output', 'logits', 'embedding'];
 
-export const FORWARD_HELP = `deltatune forward --model <folder|use-lite> (--inputs in.json | --text "..."...) [--out out.json]
-  [--delta DIR]... [--merge] [--overwrite] [--plugin PKG]... [--backend ...] [--json]
-  in.json: { "input_ids": [[...]], "attention_mask": [[...]], "token_type_ids": [[...]] (BERT) }
-  out.json: last_hidden_state + pooler_output (BERT/RoBERTa), logits (GPT-2), embedding (USE-lite)`;
+const FORWARD_FLAGS = {
+  model: flag({ type: 'text', accepts: 'a Hugging Face model folder, or use-lite', help: 'the backbone to run', placeholder: 'MODEL' }),
+  inputs: flag({
+    type: 'text',
+    accepts: 'a .json file',
+    help: 'token ids: { "input_ids": [[...]], "attention_mask": [[...]], "token_type_ids": [[...]] (BERT) }',
+    placeholder: 'FILE',
+  }),
+  text: flag({ type: 'text', help: "an input text, tokenized with the model's tokenizer", placeholder: 'TEXT', repeatable: true }),
+  out: flag({ type: 'text', accepts: 'a .json file', help: 'where the outputs are written (else printed)', placeholder: 'FILE' }),
+  delta: flag({ type: 'text', accepts: 'a saved delta folder', help: 'a delta to attach', placeholder: 'DIR', repeatable: true }),
+  merge: flag({ type: 'switch', help: 'fold the deltas into the weights before running (LoRA family, BitFit)' }),
+  overwrite: flag({ type: 'switch', help: 'replace an --out file that forward did not write' }),
+  ...COMMON_FLAGS,
+} as const;
+
+export const forwardCommand = defineCommand({
+  name: 'forward',
+  summary: 'run a backbone (with deltas) on inputs, write its outputs',
+  about: `deltatune forward --model <folder|use-lite> (--inputs in.json | --text "..."...) [--out out.json] [--delta DIR]... [--merge]
+  out.json: last_hidden_state + pooler_output (BERT/RoBERTa), logits (GPT-2), embedding (USE-lite)`,
+  flags: FORWARD_FLAGS,
+  run: (flags) => forward(flags),
+});
 
 /**
  * Reads and checks `in.json` against the model: ragged rows, ids past the vocabulary or rows past
@@ -104,17 +127,16 @@ function matrix(value: unknown, name: string, path: string, lo: number, hi: numb
   return rows as number[][];
 }
 
-export async function forwardCommand(flags: Flags): Promise<void> {
+async function forward(flags: Flags<typeof FORWARD_FLAGS>): Promise<void> {
   const { backend } = await prepare(flags);
-  const json = flags.bool('json');
+  const json = flags.value('json');
   const model = flags.required('model', 'e.g. --model use-lite, or a Hugging Face folder');
-  const inputsPath = flags.string('inputs');
-  const texts = flags.all('text');
-  const outPath = flags.string('out');
-  const deltaDirs = flags.all('delta');
-  const merge = flags.bool('merge');
-  const overwrite = flags.bool('overwrite');
-  flags.finish();
+  const inputsPath = flags.value('inputs');
+  const texts = flags.value('text');
+  const outPath = flags.value('out');
+  const deltaDirs = flags.value('delta');
+  const merge = flags.value('merge');
+  const overwrite = flags.value('overwrite');
   if (outPath)
     checkOutFile(
       outPath,

@@ -1,22 +1,40 @@
 import { countParameters, structureTree } from '@deltatune/core';
 import { loadDeltas } from '../deltas';
 import type { Flags } from '../args';
+import { flag } from '../command-line/flag-schema';
+import { COMMON_FLAGS } from '../common-flags';
 import { modelAndTokenizer, output, prepare } from '../context';
 import { table } from '../progress';
-import { attachMethods } from '../training-run';
+import { attachMethods } from '../run-deltas';
+import { RUN_FLAGS } from '../train-flags';
+import { defineCommand } from './command';
 
-export const INSPECT_HELP = `deltatune inspect --model <folder|use-lite> [--method NAME [--opt key=value]...]... [--delta DIR]...
-  [--plugin PKG]... [--json]
-  Prints the tree of hook sites (with what is attached where) and the parameter table.`;
+const INSPECT_FLAGS = {
+  model: flag({ type: 'text', accepts: 'a Hugging Face model folder, or use-lite', help: 'the backbone to inspect', placeholder: 'MODEL' }),
+  method: RUN_FLAGS.method,
+  opt: RUN_FLAGS.opt,
+  delta: flag({ ...RUN_FLAGS.delta, help: 'a saved delta to attach' }),
+  seed: RUN_FLAGS.seed,
+  ...COMMON_FLAGS,
+} as const;
 
-export async function inspectCommand(flags: Flags): Promise<void> {
+export const inspectCommand = defineCommand({
+  name: 'inspect',
+  summary: 'hook sites and parameter counts, with methods attached',
+  about: `deltatune inspect --model <folder|use-lite> [--method NAME [--opt key=value]...]... [--delta DIR]...
+  Prints the tree of hook sites (with what is attached where) and the parameter table.`,
+  flags: INSPECT_FLAGS,
+  listsMethods: 'methods for --method NAME, each with its options (--opt KEY=VALUE):',
+  run: (flags) => inspect(flags),
+});
+
+async function inspect(flags: Flags<typeof INSPECT_FLAGS>): Promise<void> {
   const { backend } = await prepare(flags);
-  const json = flags.bool('json');
+  const json = flags.value('json');
   const model = flags.required('model', 'e.g. --model use-lite');
   const methods = flags.methods();
-  const deltaDirs = flags.all('delta');
-  const seed = flags.number('seed', 0, 'integer');
-  flags.finish();
+  const deltaDirs = flags.value('delta');
+  const seed = flags.value('seed');
   const needsTokenizer = methods.some((m) => 'initText' in m.options);
   const { backbone, tokenizer } = modelAndTokenizer(model, needsTokenizer);
   const deltas = [...loadDeltas(backbone, deltaDirs), ...attachMethods(backbone, methods, seed, tokenizer)];

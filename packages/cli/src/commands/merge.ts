@@ -7,20 +7,35 @@ import { USE_LITE, readModelTensors } from '@deltatune/models/node';
 import { claimOutputDir, writeFileAtomic } from '@deltatune/node';
 import { loadDeltas } from '../deltas';
 import type { Flags } from '../args';
+import { flag } from '../command-line/flag-schema';
+import { COMMON_FLAGS } from '../common-flags';
 import { output, prepare } from '../context';
+import { defineCommand } from './command';
 
-export const MERGE_HELP = `deltatune merge --model <HF folder> --delta DIR [--delta DIR]... --out <folder> [--overwrite] [--plugin PKG]... [--json]
+const MERGE_FLAGS = {
+  model: flag({ type: 'text', accepts: 'a Hugging Face model folder', help: 'the model the deltas were trained on', placeholder: 'MODEL' }),
+  delta: flag({ type: 'text', accepts: 'a saved delta folder', help: 'a delta to fold in', placeholder: 'DIR', repeatable: true }),
+  out: flag({ type: 'text', accepts: 'a folder', help: 'where the merged model is written', placeholder: 'DIR' }),
+  overwrite: flag({ type: 'switch', help: 'write into an --out that holds other files' }),
+  ...COMMON_FLAGS,
+} as const;
+
+export const mergeCommand = defineCommand({
+  name: 'merge',
+  summary: 'fold LoRA/BitFit deltas into a Hugging Face folder',
+  about: `deltatune merge --model <HF folder> --delta DIR [--delta DIR]... --out <folder>
   Folds merge-able deltas (LoRA family, BitFit) into the weights and writes a Hugging Face folder
-  (config.json + model.safetensors, PyTorch layouts) that transformers loads without PEFT.`;
+  (config.json + model.safetensors, PyTorch layouts) that transformers loads without PEFT.`,
+  flags: MERGE_FLAGS,
+  run: (flags) => merge(flags),
+});
 
-export async function mergeCommand(flags: Flags): Promise<void> {
+async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
   const { backend } = await prepare(flags);
-  const json = flags.bool('json');
+  const json = flags.value('json');
   const model = flags.required('model', 'the Hugging Face folder the delta was trained on');
-  const deltaDirs = flags.all('delta');
+  const deltaDirs = flags.value('delta');
   const out = flags.required('out', 'a folder for the merged model');
-  flags.bool('overwrite');
-  flags.finish();
   if (model === USE_LITE)
     throw new DeltaTuneError(
       'use-lite is not a Hugging Face folder, so there is nothing to write a merged copy into',
@@ -39,7 +54,7 @@ export async function mergeCommand(flags: Flags): Promise<void> {
       `write the merged model to a new folder, e.g. --out ${model.replace(/\/+$/, '')}-merged`,
     );
   }
-  claimOutputDir(out, { kind: 'merge', replaces: ['merge'], overwrite: flags.bool('overwrite'), settings: { model, deltas: deltaDirs } });
+  claimOutputDir(out, { kind: 'merge', replaces: ['merge'], overwrite: flags.value('overwrite'), settings: { model, deltas: deltaDirs } });
   // One read of the weights serves both the backbone and the tensors it does not hold (heads).
   const original = readModelTensors(resolve(model));
   const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;

@@ -152,7 +152,7 @@ export function checkGridMethods(
   grid.methods.forEach((m, i) =>
     (m.deltas ?? []).forEach((d, j) => {
       try {
-        gridDeltaOptions(methodOf(d.method), d);
+        methodOf(d.method).options.parse(gridOptionStrings(d));
       } catch (e) {
         const what = (e as Error).message.split('\n')[0];
         throw new DeltaTuneError(
@@ -164,8 +164,7 @@ export function checkGridMethods(
   );
 }
 
-/** A grid delta's options as the method parses `--opt` values: the form checked is the form run. */
-export function gridDeltaOptions(method: { options: { parse(raw: Record<string, string>): unknown } }, d: GridDelta): Record<string, unknown> {
-  const raw = Object.fromEntries(Object.entries(d.options ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
-  return method.options.parse(raw) as Record<string, unknown>;
+/** A grid delta's options as `--opt` strings, which the method parses as it parses the command line: the form checked is the form run. */
+export function gridOptionStrings(d: GridDelta): Record<string, string> {
+  return Object.fromEntries(Object.entries(d.options ?? {}).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
 }

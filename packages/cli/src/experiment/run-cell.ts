@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, countParameters, getMethod, type Backbone, type Delta } from '@deltatune/core';
+import { countParameters, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
 import {
   ClassificationHead,
@@ -10,11 +10,15 @@ import {
   type TrainResult,
 } from '@deltatune/train';
 import { loadDataset } from '@deltatune/train/node';
-import { gridDeltaOptions, type Cell } from './grid';
+import { attachRunDeltas, summarizeDeltas, type DeltaSummary } from '../run-deltas';
+import { cellRunSpec } from './cell-run-spec';
+import type { Cell } from './grid';
 
 export interface CellResult {
   readonly id: string;
   readonly method: string;
+  /** Each delta by the name it got, as `train` names it (the method's, then `_2`...), and its own learning rate. */
+  readonly deltas?: readonly DeltaSummary[];
   readonly task: string;
   readonly seed: number;
   readonly budget: string;
@@ -49,75 +53,64 @@ export async function runCell(
   target: number,
   model = 'use-lite',
 ): Promise<CellResult> {
-  const key = JSON.stringify(cell.task);
-  if (!datasets.has(key)) datasets.set(key, limitDataset(loadDataset(cell.task.dataset), cell.task.limits ?? {}));
+  const spec = cellRunSpec(cell, model);
+  const key = JSON.stringify(spec.data);
+  if (!datasets.has(key)) datasets.set(key, limitDataset(loadDataset(spec.data.dataset), spec.data.limits));
   const dataset = datasets.get(key)!;
-  const { method, budget, seed } = cell;
-  const deltas: Delta[] = (method.deltas ?? []).map((d, i) => {
-    const m = getMethod(d.method);
-    return attach(backbone, m.create({ seed, ...gridDeltaOptions(m, d) }), `${d.method}_${i}`);
-  });
+  const runDeltas = attachRunDeltas(backbone, spec, tokenizer);
+  const deltas = runDeltas.created;
   const start = Date.now();
   let peakBytes = 0;
   const onEvent = () => {
     peakBytes = Math.max(peakBytes, tf.memory().numBytes);
   };
-  // A delta's own learning rate, for the stages that train it.
+  // A delta's own learning rate, for the stages that train it (the trainer refuses a rate for a delta it does not train).
   const ownRates = (trainable: readonly Delta[]) =>
-    Object.fromEntries(
-      (method.deltas ?? []).flatMap((d, i) => (d.learningRate && trainable.includes(deltas[i]) ? [[deltas[i].name, d.learningRate]] : [])),
-    );
-  const common = {
-    backbone,
-    tokenizer,
-    dataset,
-    batchSize: budget.batchSize,
-    maxLength: budget.maxLength,
-    learningRate: method.learningRate ?? budget.learningRate,
-    evalEvery: budget.evalEvery,
-    warmupSteps: Math.round(budget.steps * 0.1),
-    seed,
-    onEvent,
-  };
+    Object.fromEntries(trainable.flatMap((d) => (runDeltas.learningRates[d.name] === undefined ? [] : [[d.name, runDeltas.learningRates[d.name]]])));
   // Full fine-tuning changes the backbone itself: keep its weights to put back for the next cell.
-  const saved = method.full ? [...backbone.parameters.values()].map((v) => tf.clone(v)) : [];
+  const saved = spec.train.fullFineTune ? [...backbone.parameters.values()].map((v) => tf.clone(v)) : [];
   try {
-    const head = new ClassificationHead(backbone.hiddenSize, dataset.labels, seed);
-    const stages: Array<{ trainable: Delta[]; steps: number }> =
-      method.schedule === 'sequential' && deltas.length > 1
+    const head = new ClassificationHead(backbone.hiddenSize, dataset.labels, spec.train.seed);
+    const steps = spec.train.steps!;
+    const stages: Array<{ trainable: readonly Delta[]; steps: number }> =
+      spec.deltas.schedule === 'sequential' && deltas.length > 1
         ? deltas.map((d, i) => ({
             trainable: [d],
-            steps: Math.floor(budget.steps / deltas.length) + (i < budget.steps % deltas.length ? 1 : 0),
+            steps: Math.floor(steps / deltas.length) + (i < steps % deltas.length ? 1 : 0),
           }))
-        : [{ trainable: deltas, steps: budget.steps }];
+        : [{ trainable: deltas, steps }];
     const curve: Array<[number, number]> = [];
     let offset = 0;
     let last: TrainResult | undefined;
     for (const stage of stages) {
       for (const d of deltas) d.trainable = stage.trainable.includes(d);
       last = await train({
-        ...common,
+        ...spec.train,
+        backbone,
+        tokenizer,
+        dataset,
         deltas,
-        fullFineTune: method.full,
         steps: stage.steps,
         head,
         deltaLearningRates: ownRates(stage.trainable),
+        onEvent,
       });
       for (const e of last.evals) curve.push([offset + e.step, e.metrics.accuracy]);
       offset += stage.steps;
     }
     for (const d of deltas) d.trainable = true;
     const counts = countParameters(backbone, head.variables);
-    const trainable = method.full ? counts.base + counts.extra : counts.trainable;
+    const trainable = spec.train.fullFineTune ? counts.base + counts.extra : counts.trainable;
     const test = last!.test as ClassificationMetrics;
     const reached = curve.find(([, acc]) => acc >= target);
     head.dispose();
     return {
       id: cell.id,
-      method: method.name,
+      method: cell.method.name,
+      deltas: summarizeDeltas(runDeltas),
       task: cell.task.dataset,
-      seed,
-      budget: budget.name,
+      seed: cell.seed,
+      budget: cell.budget.name,
       trainableParameters: trainable,
       trainablePercent: (100 * trainable) / counts.total,
       validationAccuracy: (last!.validation as ClassificationMetrics).accuracy,

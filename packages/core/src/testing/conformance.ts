@@ -196,7 +196,7 @@ export function conformanceChecks(setup: ConformanceSetup): ConformanceCheck[] {
     }),
   );
 
-  check('merging gives the unmerged output, and unmerging restores the base weights exactly (where the method merges)', () =>
+  check('merging gives the unmerged output, load() while merged loads, and unmerging restores the base weights exactly (where the method merges)', () =>
     withHarness(setup, async ({ backbone, forward }) => {
       const before = await baseValues(backbone);
       const delta = attach(backbone, setup.spec());
@@ -214,8 +214,19 @@ export function conformanceChecks(setup: ConformanceSetup): ConformanceCheck[] {
       delta.unmerge();
       const again = maxAbsDiff(unmerged, await forward());
       if (again > tol) fail(`after unmerge the output differs by ${again}`);
+      // Loading into a merged delta must replace what is folded into the weights, not add to it.
+      const first = delta.save();
+      const firstCopy = { config: first.config, tensors: new Map([...first.tensors].map(([k, t]) => [k, tf.clone(t)])) };
+      perturb(delta, 5);
+      delta.merge();
+      delta.load(firstCopy);
+      tf.dispose([...firstCopy.tensors.values()]);
+      if (!delta.merged) fail('load() on a merged delta left it unmerged');
+      const reloaded = maxAbsDiff(unmerged, await forward());
+      if (reloaded > tol) fail(`load() on a merged delta gives an output ${reloaded} away from the loaded values' (stale merged weights?)`);
+      delta.unmerge();
       delta.detach();
-      await sameBase(before, backbone, 'after merge, unmerge and detach');
+      await sameBase(before, backbone, 'after merge, load while merged, unmerge and detach');
     }),
   );
 

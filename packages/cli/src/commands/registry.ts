@@ -1,0 +1,30 @@
+import { BENCH_HELP, benchCommand } from './bench';
+import { BENCH_FLAGS } from './bench-flags';
+import { defineCommand, type Command } from './command';
+import { demoCommand } from './demo';
+import { evalCommand } from './eval';
+import { experimentCommand } from './experiment';
+import { forwardCommand } from './forward';
+import { inspectCommand } from './inspect';
+import { mergeCommand } from './merge';
+import { trainCommand } from './train';
+
+const bench = defineCommand({
+  name: 'bench',
+  summary: 'training-step benchmark (BERT-size, every method); not a test',
+  about: BENCH_HELP,
+  flags: BENCH_FLAGS,
+  run: (flags) => benchCommand(flags),
+});
+
+/** Every command, in the order `deltatune --help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  demoCommand,
+  trainCommand,
+  evalCommand,
+  forwardCommand,
+  inspectCommand,
+  mergeCommand,
+  experimentCommand,
+  bench,
+];
