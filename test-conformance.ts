@@ -29,8 +29,22 @@ export function describeConformance(
       spec,
       backbone: () => randomBert(TINY_BERT, 7),
       inputs: () => ({
-        inputIds: tf.tensor2d([[2, 9, 14, 27, 3], [2, 5, 31, 3, 0]], undefined, 'int32'),
-        attentionMask: tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]], undefined, 'int32'),
+        inputIds: tf.tensor2d(
+          [
+            [2, 9, 14, 27, 3],
+            [2, 5, 31, 3, 0],
+          ],
+          undefined,
+          'int32',
+        ),
+        attentionMask: tf.tensor2d(
+          [
+            [1, 1, 1, 1, 1],
+            [1, 1, 1, 1, 0],
+          ],
+          undefined,
+          'int32',
+        ),
       }),
       ...claims,
     });

@@ -25,7 +25,9 @@ function files(dir) {
 
 function imports(file) {
   const src = readFileSync(file, 'utf8');
-  return [...src.matchAll(/(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm)].map((m) => m[1] ?? m[2] ?? m[3]);
+  return [
+    ...src.matchAll(/(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm),
+  ].map((m) => m[1] ?? m[2] ?? m[3]);
 }
 
 for (const pkg of readdirSync(join(root, 'packages'))) {
@@ -36,7 +38,8 @@ for (const pkg of readdirSync(join(root, 'packages'))) {
       if (browser && builtins.has(spec)) problems.push(`${where}: imports Node built-in "${spec}" (this package must run in a browser)`);
       if (browser && spec.startsWith('.') && nodeEntry(resolve(dirname(file), spec)))
         problems.push(`${where}: imports "${spec}", a file of the /node entry (the main entry must run in a browser)`);
-      if (browser && spec === '@deltatune/node') problems.push(`${where}: imports @deltatune/node (this package must run in a browser; use its /node entry)`);
+      if (browser && spec === '@deltatune/node')
+        problems.push(`${where}: imports @deltatune/node (this package must run in a browser; use its /node entry)`);
       if (/^@deltatune\/[^/]+\/(src|dist)\//.test(spec)) problems.push(`${where}: deep import "${spec}" (import the package entry)`);
     }
   }
@@ -44,7 +47,8 @@ for (const pkg of readdirSync(join(root, 'packages'))) {
 for (const example of existsSync(join(root, 'examples')) ? readdirSync(join(root, 'examples')) : []) {
   for (const file of files(join(root, 'examples', example, 'src'))) {
     for (const spec of imports(file)) {
-      if (spec.startsWith('@deltatune/') && spec.split('/').length > 2) problems.push(`${relative(root, file)}: "${spec}" is not a published entry point`);
+      if (spec.startsWith('@deltatune/') && spec.split('/').length > 2)
+        problems.push(`${relative(root, file)}: "${spec}" is not a published entry point`);
       if (spec.includes('packages/')) problems.push(`${relative(root, file)}: "${spec}" reaches into the monorepo`);
     }
   }

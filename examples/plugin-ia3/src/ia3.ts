@@ -31,7 +31,7 @@ export const IA3_OPTIONS = defineOptions('ia3', {
     'of the targeted sites, those whose input is scaled (the feed-forward output projection); the others get their output scaled',
     ['output.dense'],
   ),
-  seed: option('integer', 'accepted like every method\'s seed; IA3 starts at ones, so it changes nothing', 0),
+  seed: option('integer', "accepted like every method's seed; IA3 starts at ones, so it changes nothing", 0),
 });
 
 export type Ia3Options = OptionsOf<typeof IA3_OPTIONS>;
@@ -52,7 +52,13 @@ const keyOf = (site: string) => `base_model.model.${site}.ia3_l`;
  */
 export function ia3(options: Partial<Ia3Options> = {}): DeltaSpec<Ia3Options> {
   const o = IA3_OPTIONS.resolve(options);
-  return { method: 'ia3', version: IA3_VERSION, coreRange: IA3_CORE_RANGE, options: o, attach: (backbone, name) => attachIa3(backbone, name, o) };
+  return {
+    method: 'ia3',
+    version: IA3_VERSION,
+    coreRange: IA3_CORE_RANGE,
+    options: o,
+    attach: (backbone, name) => attachIa3(backbone, name, o),
+  };
 }
 
 function attachIa3(backbone: Backbone, name: string, o: Ia3Options): Delta {

@@ -22,7 +22,25 @@ describe('IA3 as a third-party plugin', () => {
   it('deltatune forward --plugin ./examples/plugin-ia3 --delta bert-ia3 matches PEFT (< 1e-4), unmerged and merged', () => {
     for (const merge of [[], ['--merge']]) {
       const out = join(mkdtempSync(join(tmpdir(), 'ia3-')), 'out.json');
-      const r = spawnSync(process.execPath, [join(ROOT, 'packages/cli/dist/bin.js'), 'forward', '--plugin', './examples/plugin-ia3', '--model', join(FIX, 'bert'), '--delta', join(FIX, 'bert-ia3'), '--inputs', join(FIX, 'bert-reference.json'), '--out', out, ...merge], { cwd: ROOT, encoding: 'utf8' });
+      const r = spawnSync(
+        process.execPath,
+        [
+          join(ROOT, 'packages/cli/dist/bin.js'),
+          'forward',
+          '--plugin',
+          './examples/plugin-ia3',
+          '--model',
+          join(FIX, 'bert'),
+          '--delta',
+          join(FIX, 'bert-ia3'),
+          '--inputs',
+          join(FIX, 'bert-reference.json'),
+          '--out',
+          out,
+          ...merge,
+        ],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
       expect(r.status, r.stderr).toBe(0);
       const got = JSON.parse(readFileSync(out, 'utf8'));
       expect(maxAbsDiff(got.last_hidden_state, ref.ia3.last_hidden_state)).toBeLessThan(1e-4);
@@ -33,13 +51,20 @@ describe('IA3 as a third-party plugin', () => {
   it('through the API: ones change nothing; the PEFT vectors load, round-trip, and detach exactly', () => {
     registerMethod(ia3Method);
     const model = loadHuggingFaceFolder(join(FIX, 'bert'));
-    const inputs = { inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'), attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'), tokenTypeIds: tf.tensor2d(ref.token_type_ids, undefined, 'int32') };
+    const inputs = {
+      inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'),
+      attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'),
+      tokenTypeIds: tf.tensor2d(ref.token_type_ids, undefined, 'int32'),
+    };
     const base = model.forward(inputs).lastHiddenState!.dataSync();
     const delta = attach(model, ia3());
     expect(Array.from(model.forward(inputs).lastHiddenState!.dataSync())).toEqual(Array.from(base));
     // key, value (output scaled: 32 each), attention.output.dense and output.dense (input scaled: 32 and 64), 2 layers
     expect(delta.parameterCount()).toBe(2 * (32 + 32 + 32 + 64));
-    const peft = decodeCheckpoint(readFileSync(join(FIX, 'bert-ia3/adapter_config.json'), 'utf8'), readFileSync(join(FIX, 'bert-ia3/adapter_model.safetensors')));
+    const peft = decodeCheckpoint(
+      readFileSync(join(FIX, 'bert-ia3/adapter_config.json'), 'utf8'),
+      readFileSync(join(FIX, 'bert-ia3/adapter_model.safetensors')),
+    );
     delta.load(peft);
     expect(maxAbsDiff(model.forward(inputs).lastHiddenState!.arraySync(), ref.ia3.last_hidden_state)).toBeLessThan(1e-4);
     const saved = delta.save();

@@ -1,9 +1,29 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRng, defineDelta, DeltaTuneError, kaimingUniform, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type SublayerSite } from '@deltatune/core';
+import {
+  createRng,
+  defineDelta,
+  DeltaTuneError,
+  kaimingUniform,
+  ownedVariable,
+  selectSites,
+  type Backbone,
+  type Delta,
+  type DeltaSpec,
+  type SublayerSite,
+} from '@deltatune/core';
 
 import { ADAPTER_CORE_RANGE, ADAPTER_VERSION } from './version';
-import { ADAPTER_DEFAULTS, ADAPTER_OPTIONS, NON_LINEARITIES, PLACEMENTS, POSITION_NAMES, type AdapterOptions, type NonLinearity, type Placement } from './options';
+import {
+  ADAPTER_DEFAULTS,
+  ADAPTER_OPTIONS,
+  NON_LINEARITIES,
+  PLACEMENTS,
+  POSITION_NAMES,
+  type AdapterOptions,
+  type NonLinearity,
+  type Placement,
+} from './options';
 
 export { ADAPTER_CORE_RANGE, ADAPTER_VERSION };
 

@@ -7,7 +7,8 @@ import { attach, countParameters, registerMethod, type Backbone, type BackboneIn
 import { batchToTensors, encodeBatch } from '@deltatune/models';
 import { loadHuggingFaceFolder, loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { loadDelta, saveDelta } from '@deltatune/node';
-import { limitDataset, loadSpam, train, type ClassificationMetrics } from '@deltatune/train';
+import { limitDataset, train, type ClassificationMetrics } from '@deltatune/train';
+import { loadSpam } from '@deltatune/train/node';
 import { adapter, adapterMethod, adapterParameterCount, type Placement } from '@deltatune/adapter';
 
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
@@ -28,9 +29,28 @@ beforeAll(() => registerMethod(adapterMethod));
 
 describe('adapters on BERT, GPT-2 and USE-lite', () => {
   const models: Array<[string, () => Backbone, () => BackboneInputs]> = [
-    ['bert', () => loadHuggingFaceFolder(`${FIXTURES}bert`), () => ({ inputIds: tf.tensor2d(bertRef.input_ids, undefined, 'int32'), attentionMask: tf.tensor2d(bertRef.attention_mask, undefined, 'int32'), tokenTypeIds: tf.tensor2d(bertRef.token_type_ids, undefined, 'int32') })],
-    ['gpt2', () => loadHuggingFaceFolder(`${FIXTURES}gpt2`), () => ({ inputIds: tf.tensor2d(gptRef.input_ids, undefined, 'int32'), attentionMask: tf.tensor2d(gptRef.attention_mask, undefined, 'int32') })],
-    ['use-lite', () => loadUseLite(), () => batchToTensors(encodeBatch(loadTokenizer('use-lite'), ['adapters leave me unchanged', 'until they train']))],
+    [
+      'bert',
+      () => loadHuggingFaceFolder(`${FIXTURES}bert`),
+      () => ({
+        inputIds: tf.tensor2d(bertRef.input_ids, undefined, 'int32'),
+        attentionMask: tf.tensor2d(bertRef.attention_mask, undefined, 'int32'),
+        tokenTypeIds: tf.tensor2d(bertRef.token_type_ids, undefined, 'int32'),
+      }),
+    ],
+    [
+      'gpt2',
+      () => loadHuggingFaceFolder(`${FIXTURES}gpt2`),
+      () => ({
+        inputIds: tf.tensor2d(gptRef.input_ids, undefined, 'int32'),
+        attentionMask: tf.tensor2d(gptRef.attention_mask, undefined, 'int32'),
+      }),
+    ],
+    [
+      'use-lite',
+      () => loadUseLite(),
+      () => batchToTensors(encodeBatch(loadTokenizer('use-lite'), ['adapters leave me unchanged', 'until they train'])),
+    ],
   ];
 
   for (const [arch, load, makeInputs] of models) {
@@ -42,8 +62,17 @@ describe('adapters on BERT, GPT-2 and USE-lite', () => {
         const delta = attach(model, adapter({ placement, reductionFactor: 4 }), placement);
         expect(maxDiff(outputsOf(model, inputs), base)).toBeLessThan(1e-6);
         // closed form, by hand from the architecture: sites x (in*m + m + m*h + h)
-        const layers = arch === 'use-lite' ? [{ inA: 256, h: 512 }, { inA: 512, h: 512 }] : [0, 1].map(() => ({ inA: 32, h: 32 }));
-        const perSite = (inW: number, h: number) => { const m = Math.round(h / 4); return inW * m + m + m * h + h; };
+        const layers =
+          arch === 'use-lite'
+            ? [
+                { inA: 256, h: 512 },
+                { inA: 512, h: 512 },
+              ]
+            : [0, 1].map(() => ({ inA: 32, h: 32 }));
+        const perSite = (inW: number, h: number) => {
+          const m = Math.round(h / 4);
+          return inW * m + m + m * h + h;
+        };
         const expected = layers.reduce((n, l) => {
           const ffn = perSite(l.h, l.h); // feed-forward sublayer input and output are both h wide
           const attn = perSite(l.h, l.h);
@@ -99,7 +128,9 @@ describe('adapters on BERT, GPT-2 and USE-lite', () => {
     const tuned = await train({ backbone, tokenizer, dataset: data, deltas: [delta], ...common });
     const b = baseline.test as ClassificationMetrics;
     const t = tuned.test as ClassificationMetrics;
-    console.log(`baseline test accuracy ${b.accuracy.toFixed(4)}; Pfeiffer adapter ${t.accuracy.toFixed(4)} (${delta.parameterCount()} parameters)`);
+    console.log(
+      `baseline test accuracy ${b.accuracy.toFixed(4)}; Pfeiffer adapter ${t.accuracy.toFixed(4)} (${delta.parameterCount()} parameters)`,
+    );
     expect(t.accuracy).toBeGreaterThan(b.accuracy);
     delta.detach();
     baseline.head!.dispose();

@@ -73,7 +73,10 @@ describe('adapter config validation', () => {
   });
 
   it('the API refuses the same values', () => {
-    rejects(() => adapter({ placement: 'toString' as never }), /adapter: placement must be one of houlsby, pfeiffer, parallel, got toString/);
+    rejects(
+      () => adapter({ placement: 'toString' as never }),
+      /adapter: placement must be one of houlsby, pfeiffer, parallel, got toString/,
+    );
     rejects(() => adapter({ scaling: NaN }), /scaling must be a finite number/);
     rejects(() => adapter({ bottleneck: 0 }), /bottleneck must be a positive integer/);
     rejects(() => adapter({ reductionFactor: Infinity }), /reductionFactor must be a number above 0/);

@@ -47,8 +47,14 @@ export function tfjsGradients(): Plugin {
           .filter((f) => f.endsWith('_grad.js') && !SKIPPED.has(f.replace('_grad.js', '')))
           .map((f) => f.replace('.js', ''));
         const imports = names.map((n, i) => `import * as g${i} from ${JSON.stringify(join(gradientsDir, n + '.js'))};`).join('\n');
-        const register = names.map((_, i) => `for (const v of Object.values(g${i})) if (v && v.kernelName && v.gradFunc) registerGradient(v);`).join('\n');
-        return { contents: `import { registerGradient } from '@tensorflow/tfjs-core';\n${imports}\n${register}\n`, resolveDir: gradientsDir, loader: 'js' };
+        const register = names
+          .map((_, i) => `for (const v of Object.values(g${i})) if (v && v.kernelName && v.gradFunc) registerGradient(v);`)
+          .join('\n');
+        return {
+          contents: `import { registerGradient } from '@tensorflow/tfjs-core';\n${imports}\n${register}\n`,
+          resolveDir: gradientsDir,
+          loader: 'js',
+        };
       });
       // Inside tfjs-core's dist: keep gradient files bundled, send everything else to the public API.
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
@@ -61,7 +67,10 @@ export function tfjsGradients(): Plugin {
       });
       build.onLoad({ filter: /.*/, namespace: 'tfjs-public' }, (args) => ({ contents: publicModule(args.path, tf), loader: 'js' }));
       // Every op a gradient imports (`../ops/mul`) is a top-level export of tfjs-core.
-      build.onLoad({ filter: /.*/, namespace: 'tfjs-public-op' }, () => ({ contents: `export * from '@tensorflow/tfjs-core';`, loader: 'js' }));
+      build.onLoad({ filter: /.*/, namespace: 'tfjs-public-op' }, () => ({
+        contents: `export * from '@tensorflow/tfjs-core';`,
+        loader: 'js',
+      }));
     },
   };
 }

@@ -78,14 +78,21 @@ interface AdapterInfo {
 
 const loaders: Record<Exclude<BackendChoice, 'auto'>, Loader> = {
   async tensorflow(load) {
-    const mod = (await tryLoad(load, '@tensorflow/tfjs-node-gpu', 'tensorflow')) ?? (await tryLoad(load, '@tensorflow/tfjs-node', 'tensorflow'));
+    const mod =
+      (await tryLoad(load, '@tensorflow/tfjs-node-gpu', 'tensorflow')) ?? (await tryLoad(load, '@tensorflow/tfjs-node', 'tensorflow'));
     if (!mod) throw missing('tensorflow', 'neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed');
-    if (!(await activate('tensorflow'))) throw missing('tensorflow', 'the tfjs-node binding did not initialise (libtensorflow or CUDA not found)');
+    if (!(await activate('tensorflow')))
+      throw missing('tensorflow', 'the tfjs-node binding did not initialise (libtensorflow or CUDA not found)');
   },
   async webgpu(load, automatic) {
     const g = globalThis as { navigator?: { gpu?: unknown } };
     if (!g.navigator?.gpu) {
-      if (!inNode) throw missing('webgpu', 'this browser has no navigator.gpu', 'use a browser with WebGPU (Chrome or Edge 113+, Safari 26+), or --backend wasm');
+      if (!inNode)
+        throw missing(
+          'webgpu',
+          'this browser has no navigator.gpu',
+          'use a browser with WebGPU (Chrome or Edge 113+, Safari 26+), or --backend wasm',
+        );
       const dawn = await tryLoad(load, 'webgpu');
       if (!dawn) throw missing('webgpu', 'no navigator.gpu and the `webgpu` (Dawn) package is not installed');
       const { create, globals } = dawn.default ?? dawn;
@@ -98,13 +105,19 @@ const loaders: Record<Exclude<BackendChoice, 'auto'>, Loader> = {
     // A software adapter (Mesa's llvmpipe) is exact but far slower than wasm: fine when asked for
     // by name (tests, kernel checks), never picked by `auto`.
     if (automatic && adapter.info?.isFallbackAdapter) {
-      throw missing('webgpu', `the only adapter is a software one (${adapter.info.description || adapter.info.device || 'fallback'})`, 'name it to use it anyway: --backend webgpu');
+      throw missing(
+        'webgpu',
+        `the only adapter is a software one (${adapter.info.description || adapter.info.device || 'fallback'})`,
+        'name it to use it anyway: --backend webgpu',
+      );
     }
-    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-webgpu', 'webgpu'))) throw missing('webgpu', '@tensorflow/tfjs-backend-webgpu is not installed');
+    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-webgpu', 'webgpu')))
+      throw missing('webgpu', '@tensorflow/tfjs-backend-webgpu is not installed');
     if (!(await activate('webgpu'))) throw missing('webgpu', 'tfjs could not start the webgpu backend');
   },
   async wasm(load) {
-    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-wasm', 'wasm'))) throw missing('wasm', '@tensorflow/tfjs-backend-wasm is not installed');
+    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-wasm', 'wasm')))
+      throw missing('wasm', '@tensorflow/tfjs-backend-wasm is not installed');
     if (!(await activate('wasm'))) {
       // The package is there, so what failed is fetching or compiling its .wasm binaries: a page
       // must serve them (bundlers do not copy them), an install may have lost them.
@@ -114,7 +127,8 @@ const loaders: Record<Exclude<BackendChoice, 'auto'>, Loader> = {
     installWasmUnsortedSegmentSum();
   },
   async cpu(load) {
-    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-cpu', 'cpu'))) throw missing('cpu', '@tensorflow/tfjs-backend-cpu is not installed');
+    if (!(await tryLoad(load, '@tensorflow/tfjs-backend-cpu', 'cpu')))
+      throw missing('cpu', '@tensorflow/tfjs-backend-cpu is not installed');
     if (!(await activate('cpu'))) throw missing('cpu', 'tfjs could not start the cpu backend');
   },
 };

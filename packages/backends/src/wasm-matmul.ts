@@ -32,7 +32,11 @@ export function installWasmMatMul(): void {
     };
     const a2 = attrs.transposeA ? flip(a) : a;
     const b2 = attrs.transposeB ? flip(b) : b;
-    const out = original.kernelFunc({ ...args, inputs: { a: a2, b: b2 }, attrs: { ...attrs, transposeA: false, transposeB: false } } as never);
+    const out = original.kernelFunc({
+      ...args,
+      inputs: { a: a2, b: b2 },
+      attrs: { ...attrs, transposeA: false, transposeB: false },
+    } as never);
     if (a2 !== a) backend.disposeData(a2.dataId);
     if (b2 !== b) backend.disposeData(b2.dataId);
     return out;

@@ -34,7 +34,11 @@ describe('backend selection', () => {
       wasm.setWasmPaths('/nowhere/');
       try { await selectBackend('wasm'); console.log('selected'); } catch (e) { console.log(e.message); }`;
     const root = fileURLToPath(new URL('../../../', import.meta.url));
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     expect(out).toMatch(/backend "wasm" is not available: its \.wasm files did not load\n\s*fix: .*setWasmPaths\(\)/);
     expect(out).not.toMatch(/npm install/);
   });

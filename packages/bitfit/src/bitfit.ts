@@ -1,6 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { defineDelta, defineOptions, option, ownedVariable, selectSites, TARGETING_OPTIONS, type Backbone, type Delta, type DeltaSpec, type LinearSite, type NormSite, type OptionsOf, type TargetPattern } from '@deltatune/core';
+import {
+  defineDelta,
+  defineOptions,
+  option,
+  ownedVariable,
+  selectSites,
+  TARGETING_OPTIONS,
+  type Backbone,
+  type Delta,
+  type DeltaSpec,
+  type LinearSite,
+  type NormSite,
+  type OptionsOf,
+  type TargetPattern,
+} from '@deltatune/core';
 
 import { BITFIT_CORE_RANGE, BITFIT_VERSION } from './version';
 
@@ -17,7 +31,7 @@ export const BITFIT_OPTIONS = defineOptions('bitfit', {
     'all',
   ),
   layerNorm: option('boolean', "also train the layer norms' biases (beta)", true),
-  seed: option('integer', 'accepted like every method\'s seed; BitFit starts at zero, so it changes nothing', 0),
+  seed: option('integer', "accepted like every method's seed; BitFit starts at zero, so it changes nothing", 0),
   ...TARGETING_OPTIONS,
 });
 
@@ -105,8 +119,5 @@ function attachBitFit(backbone: Backbone, name: string, o: BitFitOptions): Delta
 
 /** Elements of the selected biases: what BitFit trains. */
 export function bitfitParameterCount(backbone: Backbone, options: Partial<BitFitOptions> = {}): number {
-  return bitfitSites(backbone, BITFIT_OPTIONS.resolve(options)).reduce(
-    (n, s) => n + (s.kind === 'linear' ? s.outFeatures : s.hidden),
-    0,
-  );
+  return bitfitSites(backbone, BITFIT_OPTIONS.resolve(options)).reduce((n, s) => n + (s.kind === 'linear' ? s.outFeatures : s.hidden), 0);
 }

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attach, countParameters, readSafetensorsHeader, registerMethod, type Backbone } from '@deltatune/core';
 import { loadHuggingFaceFolder, loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { loadDelta, saveDelta } from '@deltatune/node';
-import { limitDataset, loadSpam, train, type ClassificationMetrics } from '@deltatune/train';
+import { limitDataset, train, type ClassificationMetrics } from '@deltatune/train';
+import { loadSpam } from '@deltatune/train/node';
 import { bitfit, bitfitMethod, bitfitParameterCount } from '@deltatune/bitfit';
 
 const FIXTURES = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
@@ -19,12 +20,13 @@ function biasElementsInFile(path: string, keep: (name: string) => boolean): numb
 }
 
 function run(model: Backbone) {
-  return tf.tidy(() =>
-    model.forward({
-      inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'),
-      attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'),
-      tokenTypeIds: tf.tensor2d(ref.token_type_ids, undefined, 'int32'),
-    }).lastHiddenState!,
+  return tf.tidy(
+    () =>
+      model.forward({
+        inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'),
+        attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'),
+        tokenTypeIds: tf.tensor2d(ref.token_type_ids, undefined, 'int32'),
+      }).lastHiddenState!,
   );
 }
 
@@ -43,7 +45,9 @@ describe('BitFit parameter counts equal the selected bias elements', () => {
     const isNorm = (k: string) => /LayerNorm|ln_/.test(k);
     expect(bitfitParameterCount(bert)).toBe(biasElementsInFile(`${FIXTURES}bert/model.safetensors`, () => true));
     expect(bitfitParameterCount(bert)).toBe(640);
-    expect(bitfitParameterCount(bert, { layerNorm: false })).toBe(biasElementsInFile(`${FIXTURES}bert/model.safetensors`, (k) => !isNorm(k)));
+    expect(bitfitParameterCount(bert, { layerNorm: false })).toBe(
+      biasElementsInFile(`${FIXTURES}bert/model.safetensors`, (k) => !isNorm(k)),
+    );
     expect(bitfitParameterCount(bert, { subset: 'query-intermediate' })).toBe(2 * (32 + 64));
     expect(bitfitParameterCount(gpt2)).toBe(biasElementsInFile(`${FIXTURES}gpt2/model.safetensors`, () => true));
     const useBiases = [...use.parameters].filter(([k]) => k.endsWith('.bias')).reduce((n, [, v]) => n + v.size, 0);
@@ -93,12 +97,21 @@ describe('BitFit on BERT', () => {
     const trained = tf.add(query0, delta.variables.get('encoder.layer.0.attention.self.query.bias')!).dataSync();
     delta.detach();
     const { entries } = readSafetensorsHeader(readFileSync(join(dir, 'adapter_model.safetensors')));
-    expect([...entries.keys()].sort()).toEqual(['encoder.layer.0.attention.self.query.bias', 'encoder.layer.0.intermediate.dense.bias', 'encoder.layer.1.attention.self.query.bias', 'encoder.layer.1.intermediate.dense.bias']);
+    expect([...entries.keys()].sort()).toEqual([
+      'encoder.layer.0.attention.self.query.bias',
+      'encoder.layer.0.intermediate.dense.bias',
+      'encoder.layer.1.attention.self.query.bias',
+      'encoder.layer.1.intermediate.dense.bias',
+    ]);
     const { delta: loaded } = loadDelta(model, dir);
     expect(loaded.name).toBe('bf');
     expect(tf.max(tf.abs(tf.sub(run(model), expected))).dataSync()[0]).toBeLessThan(1e-6);
     const saved = tf.add(query0, loaded.variables.get('encoder.layer.0.attention.self.query.bias')!).dataSync();
-    expect(Array.from(saved).map((x, i) => Math.abs(x - trained[i])).every((d) => d < 1e-6)).toBe(true);
+    expect(
+      Array.from(saved)
+        .map((x, i) => Math.abs(x - trained[i]))
+        .every((d) => d < 1e-6),
+    ).toBe(true);
     loaded.detach();
   });
 });

@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 
 const built = new URL('../dist/bin.js', import.meta.url);
 if (!existsSync(built)) {
-  process.stderr.write('error: deltatune is not built yet (packages/cli/dist/bin.js is missing)\n  fix: run npm run build in the repository root, then run the command again\n');
+  process.stderr.write(
+    'error: deltatune is not built yet (packages/cli/dist/bin.js is missing)\n  fix: run npm run build in the repository root, then run the command again\n',
+  );
   process.exit(1);
 }
 await import(built.href);

@@ -14,7 +14,10 @@ export interface DispatchCount {
   kernels: number;
   peakBytes: number;
   byKind: Record<string, number>;
-  /** GPU (or CPU) milliseconds by tfjs kernel name, largest first, where the backend times kernels (webgpu with timestamp queries, wasm, cpu). */
+  /**
+   * GPU (or CPU) milliseconds by tfjs kernel name, largest first, where the backend times kernels
+   * (webgpu with timestamp queries, wasm, cpu).
+   */
   msByKernel: Record<string, number>;
 }
 

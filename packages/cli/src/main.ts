@@ -24,12 +24,9 @@ export function usage(): string {
  */
 function outOfMemory(e: unknown): DeltaTuneError | undefined {
   const message = (e as Error)?.message ?? '';
-  if (
-    !/Invalid typed array length|Array buffer allocation failed|memory access out of bounds|out of memory|Cannot allocate Wasm memory/i.test(
-      message,
-    )
-  )
-    return undefined;
+  const allocationFailure =
+    /Invalid typed array length|Array buffer allocation failed|memory access out of bounds|out of memory|Cannot allocate Wasm memory/i;
+  if (!allocationFailure.test(message)) return undefined;
   return new DeltaTuneError(
     `ran out of memory (${message.split('\n')[0]})`,
     'make the run smaller: a lower --batch-size or --max-length, or a smaller delta (e.g. --opt r=8, virtualTokens=20)',
@@ -52,8 +49,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     const command = COMMANDS.find((c) => c.name === name);
-    if (!command)
-      throw new DeltaTuneError(`unknown command "${name}"`, `use one of: ${COMMANDS.map((c) => c.name).join(', ')}`);
+    if (!command) throw new DeltaTuneError(`unknown command "${name}"`, `use one of: ${COMMANDS.map((c) => c.name).join(', ')}`);
     const line = parseCommandLine(name, rest, command.flags);
     if (line.help) {
       // The methods a plugin on the same line registers are listed with the built-in ones.
@@ -70,7 +66,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     await command.run(new Flags(line, name, command.flags), line.positional);
     return 0;
   } catch (e) {
-    const user = e instanceof DeltaTuneError ? e : fromSystemError(e) ?? outOfMemory(e);
+    const user = e instanceof DeltaTuneError ? e : (fromSystemError(e) ?? outOfMemory(e));
     if (user) {
       const what = user.message.split('\n')[0];
       process.stderr.write(`error: ${what}\n${user.fix ? `  fix: ${user.fix}\n` : ''}`);

@@ -46,7 +46,8 @@ export async function loadPlugin(specifier: string): Promise<DeltaMethod<any>[]>
     if (missing.length) {
       throw new DeltaTuneError(
         `plugin "${specifier}" exports a method${typeof m.name === 'string' ? ` "${m.name}"` : ''} without ${missing.join(', ')}`,
-        'a DeltaMethod has name, version, coreRange, packageName, description (strings), options (defineOptions from @deltatune/core) and create, fromConfig (functions); see docs/writing-a-method.md',
+        'a DeltaMethod has name, version, coreRange, packageName, description (strings), ' +
+          'options (defineOptions from @deltatune/core) and create, fromConfig (functions); see docs/writing-a-method.md',
       );
     }
   }
@@ -75,7 +76,7 @@ function entryOf(path: string): string {
   }
   const dot = pkg.exports?.['.'];
   const entry =
-    (typeof dot === 'string' ? dot : dot?.import?.default ?? dot?.import ?? dot?.default) ?? pkg.module ?? pkg.main ?? 'index.js';
+    (typeof dot === 'string' ? dot : (dot?.import?.default ?? dot?.import ?? dot?.default)) ?? pkg.module ?? pkg.main ?? 'index.js';
   const file = join(path, entry);
   if (!existsSync(file))
     throw new DeltaTuneError(`plugin entry ${file} does not exist`, `build the plugin first (npm run build in ${path})`);

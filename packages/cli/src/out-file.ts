@@ -9,7 +9,7 @@ export function checkOutFile(path: string, overwrite: boolean, command: string, 
   if (!existsSync(path) || overwrite) return;
   if (statSync(path).isDirectory())
     throw new DeltaTuneError(`--out ${path} is a folder`, 'name a file for the outputs, e.g. --out out.json');
-  let ours = false;
+  let ours: boolean;
   try {
     const json = JSON.parse(readFileSync(path, 'utf8'));
     ours = !!json && typeof json === 'object' && !Array.isArray(json) && isOurs(json);

@@ -57,7 +57,7 @@ export async function lineChartSvg(
     const y = {
       field: 'value',
       type: 'quantitative' as const,
-      title: right ? labels.right ?? '' : log ? `${labels.left} (log scale)` : labels.left,
+      title: right ? (labels.right ?? '') : log ? `${labels.left} (log scale)` : labels.left,
       scale: log ? { type: 'log' as const } : { zero: !right, ...flat([lo, hi]) },
       axis: { format: VALUE_FORMAT, orient: right ? ('right' as const) : ('left' as const), grid: !right },
     };
@@ -213,7 +213,7 @@ function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
   let line = '';
   for (const word of text.split(/\s+/).filter(Boolean)) {
-    for (let rest = word; rest.length; ) {
+    for (let rest = word; rest.length;) {
       const room = line ? width - line.length - 1 : width;
       if (rest.length <= room) {
         line = line ? `${line} ${rest}` : rest;

@@ -7,7 +7,12 @@ export class ProgressBar {
   private readonly started = Date.now();
   private readonly tty = !!process.stderr.isTTY;
 
-  constructor(private readonly label: string, private readonly total: number, private readonly unit = 'ex', private readonly quiet = false) {}
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly unit = 'ex',
+    private readonly quiet = false,
+  ) {}
 
   update(done: number, extra = ''): void {
     if (this.quiet) return;
@@ -17,7 +22,9 @@ export class ProgressBar {
     const eta = rate > 0 ? (this.total - done) / rate : 0;
     const width = 24;
     const bar = '#'.repeat(Math.round(fraction * width)).padEnd(width, '.');
-    const line = `${this.label.padEnd(10)} [${bar}] ${done}/${this.total} ${rate.toFixed(1)} ${this.unit}/s ETA ${formatSeconds(eta)}${extra ? '  ' + extra : ''}`;
+    const line =
+      `${this.label.padEnd(10)} [${bar}] ${done}/${this.total} ${rate.toFixed(1)} ${this.unit}/s ETA ${formatSeconds(eta)}` +
+      (extra ? '  ' + extra : '');
     if (this.tty) {
       process.stderr.write(`\r${line}\x1b[K`);
       if (done >= this.total) process.stderr.write('\n');

@@ -47,7 +47,9 @@ export function attachRunDeltas(backbone: Backbone, spec: RunSpec, tokenizer?: T
     for (const d of frozen) d.detach();
     throw e;
   }
-  const own = spec.deltas.create.flatMap((request, i) => (request.learningRate === undefined ? [] : [[created[i].name, request.learningRate]]));
+  const own = spec.deltas.create.flatMap((request, i) =>
+    request.learningRate === undefined ? [] : [[created[i].name, request.learningRate]],
+  );
   return { frozen, created, learningRates: { ...spec.train.deltaLearningRates, ...Object.fromEntries(own) } };
 }
 

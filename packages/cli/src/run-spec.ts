@@ -15,9 +15,22 @@ export interface MethodRequest {
  * so a run says what it ran.
  */
 export type TrainSettings = Required<
-  Pick<TrainOptions, 'task' | 'learningRate' | 'batchSize' | 'maxLength' | 'seed' | 'schedule' | 'warmupSteps' | 'weightDecay' | 'clipNorm' | 'evalEvery'>
+  Pick<
+    TrainOptions,
+    | 'task'
+    | 'learningRate'
+    | 'batchSize'
+    | 'maxLength'
+    | 'seed'
+    | 'schedule'
+    | 'warmupSteps'
+    | 'weightDecay'
+    | 'clipNorm'
+    | 'evalEvery'
+    | 'fullFineTune'
+  >
 > &
-  Pick<TrainOptions, 'steps' | 'epochs' | 'patience' | 'fullFineTune' | 'deltaLearningRates'>;
+  Pick<TrainOptions, 'steps' | 'epochs' | 'patience' | 'deltaLearningRates'>;
 
 /**
  * One training run, whichever command asks for it: `train` and `demo` build it from their flags,
@@ -58,6 +71,7 @@ export const RUN_DEFAULTS = {
   weightDecay: 0,
   clipNorm: 1,
   evalEvery: 25,
+  fullFineTune: false,
 } as const satisfies Partial<TrainSettings>;
 
 export interface RunParts {

@@ -22,8 +22,20 @@ export const RUN_FLAGS = {
     placeholder: 'NAME',
     default: 'spam',
   }),
-  'text-column': flag({ type: 'text', accepts: 'a column name', help: 'the column of a .jsonl/.csv dataset holding the text', placeholder: 'COL', defaultText: 'text' }),
-  'label-column': flag({ type: 'text', accepts: 'a column name', help: 'the column of a .jsonl/.csv dataset holding the label', placeholder: 'COL', defaultText: 'label' }),
+  'text-column': flag({
+    type: 'text',
+    accepts: 'a column name',
+    help: 'the column of a .jsonl/.csv dataset holding the text',
+    placeholder: 'COL',
+    defaultText: 'text',
+  }),
+  'label-column': flag({
+    type: 'text',
+    accepts: 'a column name',
+    help: 'the column of a .jsonl/.csv dataset holding the label',
+    placeholder: 'COL',
+    defaultText: 'label',
+  }),
   method: flag({
     type: 'text',
     accepts: 'a registered method (below)',
@@ -31,7 +43,13 @@ export const RUN_FLAGS = {
     placeholder: 'NAME',
     repeatable: true,
   }),
-  opt: flag({ type: 'text', accepts: 'key=value', help: 'an option of the --method before it', placeholder: 'KEY=VALUE', repeatable: true }),
+  opt: flag({
+    type: 'text',
+    accepts: 'key=value',
+    help: 'an option of the --method before it',
+    placeholder: 'KEY=VALUE',
+    repeatable: true,
+  }),
   delta: flag({
     type: 'text',
     accepts: 'a folder a run saved',
@@ -57,7 +75,12 @@ export const RUN_FLAGS = {
   steps: flag({ type: 'positiveInteger', help: 'training steps', placeholder: 'N', defaultText: 'one epoch' }),
   epochs: flag({ type: 'positive', help: 'passes over the training split, in place of --steps', placeholder: 'E', defaultText: '1' }),
   'batch-size': flag({ type: 'positiveInteger', help: 'examples per step', placeholder: 'N', default: RUN_DEFAULTS.batchSize }),
-  'max-length': flag({ type: 'positiveInteger', help: 'tokens per example (longer ones are cut)', placeholder: 'N', default: RUN_DEFAULTS.maxLength }),
+  'max-length': flag({
+    type: 'positiveInteger',
+    help: 'tokens per example (longer ones are cut)',
+    placeholder: 'N',
+    default: RUN_DEFAULTS.maxLength,
+  }),
   'eval-every': flag({
     type: 'nonNegativeInteger',
     help: 'evaluate on the validation split, and checkpoint, every N steps; 0: at the end only',
@@ -82,7 +105,13 @@ export const RUN_FLAGS = {
 
 export const TRAIN_FLAGS = {
   ...RUN_FLAGS,
-  out: flag({ type: 'text', accepts: 'a folder', help: 'where the run is written', placeholder: 'DIR', defaultText: 'runs/<dataset>-<methods>-<time>' }),
+  out: flag({
+    type: 'text',
+    accepts: 'a folder',
+    help: 'where the run is written',
+    placeholder: 'DIR',
+    defaultText: 'runs/<dataset>-<methods>-<time>',
+  }),
   resume: flag({ type: 'switch', help: 'continue the run in --out from its last checkpoint (same settings)' }),
   overwrite: flag({ type: 'switch', help: "write into an --out holding an earlier run (only deltatune's own files are replaced)" }),
   ...COMMON_FLAGS,

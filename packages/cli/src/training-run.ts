@@ -59,7 +59,10 @@ export function trainSettings(spec: RunSpec, deltas: RunDeltas): RunSpec['train'
 export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, spec: RunSpec, out: RunOutput): Promise<RunSummary> {
   if (spec.deltas.schedule === 'sequential')
     // One trainer run writes one checkpoint; stages one after another are what an experiment's cells run.
-    throw new DeltaTuneError('a sequential schedule of deltas runs in deltatune experiment only', 'give the grid entry "schedule": "sequential"');
+    throw new DeltaTuneError(
+      'a sequential schedule of deltas runs in deltatune experiment only',
+      'give the grid entry "schedule": "sequential"',
+    );
   const task = spec.train.task;
   const dataset = limitDataset(loadDataset(spec.data.dataset, spec.data.columns, { task }), spec.data.limits);
   const log = (line: string) => !out.quiet && process.stderr.write(line + '\n');
@@ -78,7 +81,8 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
   );
   if (dataset.test.length < 30)
     log(
-      `  warning: the test split has only ${dataset.test.length} examples, so its scores are rough estimates; use more data for a reliable figure`,
+      `  warning: the test split has only ${dataset.test.length} examples, so its scores are rough estimates; ` +
+        'use more data for a reliable figure',
     );
   const runDeltas = attachRunDeltas(backbone, spec, tokenizer);
   const { created } = runDeltas;
@@ -118,11 +122,7 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     // head and task file in deltas/ itself, listing them, so `eval --delta <run>/deltas` loads them all.
     const trainedDeltas = created;
     const savedTo =
-      trainedDeltas.length === 1
-        ? join(out.dir, 'delta')
-        : trainedDeltas.length
-        ? join(out.dir, 'deltas')
-        : join(out.dir, 'head');
+      trainedDeltas.length === 1 ? join(out.dir, 'delta') : trainedDeltas.length ? join(out.dir, 'deltas') : join(out.dir, 'head');
     const runInfo = {
       dataset: spec.data.dataset,
       maxLength: spec.train.maxLength,
@@ -138,8 +138,8 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     const taskFiles = result.head
       ? await classifierFiles(result.head, { labels: dataset.labels, hidden: backbone.hiddenSize, ...runInfo })
       : task === 'lm' && trainedDeltas.length
-      ? { [LM_TASK_FILE]: JSON.stringify({ task: 'lm', ...runInfo }, null, 2) + '\n' }
-      : {};
+        ? { [LM_TASK_FILE]: JSON.stringify({ task: 'lm', ...runInfo }, null, 2) + '\n' }
+        : {};
     if (trainedDeltas.length === 1) {
       // One swap for the delta and its head: a kill leaves the old pair or the new, never a mix.
       await saveDelta(savedTo, trainedDeltas[0], { baseModel: spec.model, files: taskFiles });

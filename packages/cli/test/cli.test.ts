@@ -427,3 +427,65 @@ describe('deltatune experiment', () => {
       expect(existsSync(join(out, f)), f).toBe(true);
   });
 });
+
+describe('train and experiment name deltas alike', () => {
+  it('two LoRAs are lora and lora_2 in train --json and in results.jsonl, lora_2 with the rate --delta-lr / the grid gave it', () => {
+    const budget = { steps: 2, batchSize: 8, maxLength: 16, learningRate: 0.003, evalEvery: 0 };
+    const limits = { train: 32, validation: 8, test: 8 };
+    const expected = [
+      { name: 'lora', method: 'lora', trained: true },
+      { name: 'lora_2', method: 'lora', trained: true, learningRate: 0.05 },
+    ];
+    const out = join(tmp, 'two-loras');
+    const trained = cli([
+      ...['train', '--model', 'use-lite', '--dataset', 'spam', '--method', 'lora', '--opt', 'r=2', '--method', 'lora', '--opt', 'r=4'],
+      ...['--delta-lr', 'lora_2=0.05', '--steps', '2', '--batch-size', '8', '--max-length', '16', '--lr', '0.003', '--eval-every', '0'],
+      ...['--limit-train', '32', '--limit-validation', '8', '--limit-test', '8', '--out', out, '--json'],
+    ]);
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.json().deltas).toEqual(expected);
+    for (const name of ['lora', 'lora_2']) expect(existsSync(join(out, 'deltas', name, 'adapter_config.json')), name).toBe(true);
+    const grid = join(tmp, 'two-loras.json');
+    writeFileSync(
+      grid,
+      JSON.stringify({
+        name: 'two-loras',
+        tasks: [{ dataset: 'spam', limits }],
+        seeds: [0],
+        budgets: [{ name: 'tiny', ...budget }],
+        methods: [
+          {
+            name: 'lora x2',
+            deltas: [
+              { method: 'lora', options: { r: 2 } },
+              { method: 'lora', options: { r: 4 }, learningRate: 0.05 },
+            ],
+          },
+        ],
+      }),
+    );
+    const experiment = cli(['experiment', grid, '--out', join(tmp, 'two-loras-experiment'), '--json']);
+    expect(experiment.code, experiment.stderr).toBe(0);
+    const [cell] = readFileSync(join(tmp, 'two-loras-experiment', 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(cell.deltas).toEqual(expected);
+    // A name neither gives: refused, listing the names both use.
+    const wrong = cli([
+      'train',
+      '--method',
+      'lora',
+      '--method',
+      'lora',
+      '--delta-lr',
+      'lora_1=0.05',
+      '--steps',
+      '1',
+      '--out',
+      join(tmp, 'x'),
+    ]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/fix: trained deltas: lora, lora_2/);
+  });
+});

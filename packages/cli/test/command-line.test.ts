@@ -65,7 +65,10 @@ describe('the command line: parsed with node:util parseArgs, checked against the
   });
 
   it('refuses a value outside the flag type, naming the flag, with an example in the fix', () => {
-    expect(refusal(() => flags('--steps', '2.5'))).toEqual({ message: '--steps must be a whole number >= 1, got "2.5"', fix: 'e.g. --steps 8' });
+    expect(refusal(() => flags('--steps', '2.5'))).toEqual({
+      message: '--steps must be a whole number >= 1, got "2.5"',
+      fix: 'e.g. --steps 8',
+    });
     expect(refusal(() => flags('--lr', '-1'))).toEqual({ message: '--lr must be a positive number, got "-1"', fix: 'e.g. --lr 0.001' });
     expect(refusal(() => flags('--lr', ''))).toMatchObject({ message: '--lr must be a positive number, got ""' });
     expect(refusal(() => flags('--task', 'regression'))).toEqual({

@@ -247,28 +247,26 @@ const CASES: Case[] = [
         /"r"/,
       ],
     ] as const
-  ).map(
-    ([input, config, says], i): Case => ({
-      area: 'configs',
-      input,
-      run: () =>
-        cli([
-          'forward',
-          '--model',
-          join(FIX, 'bert'),
-          '--delta',
-          loraWithConfig(`config-${i}`, config),
-          '--inputs',
-          join(FIX, 'bert-reference.json'),
-          '--out',
-          at(`config-${i}.json`),
-        ]),
-      code: 1,
-      says: new RegExp(`^error: .*${says.source}`),
-      leaves: 'no out.json',
-      check: () => expect(existsSync(at(`config-${i}.json`))).toBe(false),
-    }),
-  ),
+  ).map(([input, config, says], i): Case => ({
+    area: 'configs',
+    input,
+    run: () =>
+      cli([
+        'forward',
+        '--model',
+        join(FIX, 'bert'),
+        '--delta',
+        loraWithConfig(`config-${i}`, config),
+        '--inputs',
+        join(FIX, 'bert-reference.json'),
+        '--out',
+        at(`config-${i}.json`),
+      ]),
+    code: 1,
+    says: new RegExp(`^error: .*${says.source}`),
+    leaves: 'no out.json',
+    check: () => expect(existsSync(at(`config-${i}.json`))).toBe(false),
+  })),
   // ---- Numbers on the command line
   ...(
     [
@@ -279,17 +277,15 @@ const CASES: Case[] = [
       ['--batch-size', '0', /--batch-size must be a whole number >= 1, got "0"/],
       ['--lr', 'abc', /--lr must be a positive number, got "abc"/],
     ] as const
-  ).map(
-    ([flag, value, says], i): Case => ({
-      area: 'numbers',
-      input: `\`train ${flag} ${value}\``,
-      run: () => cli(['train', ...TINY, flag, value, '--out', at(`flag-${i}`)]),
-      code: 1,
-      says: new RegExp(`^error: ${says.source}\\n {2}fix: e\\.g\\. ${flag} `),
-      leaves: 'nothing (checked before --out is created)',
-      check: () => expect(existsSync(at(`flag-${i}`))).toBe(false),
-    }),
-  ),
+  ).map(([flag, value, says], i): Case => ({
+    area: 'numbers',
+    input: `\`train ${flag} ${value}\``,
+    run: () => cli(['train', ...TINY, flag, value, '--out', at(`flag-${i}`)]),
+    code: 1,
+    says: new RegExp(`^error: ${says.source}\\n {2}fix: e\\.g\\. ${flag} `),
+    leaves: 'nothing (checked before --out is created)',
+    check: () => expect(existsSync(at(`flag-${i}`))).toBe(false),
+  })),
   {
     area: 'numbers',
     input: 'a loss that explodes without becoming NaN (`--lr 1e6`)',
@@ -327,18 +323,16 @@ const CASES: Case[] = [
         /is not UTF-8 text \(first bad byte 0xE9 at line 2\)/,
       ],
     ] as const
-  ).map(
-    ([input, file, content, says], i): Case => ({
-      area: 'data',
-      input,
-      run: () =>
-        cli(['train', '--model', 'use-lite', '--dataset', write(at('data', file), content), '--steps', '1', '--out', at(`data-${i}`)]),
-      code: 1,
-      says: new RegExp(`^error: .*${says.source}`),
-      leaves: 'nothing (the data is read before --out is created)',
-      check: () => expect(existsSync(at(`data-${i}`))).toBe(false),
-    }),
-  ),
+  ).map(([input, file, content, says], i): Case => ({
+    area: 'data',
+    input,
+    run: () =>
+      cli(['train', '--model', 'use-lite', '--dataset', write(at('data', file), content), '--steps', '1', '--out', at(`data-${i}`)]),
+    code: 1,
+    says: new RegExp(`^error: .*${says.source}`),
+    leaves: 'nothing (the data is read before --out is created)',
+    check: () => expect(existsSync(at(`data-${i}`))).toBe(false),
+  })),
   {
     area: 'data',
     input: 'a 5-row file (test split of 1)',
@@ -394,16 +388,14 @@ const CASES: Case[] = [
         /input_ids row 1 has 2 entries, row 0 has 3/,
       ],
     ] as const
-  ).map(
-    ([input, data, says], i): Case => ({
-      area: 'inputs',
-      input,
-      run: () => cli(['forward', '--model', join(FIX, 'bert'), '--inputs', write(at('inputs', `${i}.json`), JSON.stringify(data))]),
-      code: 1,
-      says: new RegExp(`^error: .*${says.source}`),
-      leaves: 'nothing',
-    }),
-  ),
+  ).map(([input, data, says], i): Case => ({
+    area: 'inputs',
+    input,
+    run: () => cli(['forward', '--model', join(FIX, 'bert'), '--inputs', write(at('inputs', `${i}.json`), JSON.stringify(data))]),
+    code: 1,
+    says: new RegExp(`^error: .*${says.source}`),
+    leaves: 'nothing',
+  })),
   // ---- Nothing lost
   {
     area: 'nothing lost',
@@ -715,33 +707,31 @@ const CASES: Case[] = [
     leaves: 'nothing',
     check: (r) => expect(r.stdout).toMatch(/bert-lora \(lora\)[\s\S]*bert-lora_2 \(lora\)/),
   },
-  ...(['prefix', 'prompt'] as const).map(
-    (m): Case => ({
-      area: 'PEFT interop',
-      input: `token_type_ids passed with a PEFT ${m} adapter (PEFT drops them)`,
-      run: () =>
-        cli([
-          'forward',
-          '--model',
-          join(FIX, 'bert'),
-          '--delta',
-          join(FIX, `bert-${m}`),
-          '--inputs',
-          join(FIX, 'bert-reference.json'),
-          '--out',
-          at(`${m}-types.json`),
-        ]),
-      code: 0,
-      says: /warning: token_type_ids are ignored while prompt or prefix tuning is active, as PEFT does/,
-      leaves: `out.json with PEFT's outputs (< 1e-4)`,
-      check: () => {
-        const ref = JSON.parse(readFileSync(join(FIX, 'bert-reference.json'), 'utf8'))[m];
-        expect(maxAbsDiff(JSON.parse(readFileSync(at(`${m}-types.json`), 'utf8')).last_hidden_state, ref.last_hidden_state)).toBeLessThan(
-          1e-4,
-        );
-      },
-    }),
-  ),
+  ...(['prefix', 'prompt'] as const).map((m): Case => ({
+    area: 'PEFT interop',
+    input: `token_type_ids passed with a PEFT ${m} adapter (PEFT drops them)`,
+    run: () =>
+      cli([
+        'forward',
+        '--model',
+        join(FIX, 'bert'),
+        '--delta',
+        join(FIX, `bert-${m}`),
+        '--inputs',
+        join(FIX, 'bert-reference.json'),
+        '--out',
+        at(`${m}-types.json`),
+      ]),
+    code: 0,
+    says: /warning: token_type_ids are ignored while prompt or prefix tuning is active, as PEFT does/,
+    leaves: `out.json with PEFT's outputs (< 1e-4)`,
+    check: () => {
+      const ref = JSON.parse(readFileSync(join(FIX, 'bert-reference.json'), 'utf8'))[m];
+      expect(maxAbsDiff(JSON.parse(readFileSync(at(`${m}-types.json`), 'utf8')).last_hidden_state, ref.last_hidden_state)).toBeLessThan(
+        1e-4,
+      );
+    },
+  })),
   {
     area: 'PEFT interop',
     input: '`base_model_name_or_path` of a saved LoRA',

@@ -32,19 +32,29 @@ export async function combineLoras(
   weights: readonly number[],
   options: { combination: LoraCombination; rank?: number } = { combination: 'cat' },
 ): Promise<Delta> {
-  if (names.length !== weights.length) throw new DeltaTuneError(`combineLoras: ${names.length} LoRAs but ${weights.length} weights`, 'give one weight per LoRA');
+  if (names.length !== weights.length)
+    throw new DeltaTuneError(`combineLoras: ${names.length} LoRAs but ${weights.length} weights`, 'give one weight per LoRA');
   const members = names.map((n) => composition.member(n));
-  for (const m of members) if (m.delta.method !== 'lora') throw new DeltaTuneError(`combineLoras: "${m.delta.name}" is ${m.delta.method}, not lora`, 'combine LoRA deltas only');
+  for (const m of members)
+    if (m.delta.method !== 'lora')
+      throw new DeltaTuneError(`combineLoras: "${m.delta.name}" is ${m.delta.method}, not lora`, 'combine LoRA deltas only');
   const { lora, loraFactors } = await loraPackage();
   const factors = members.map((m) => loraFactors(m.delta));
   const sitePairs = factors.map((f) => f.sites);
   const sites = [...sitePairs[0].keys()];
   for (const p of sitePairs) {
-    if (p.size !== sites.length || sites.some((s) => !p.has(s))) throw new DeltaTuneError('combineLoras: the LoRAs target different sites', 'combine LoRAs made with the same targets');
+    if (p.size !== sites.length || sites.some((s) => !p.has(s)))
+      throw new DeltaTuneError('combineLoras: the LoRAs target different sites', 'combine LoRAs made with the same targets');
   }
   const ranks = sitePairs.map((p) => p.get(sites[0])!.a.shape[1] as number);
-  const rank = options.combination === 'cat' ? ranks.reduce((a, b) => a + b, 0) : options.combination === 'linear' ? ranks[0] : (options.rank ?? Math.max(...ranks));
-  if (options.combination === 'linear' && ranks.some((r) => r !== rank)) throw new DeltaTuneError(`combineLoras linear needs equal ranks, got ${ranks.join(', ')}`, 'use combination "cat" or "svd"');
+  const rank =
+    options.combination === 'cat'
+      ? ranks.reduce((a, b) => a + b, 0)
+      : options.combination === 'linear'
+        ? ranks[0]
+        : (options.rank ?? Math.max(...ranks));
+  if (options.combination === 'linear' && ranks.some((r) => r !== rank))
+    throw new DeltaTuneError(`combineLoras linear needs equal ranks, got ${ranks.join(', ')}`, 'use combination "cat" or "svd"');
   const spec = lora({ ...(members[0].spec.options as object), r: rank, alpha: rank, rsLoRA: false, targets: sites });
   const result = composition.add(newName, spec);
   const target = loraFactors(result).sites;
@@ -53,8 +63,18 @@ export async function combineLoras(
     const parts = sitePairs.map((p, i) => ({ a: p.get(site)!.a, b: p.get(site)!.b, f: weights[i] * factors[i].scale }));
     if (options.combination === 'cat') {
       tf.tidy(() => {
-        outA.assign(tf.concat(parts.map((p) => tf.mul(p.a, p.f)), 1));
-        outB.assign(tf.concat(parts.map((p) => p.b), 0));
+        outA.assign(
+          tf.concat(
+            parts.map((p) => tf.mul(p.a, p.f)),
+            1,
+          ),
+        );
+        outB.assign(
+          tf.concat(
+            parts.map((p) => p.b),
+            0,
+          ),
+        );
       });
     } else if (options.combination === 'linear') {
       tf.tidy(() => {

@@ -20,7 +20,8 @@ export class Composition {
 
   /** Attaches `spec` under `name`; `order` places it among deltas that share a site. */
   add<O>(name: string, spec: DeltaSpec<O>, options: { order?: number } = {}): Delta {
-    if (this.members.has(name)) throw new DeltaTuneError(`this composition already has a delta named "${name}"`, 'give each delta its own name');
+    if (this.members.has(name))
+      throw new DeltaTuneError(`this composition already has a delta named "${name}"`, 'give each delta its own name');
     this.backbone.hooks.setOwnerOrder(name, options.order);
     const delta = attach(this.backbone, spec, name);
     this.members.set(name, { delta, spec: spec as DeltaSpec<unknown>, order: options.order });
@@ -35,7 +36,11 @@ export class Composition {
 
   get(name: string): Delta {
     const m = this.members.get(name);
-    if (!m) throw new DeltaTuneError(`no delta named "${name}" in this composition (has: ${this.names.join(', ') || 'none'})`, 'use one of the names given to add()');
+    if (!m)
+      throw new DeltaTuneError(
+        `no delta named "${name}" in this composition (has: ${this.names.join(', ') || 'none'})`,
+        'use one of the names given to add()',
+      );
     return m.delta;
   }
 
@@ -54,7 +59,9 @@ export class Composition {
 
   /** Run order at a shared site: by explicit order, then by name. */
   get runOrder(): string[] {
-    return [...this.members.values()].sort((a, b) => (a.order ?? 0) - (b.order ?? 0) || (a.delta.name < b.delta.name ? -1 : 1)).map((m) => m.delta.name);
+    return [...this.members.values()]
+      .sort((a, b) => (a.order ?? 0) - (b.order ?? 0) || (a.delta.name < b.delta.name ? -1 : 1))
+      .map((m) => m.delta.name);
   }
 
   /** Only the named deltas train (simultaneous: several names; sequential: one stage at a time). */
@@ -119,10 +126,15 @@ export class Composition {
   average(newName: string, names: readonly string[], weights?: readonly number[]): Delta {
     const members = names.map((n) => this.member(n));
     const w = weights ?? names.map(() => 1 / names.length);
-    if (w.length !== names.length) throw new DeltaTuneError(`average: ${names.length} deltas but ${w.length} weights`, 'give one weight per delta');
+    if (w.length !== names.length)
+      throw new DeltaTuneError(`average: ${names.length} deltas but ${w.length} weights`, 'give one weight per delta');
     const first = members[0];
     for (const m of members) {
-      if (m.delta.method !== first.delta.method) throw new DeltaTuneError(`average: "${m.delta.name}" is ${m.delta.method}, "${first.delta.name}" is ${first.delta.method}`, 'average deltas of one method and shape');
+      if (m.delta.method !== first.delta.method)
+        throw new DeltaTuneError(
+          `average: "${m.delta.name}" is ${m.delta.method}, "${first.delta.name}" is ${first.delta.method}`,
+          'average deltas of one method and shape',
+        );
     }
     const result = this.add(newName, first.spec);
     for (const [key, v] of result.variables) {
@@ -130,7 +142,10 @@ export class Composition {
       if (parts.some((p) => !p || p.shape.join() !== v.shape.join())) {
         result.detach();
         this.members.delete(newName);
-        throw new DeltaTuneError(`average: the deltas differ in "${key}" (other options or sites)`, 'average deltas made with the same options');
+        throw new DeltaTuneError(
+          `average: the deltas differ in "${key}" (other options or sites)`,
+          'average deltas made with the same options',
+        );
       }
       tf.tidy(() => v.assign(addMany(parts.map((p, i) => tf.mul(p!, w[i])))));
     }

@@ -5,7 +5,13 @@ import { createRng } from '@deltatune/core';
  * iteration (Halko et al. 2011) with a Jacobi eigen-solve of the small projected problem. Enough
  * for LoRA-sized truncations; float64 throughout.
  */
-export function truncatedSvd(a: Float64Array, m: number, n: number, rank: number, seed = 0): { u: Float64Array; s: Float64Array; vt: Float64Array } {
+export function truncatedSvd(
+  a: Float64Array,
+  m: number,
+  n: number,
+  rank: number,
+  seed = 0,
+): { u: Float64Array; s: Float64Array; vt: Float64Array } {
   const k = Math.min(Math.min(m, n), rank + 8);
   const rng = createRng(seed);
   // Y = A * Omega, Omega [n, k] Gaussian-ish
@@ -23,19 +29,23 @@ export function truncatedSvd(a: Float64Array, m: number, n: number, rank: number
   }
   // B = Q^T A [k, n]; B B^T = W diag(s^2) W^T
   const b = new Float64Array(k * n);
-  for (let i = 0; i < k; i++) for (let r = 0; r < m; r++) {
-    const qi = q[r * k + i];
-    if (qi === 0) continue;
-    for (let j = 0; j < n; j++) b[i * n + j] += qi * a[r * n + j];
-  }
+  for (let i = 0; i < k; i++)
+    for (let r = 0; r < m; r++) {
+      const qi = q[r * k + i];
+      if (qi === 0) continue;
+      for (let j = 0; j < n; j++) b[i * n + j] += qi * a[r * n + j];
+    }
   const bbt = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) for (let j = i; j < k; j++) {
-    let sum = 0;
-    for (let t = 0; t < n; t++) sum += b[i * n + t] * b[j * n + t];
-    bbt[i * k + j] = bbt[j * k + i] = sum;
-  }
+  for (let i = 0; i < k; i++)
+    for (let j = i; j < k; j++) {
+      let sum = 0;
+      for (let t = 0; t < n; t++) sum += b[i * n + t] * b[j * n + t];
+      bbt[i * k + j] = bbt[j * k + i] = sum;
+    }
   const { values, vectors } = jacobiEigen(bbt, k);
-  const order = Array.from({ length: k }, (_, i) => i).sort((x, y) => values[y] - values[x]).slice(0, rank);
+  const order = Array.from({ length: k }, (_, i) => i)
+    .sort((x, y) => values[y] - values[x])
+    .slice(0, rank);
   const u = new Float64Array(m * rank);
   const s = new Float64Array(rank);
   const vt = new Float64Array(rank * n);
@@ -47,29 +57,32 @@ export function truncatedSvd(a: Float64Array, m: number, n: number, rank: number
       for (let i = 0; i < k; i++) sum += q[r * k + i] * vectors[i * k + col];
       u[r * rank + c] = sum;
     }
-    if (sigma > 1e-12 * Math.sqrt(Math.max(values[order[0]], 0))) for (let j = 0; j < n; j++) {
-      let sum = 0;
-      for (let i = 0; i < k; i++) sum += vectors[i * k + col] * b[i * n + j];
-      vt[c * n + j] = sum / sigma;
-    }
+    if (sigma > 1e-12 * Math.sqrt(Math.max(values[order[0]], 0)))
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let i = 0; i < k; i++) sum += vectors[i * k + col] * b[i * n + j];
+        vt[c * n + j] = sum / sigma;
+      }
   });
   return { u, s, vt };
 }
 
 function matmul(a: Float64Array, b: Float64Array, out: Float64Array, m: number, n: number, k: number): void {
-  for (let i = 0; i < m; i++) for (let t = 0; t < n; t++) {
-    const x = a[i * n + t];
-    if (x === 0) continue;
-    for (let j = 0; j < k; j++) out[i * k + j] += x * b[t * k + j];
-  }
+  for (let i = 0; i < m; i++)
+    for (let t = 0; t < n; t++) {
+      const x = a[i * n + t];
+      if (x === 0) continue;
+      for (let j = 0; j < k; j++) out[i * k + j] += x * b[t * k + j];
+    }
 }
 
 function matmulTransA(a: Float64Array, q: Float64Array, out: Float64Array, m: number, n: number, k: number): void {
-  for (let r = 0; r < m; r++) for (let t = 0; t < n; t++) {
-    const x = a[r * n + t];
-    if (x === 0) continue;
-    for (let j = 0; j < k; j++) out[t * k + j] += x * q[r * k + j];
-  }
+  for (let r = 0; r < m; r++)
+    for (let t = 0; t < n; t++) {
+      const x = a[r * n + t];
+      if (x === 0) continue;
+      for (let j = 0; j < k; j++) out[t * k + j] += x * q[r * k + j];
+    }
 }
 
 /**
@@ -107,32 +120,33 @@ export function jacobiEigen(input: Float64Array, n: number): { values: Float64Ar
     let off = 0;
     for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += a[p * n + q] ** 2;
     if (off < 1e-30) break;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) {
-      const apq = a[p * n + q];
-      if (Math.abs(apq) < 1e-300) continue;
-      const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-      const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-      const c = 1 / Math.sqrt(t * t + 1);
-      const s = t * c;
-      for (let r = 0; r < n; r++) {
-        const arp = a[r * n + p];
-        const arq = a[r * n + q];
-        a[r * n + p] = c * arp - s * arq;
-        a[r * n + q] = s * arp + c * arq;
+    for (let p = 0; p < n; p++)
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p * n + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let r = 0; r < n; r++) {
+          const arp = a[r * n + p];
+          const arq = a[r * n + q];
+          a[r * n + p] = c * arp - s * arq;
+          a[r * n + q] = s * arp + c * arq;
+        }
+        for (let r = 0; r < n; r++) {
+          const apr = a[p * n + r];
+          const aqr = a[q * n + r];
+          a[p * n + r] = c * apr - s * aqr;
+          a[q * n + r] = s * apr + c * aqr;
+        }
+        for (let r = 0; r < n; r++) {
+          const vrp = v[r * n + p];
+          const vrq = v[r * n + q];
+          v[r * n + p] = c * vrp - s * vrq;
+          v[r * n + q] = s * vrp + c * vrq;
+        }
       }
-      for (let r = 0; r < n; r++) {
-        const apr = a[p * n + r];
-        const aqr = a[q * n + r];
-        a[p * n + r] = c * apr - s * aqr;
-        a[q * n + r] = s * apr + c * aqr;
-      }
-      for (let r = 0; r < n; r++) {
-        const vrp = v[r * n + p];
-        const vrq = v[r * n + q];
-        v[r * n + p] = c * vrp - s * vrq;
-        v[r * n + q] = s * vrp + c * vrq;
-      }
-    }
   }
   return { values: Float64Array.from({ length: n }, (_, i) => a[i * n + i]), vectors: v };
 }

@@ -3,10 +3,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, createRng, defineDelta, registerMethod, unregisterMethod, uniform, type Backbone, type BackboneInputs, type DeltaSpec, type LinearSite } from '@deltatune/core';
+import {
+  attach,
+  createRng,
+  defineDelta,
+  registerMethod,
+  unregisterMethod,
+  uniform,
+  type Backbone,
+  type BackboneInputs,
+  type DeltaSpec,
+  type LinearSite,
+} from '@deltatune/core';
 import { loadHuggingFaceFolder, loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { loadComposition, saveComposition } from '@deltatune/node/composition';
-import { limitDataset, loadSpam, train } from '@deltatune/train';
+import { limitDataset, train } from '@deltatune/train';
+import { loadSpam } from '@deltatune/train/node';
 import { lora, loraMethod } from '@deltatune/lora';
 import { bitfit, bitfitMethod } from '@deltatune/bitfit';
 import { adapter, adapterMethod } from '@deltatune/adapter';

@@ -55,9 +55,13 @@ export function structureTree(backbone: Backbone): string {
     let common = 0;
     while (common < parts.length - 1 && common < previous.length && parts[common] === previous[common]) common++;
     for (let i = common; i < parts.length - 1; i++) lines.push(`${'  '.repeat(i + 1)}${parts[i]}`);
-    const dims = Object.entries(siteDimensions(site)).map(([k, v]) => `${k}=${v}`).join(' ');
+    const dims = Object.entries(siteDimensions(site))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     const owners = backbone.hooks.ownersAt(site.kind, site.name);
-    lines.push(`${'  '.repeat(parts.length)}${parts[parts.length - 1]} [${site.kind} ${dims}]${owners.length ? ' <- ' + owners.join(', ') : ''}`);
+    lines.push(
+      `${'  '.repeat(parts.length)}${parts[parts.length - 1]} [${site.kind} ${dims}]${owners.length ? ' <- ' + owners.join(', ') : ''}`,
+    );
     previous = parts;
   }
   return lines.join('\n');

@@ -143,7 +143,10 @@ export function defineDelta(parts: DeltaParts): Delta {
       const tensors = parts.tensors?.() ?? stored();
       lastSaved = [...tensors.values()].filter((t) => !owned.has(t));
       return {
-        config: { ...parts.config(), deltatune: { method: parts.method, version: parts.version, name: parts.name, architecture: backbone.architecture } },
+        config: {
+          ...parts.config(),
+          deltatune: { method: parts.method, version: parts.version, name: parts.name, architecture: backbone.architecture },
+        },
         tensors,
       };
     },
@@ -173,7 +176,8 @@ export function defineDelta(parts: DeltaParts): Delta {
     },
   };
   if (parts.merge) {
-    if (!parts.mergeWeights) throw new Error(`${parts.method}: a delta that merges must say which base weights merge changes (mergeWeights)`);
+    if (!parts.mergeWeights)
+      throw new Error(`${parts.method}: a delta that merges must say which base weights merge changes (mergeWeights)`);
     const doMerge = parts.merge;
     const weights = parts.mergeWeights;
     Object.assign(delta, {

@@ -6,7 +6,17 @@ export { DeltaTuneError } from './errors';
 export type { Site, SiteKind, SiteOfKind, LinearSite, SublayerSite, AttentionSite, EmbeddingsSite, NormSite } from './sites';
 export { siteDimensions } from './sites';
 export { HookRegistry } from './hooks';
-export type { PassContext, LinearHook, SublayerHook, AttentionHook, AttentionExtra, EmbeddingsHook, NormHook, HookByKind, HookOptions } from './hooks';
+export type {
+  PassContext,
+  LinearHook,
+  SublayerHook,
+  AttentionHook,
+  AttentionExtra,
+  EmbeddingsHook,
+  NormHook,
+  HookByKind,
+  HookOptions,
+} from './hooks';
 export type { Backbone, BackboneInputs, BackboneOutputs } from './backbone';
 export { runLinear, runSublayer, runAttention, runEmbeddings, runNorm, denseLastAxis } from './run-hooks';
 export { selectSites, compilePattern, closestNames } from './targeting';

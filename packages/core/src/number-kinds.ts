@@ -3,7 +3,8 @@
  * parser, programmatic options and `adapter_config.json` readers all check numbers with these.
  * Each is finite, so a NaN or Infinity never reaches the math.
  */
-export type NumberKind = 'number' | 'finite' | 'integer' | 'positiveInteger' | 'nonNegativeInteger' | 'positive' | 'nonNegative' | 'probability';
+export type NumberKind =
+  'number' | 'finite' | 'integer' | 'positiveInteger' | 'nonNegativeInteger' | 'positive' | 'nonNegative' | 'probability';
 
 export const NUMBER_KINDS: Record<NumberKind, { readonly what: string; readonly ok: (n: number) => boolean; readonly example: string }> = {
   number: { what: 'a finite number', ok: Number.isFinite, example: '1' },

@@ -58,7 +58,10 @@ export const TARGETING_OPTIONS = {
     TargetPattern | readonly TargetPattern[],
     false
   >,
-  exclude: option('strings', 'sites to leave out, in the same forms as targets') as OptionField<TargetPattern | readonly TargetPattern[], false>,
+  exclude: option('strings', 'sites to leave out, in the same forms as targets') as OptionField<
+    TargetPattern | readonly TargetPattern[],
+    false
+  >,
   layers: option('layers', 'layer indices (0,2) or a range ({"from":0,"to":5})'),
 } as const;
 

@@ -29,15 +29,7 @@ export function parseOptionValue(raw: string): unknown {
  * Targeting layer selection, `indices` a list of non-negative integers (token ids).
  */
 export type OptionType =
-  | NumberKind
-  | 'boolean'
-  | 'string'
-  | 'strings'
-  | 'any'
-  | 'layers'
-  | 'indices'
-  | readonly string[]
-  | { readonly each: readonly string[] };
+  NumberKind | 'boolean' | 'string' | 'strings' | 'any' | 'layers' | 'indices' | readonly string[] | { readonly each: readonly string[] };
 
 const isIndex = (n: unknown): n is number => Number.isInteger(n) && (n as number) >= 0;
 

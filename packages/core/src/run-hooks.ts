@@ -25,18 +25,12 @@ export function runLinear(hooks: HookRegistry, site: LinearSite, x: Tensor, ctx:
 export function denseLastAxis(x: Tensor, kernel: Tensor, bias?: Tensor): Tensor {
   const inFeatures = x.shape[x.rank - 1];
   const lead = x.shape.slice(0, -1);
-  const flat = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inFeatures]) as tf.Tensor2D;
+  const flat = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, inFeatures]) as tf.Tensor2D);
   const y = dense(flat, kernel, bias);
   return x.rank === 2 ? y : tf.reshape(y, [...lead, kernel.shape[1] as number]);
 }
 
-export function runSublayer(
-  hooks: HookRegistry,
-  site: SublayerSite,
-  input: Tensor,
-  output: Tensor,
-  ctx: PassContext,
-): Tensor {
+export function runSublayer(hooks: HookRegistry, site: SublayerSite, input: Tensor, output: Tensor, ctx: PassContext): Tensor {
   let out = output;
   for (const h of hooks.at('sublayer', site.name)) out = h({ input, output: out }, site, ctx);
   return out;
@@ -52,8 +46,20 @@ export function runAttention(
   const list = hooks.at('attention', site.name);
   if (list.length === 0) return null;
   const extras = list.map((h) => h(batchSize, site, ctx));
-  const key = extras.length === 1 ? extras[0].key : tf.concat(extras.map((e) => e.key), 2);
-  const value = extras.length === 1 ? extras[0].value : tf.concat(extras.map((e) => e.value), 2);
+  const key =
+    extras.length === 1
+      ? extras[0].key
+      : tf.concat(
+          extras.map((e) => e.key),
+          2,
+        );
+  const value =
+    extras.length === 1
+      ? extras[0].value
+      : tf.concat(
+          extras.map((e) => e.value),
+          2,
+        );
   return { key, value, length: key.shape[2] as number };
 }
 

@@ -68,7 +68,7 @@ export function selectSites<K extends SiteKind>(
   const kindList: readonly SiteKind[] = Array.isArray(kinds) ? kinds : [kinds as K];
   const kind = kindList.join(' or ');
   const ofKind = sites.filter((s): s is SiteOfKind<K> => kindList.includes(s.kind));
-  const targets = asList(targeting.targets).length > 0 ? asList(targeting.targets) : defaultTargets ?? [];
+  const targets = asList(targeting.targets).length > 0 ? asList(targeting.targets) : (defaultTargets ?? []);
   const excludes = asList(targeting.exclude).map(compilePattern);
   let chosen: SiteOfKind<K>[];
   if (targets.length === 0) {

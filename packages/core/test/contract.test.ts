@@ -30,7 +30,9 @@ describe('@deltatune/core is contracts only', () => {
       readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(`${dir}/${e.name}`) : [`${dir}/${e.name}`]));
     for (const f of files(`${ROOT}packages/core/src`)) {
       const src = readFileSync(f, 'utf8');
-      expect(src, f).not.toMatch(/(from|import)\s*\(?\s*'(@tensorflow\/tfjs-backend-|@tensorflow\/tfjs-node|@deltatune\/(kernels|backends)|webgpu')/);
+      expect(src, f).not.toMatch(
+        /(from|import)\s*\(?\s*'(@tensorflow\/tfjs-backend-|@tensorflow\/tfjs-node|@deltatune\/(kernels|backends)|webgpu')/,
+      );
       expect(src, f).not.toMatch(/\bfn \w+\(|var<workgroup>|@compute|workgroupBarrier/); // WGSL
     }
   });

@@ -9,7 +9,13 @@ function site(): LinearSite {
     layer: 0,
     inFeatures: 2,
     outFeatures: 2,
-    kernel: tf.variable(tf.tensor2d([[1, 2], [3, 4]]), false),
+    kernel: tf.variable(
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+      false,
+    ),
     bias: tf.variable(tf.tensor1d([0.5, -0.5]), false),
   };
 }
@@ -43,7 +49,10 @@ describe('HookRegistry', () => {
   it('detach is exact: outputs after unregistering equal those before registering, bit for bit', () => {
     const s = site();
     const reg = new HookRegistry();
-    const x = tf.tensor2d([[0.1, 0.2], [0.3, 0.7]]);
+    const x = tf.tensor2d([
+      [0.1, 0.2],
+      [0.3, 0.7],
+    ]);
     const before = runLinear(reg, s, x, ctx).dataSync();
     const off = reg.add('linear', s.name, {
       input: (v) => tf.mul(v, 3),

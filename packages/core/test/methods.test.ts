@@ -8,9 +8,9 @@ const fake = (version: string, coreRange = '^0.1.0'): DeltaMethod => ({
   coreRange,
   packageName: 'deltatune-fake',
   description: '',
-  create: () => ({} as never),
+  create: () => ({}) as never,
   options: defineOptions('fake', {}),
-  fromConfig: () => ({} as never),
+  fromConfig: () => ({}) as never,
 });
 
 describe('method registry', () => {

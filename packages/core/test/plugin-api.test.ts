@@ -21,7 +21,14 @@ import { conformanceChecks } from '@deltatune/core/testing';
 
 /** A one-layer backbone: `pooled = x W + b` at one linear site, enough for the plugin contract. */
 function linearBackbone(): Backbone {
-  const kernel = tf.variable(tf.tensor2d([[1, 2], [3, -4], [0.5, 6]]), false);
+  const kernel = tf.variable(
+    tf.tensor2d([
+      [1, 2],
+      [3, -4],
+      [0.5, 6],
+    ]),
+    false,
+  );
   const bias = tf.variable(tf.tensor1d([0.25, -0.5]), false);
   const site: LinearSite = { kind: 'linear', name: 'layer.0.proj', layer: 0, inFeatures: 3, outFeatures: 2, kernel, bias };
   const hooks = new HookRegistry();
@@ -42,7 +49,13 @@ function linearBackbone(): Backbone {
   };
 }
 
-const inputs = () => ({ inputIds: tf.tensor2d([[1, 2, 3], [-1, 0, 2]]), attentionMask: tf.ones([2, 3]) });
+const inputs = () => ({
+  inputIds: tf.tensor2d([
+    [1, 2, 3],
+    [-1, 0, 2],
+  ]),
+  attentionMask: tf.ones([2, 3]),
+});
 
 const SCALED_OPTIONS = defineOptions('scaled', {
   rank: option('positiveInteger', 'rows of the frozen random projection', 2),
@@ -141,7 +154,14 @@ describe('the plugin API a third-party method is written against', () => {
     const kernel = (backbone.sites[0] as LinearSite).kernel;
     const original = Array.from(kernel.dataSync());
     const delta = attach(backbone, scaled());
-    const trained = { config: {}, tensors: new Map([['m', tf.tensor1d([3, 1])], ['d', tf.zeros([2, 2])], ['P', delta.buffers.get('P')!]]) };
+    const trained = {
+      config: {},
+      tensors: new Map([
+        ['m', tf.tensor1d([3, 1])],
+        ['d', tf.zeros([2, 2])],
+        ['P', delta.buffers.get('P')!],
+      ]),
+    };
     delta.merge!();
     delta.load(trained);
     expect(delta.merged).toBe(true);
@@ -168,7 +188,9 @@ describe('the plugin API a third-party method is written against', () => {
   it('one option schema parses --opt strings, checks options given in code, and describes itself', () => {
     expect(SCALED_OPTIONS.parse({ rank: '4', mode: 'all', targets: 'proj' })).toEqual({ rank: 4, mode: 'all', targets: ['proj'] });
     expect(() => SCALED_OPTIONS.parse({ rank: '0' })).toThrow(/scaled option rank=0 is not a positive integer/);
-    expect(() => SCALED_OPTIONS.parse({ rnak: '4' })).toThrow(/scaled has no option "rnak"[\s\S]*known options: rank, mode, targets, exclude, layers/);
+    expect(() => SCALED_OPTIONS.parse({ rnak: '4' })).toThrow(
+      /scaled has no option "rnak"[\s\S]*known options: rank, mode, targets, exclude, layers/,
+    );
     expect(SCALED_OPTIONS.resolve({ mode: 'all' })).toEqual({ rank: 2, mode: 'all' });
     const e = (() => {
       try {
@@ -180,7 +202,12 @@ describe('the plugin API a third-party method is written against', () => {
     expect(e).toBeInstanceOf(DeltaTuneError);
     expect(e!.message).toMatch(/^scaled: mode must be one of rows, all, got cols/);
     expect(e!.fix).toBe('e.g. --opt mode=rows');
-    expect(SCALED_OPTIONS.describe()[0]).toEqual({ key: 'rank', accepts: 'a positive integer', default: '2', help: 'rows of the frozen random projection' });
+    expect(SCALED_OPTIONS.describe()[0]).toEqual({
+      key: 'rank',
+      accepts: 'a positive integer',
+      default: '2',
+      help: 'rows of the frozen random projection',
+    });
   });
 });
 
@@ -199,7 +226,13 @@ describe('the conformance suite (@deltatune/core/testing)', () => {
       await c.run().catch((e: Error) => failures.push(`${c.name}: ${e.message}`));
     }
     // Without `mergeWeights` nothing is restored: unmerge leaves the merged weights in place.
-    expect(failures.some((f) => /merging gives[\s\S]*(output differs|base parameter)/.test(f)), failures.join('\n')).toBe(true);
-    expect(failures.some((f) => /live tensor count[\s\S]*tensors more than before attach/.test(f)), failures.join('\n')).toBe(true);
+    expect(
+      failures.some((f) => /merging gives[\s\S]*(output differs|base parameter)/.test(f)),
+      failures.join('\n'),
+    ).toBe(true);
+    expect(
+      failures.some((f) => /live tensor count[\s\S]*tensors more than before attach/.test(f)),
+      failures.join('\n'),
+    ).toBe(true);
   });
 });

@@ -244,7 +244,8 @@ function genValid(rng: Rng): Spec {
     const bytes = new Uint8Array(n * SIZE[dtype]);
     const dv = new DataView(bytes.buffer);
     for (let i = 0; i < n; i++) {
-      if (dtype === 'I64') dv.setBigInt64(i * 8, BigInt((rng() * 2 ** 32) | 0), true); // int32 range, sign-extended
+      if (dtype === 'I64')
+        dv.setBigInt64(i * 8, BigInt((rng() * 2 ** 32) | 0), true); // int32 range, sign-extended
       else if (dtype === 'BOOL') bytes[i] = rng() < 0.5 ? 1 : 0;
       else for (let k = 0; k < SIZE[dtype]; k++) bytes[i * SIZE[dtype] + k] = int(rng, 0, 255);
     }

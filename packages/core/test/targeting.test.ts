@@ -32,11 +32,16 @@ describe('targeting', () => {
   });
   it('exclude and layer ranges', () => {
     expect(pick({ targets: ['query', 'value'], exclude: ['value'] })).toHaveLength(3);
-    expect(pick({ targets: ['query'], layers: [0, 2] })).toEqual(['encoder.layer.0.attention.self.query', 'encoder.layer.2.attention.self.query']);
+    expect(pick({ targets: ['query'], layers: [0, 2] })).toEqual([
+      'encoder.layer.0.attention.self.query',
+      'encoder.layer.2.attention.self.query',
+    ]);
     expect(pick({ targets: ['query'], layers: { from: 1 } })).toHaveLength(2);
   });
   it('a pattern that matches nothing lists the closest site names', () => {
-    expect(() => pick({ targets: ['qurey'] })).toThrow(/"qurey" matches no linear site; closest: encoder\.layer\.\d\.attention\.self\.query/);
+    expect(() => pick({ targets: ['qurey'] })).toThrow(
+      /"qurey" matches no linear site; closest: encoder\.layer\.\d\.attention\.self\.query/,
+    );
     expect(closestNames('intermediate', names, 2).every((n) => n.endsWith('intermediate.dense'))).toBe(true);
   });
   it('an exclude that removes everything is an error, not an empty delta', () => {

@@ -1,7 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FUSED_KERNELS } from '@deltatune/core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, f32, i32, registerWebgpuAndCpu, workgroupSum, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import {
+  elementwiseProgram,
+  f32,
+  i32,
+  registerWebgpuAndCpu,
+  workgroupSum,
+  type CpuBackendLike,
+  type KernelArgs,
+  type WebGpuBackendLike,
+  type WebGpuProgram,
+} from './program';
 
 /**
  * An AdamW step is ~14 elementwise kernels per variable in plain ops, and clipping by the global
@@ -25,8 +35,6 @@ interface AdamWStep {
   readonly epsilon: number;
   readonly weightDecay: number;
 }
-
-
 
 const SUM_WG = 256;
 /** Past this many elements the squared sum is split over workgroups (one would scan it alone). */
@@ -87,8 +95,16 @@ function webgpuMoment({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const body = `
     if (!(factor[0] > 0.0)) { setOutputAtIndex(index, moment[index]); return; }
     setOutputAtIndex(index, uniforms.beta * moment[index] + (1.0 - uniforms.beta) * ${g});`;
-  const program = elementwiseProgram(`adamw_moment_${second ? 2 : 1}`, ['moment', 'grad', 'factor'], inputs.moment.shape, body, 'beta : f32,');
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.moment, inputs.grad, inputs.factor], 'float32', [f32(attrs!.beta as number)]);
+  const program = elementwiseProgram(
+    `adamw_moment_${second ? 2 : 1}`,
+    ['moment', 'grad', 'factor'],
+    inputs.moment.shape,
+    body,
+    'beta : f32,',
+  );
+  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.moment, inputs.grad, inputs.factor], 'float32', [
+    f32(attrs!.beta as number),
+  ]);
 }
 
 function webgpuParam({ inputs, backend, attrs }: KernelArgs): TensorInfo {
@@ -98,8 +114,20 @@ function webgpuParam({ inputs, backend, attrs }: KernelArgs): TensorInfo {
     if (!(factor[0] > 0.0)) { setOutputAtIndex(index, p); return; }
     let update = (m[index] / uniforms.c1) / (sqrt(v[index] / uniforms.c2) + uniforms.epsilon) + uniforms.weightDecay * p;
     setOutputAtIndex(index, p - uniforms.lr * update);`;
-  const program = elementwiseProgram('adamw_param', ['param', 'm', 'v', 'factor'], inputs.param.shape, body, 'lr : f32, c1 : f32, c2 : f32, epsilon : f32, weightDecay : f32,');
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.param, inputs.m, inputs.v, inputs.factor], 'float32', [f32(s.lr), f32(s.c1), f32(s.c2), f32(s.epsilon), f32(s.weightDecay)]);
+  const program = elementwiseProgram(
+    'adamw_param',
+    ['param', 'm', 'v', 'factor'],
+    inputs.param.shape,
+    body,
+    'lr : f32, c1 : f32, c2 : f32, epsilon : f32, weightDecay : f32,',
+  );
+  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [inputs.param, inputs.m, inputs.v, inputs.factor], 'float32', [
+    f32(s.lr),
+    f32(s.c1),
+    f32(s.c2),
+    f32(s.epsilon),
+    f32(s.weightDecay),
+  ]);
 }
 
 function cpuSumOfSquares({ inputs, backend }: KernelArgs): TensorInfo {

@@ -1,6 +1,14 @@
 import { attentionContext, attentionScores, FUSED_KERNELS } from '@deltatune/core';
 import type { Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { i32, registerGradientOnce, registerWebgpuAndCpu, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import {
+  i32,
+  registerGradientOnce,
+  registerWebgpuAndCpu,
+  type CpuBackendLike,
+  type KernelArgs,
+  type WebGpuBackendLike,
+  type WebGpuProgram,
+} from './program';
 
 /**
  * The two products of attention, read and written in the `[batch, seq, heads * headDim]` layout
@@ -13,7 +21,6 @@ import { i32, registerGradientOnce, registerWebgpuAndCpu, type CpuBackendLike, t
  */
 const ATTENTION_SCORES = FUSED_KERNELS.attentionScores;
 const ATTENTION_CONTEXT = FUSED_KERNELS.attentionContext;
-
 
 /**
  * How a tiled program reads one operand of `C[i][j] = sum_t A[i][t] B[t][j]` (per batch and head):
@@ -41,7 +48,14 @@ const STRIDE = TILE + 1;
  * threads; on lavapipe it was slower than tfjs's tiled matmul even with the head transposes that
  * one needs.
  */
-function tiledProgram(key: string, a: TiledOperand, b: TiledOperand, outputShape: number[], outIndex: string, tiles: number): WebGpuProgram {
+function tiledProgram(
+  key: string,
+  a: TiledOperand,
+  b: TiledOperand,
+  outputShape: number[],
+  outIndex: string,
+  tiles: number,
+): WebGpuProgram {
   const load = (operand: TiledOperand, tile: string, base: string, limit: string) => {
     const [outer, t] = operand.contiguous === 'outer' ? ['f', 's'] : ['s', 'f'];
     return `
@@ -108,7 +122,12 @@ function tiledProgram(key: string, a: TiledOperand, b: TiledOperand, outputShape
 }
 
 /** Runs a tiled product: `rows x cols` outputs per (batch, head) over an inner length. */
-function runTiled(backend: unknown, program: (tiles: number) => WebGpuProgram, inputs: TensorInfo[], d: { b: number; heads: number; headDim: number; width: number; sq: number; sk: number; rows: number; cols: number; inner: number }): TensorInfo {
+function runTiled(
+  backend: unknown,
+  program: (tiles: number) => WebGpuProgram,
+  inputs: TensorInfo[],
+  d: { b: number; heads: number; headDim: number; width: number; sq: number; sk: number; rows: number; cols: number; inner: number },
+): TensorInfo {
   const tiles = d.b * d.heads * Math.ceil(d.rows / TILE) * Math.ceil(d.cols / TILE);
   const uniforms = [d.heads, d.headDim, d.width, d.sq, d.sk, d.rows, d.cols, d.inner, tiles].map(i32);
   return (backend as WebGpuBackendLike).runWebGPUProgram(program(tiles), inputs, 'float32', uniforms);
@@ -120,14 +139,16 @@ function scoresShape(q: TensorInfo, k: TensorInfo, heads: number) {
 }
 
 // Index expressions: q, k, v and x are [b, s, heads * headDim]; p and the scores [b, heads, sq, sk].
-const headColumn = (row: string, length: string, t: string) => `(batch * uniforms.${length} + ${row}) * uniforms.width + h * uniforms.headDim + ${t}`;
+const headColumn = (row: string, length: string, t: string) =>
+  `(batch * uniforms.${length} + ${row}) * uniforms.width + h * uniforms.headDim + ${t}`;
 
 function webgpuScores({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const heads = attrs!.heads as number;
   const { b, sq, sk, width, headDim } = scoresShape(inputs.q, inputs.k, heads);
   const q: TiledOperand = { name: 'q', index: (i, t) => headColumn(i, 'sq', t), contiguous: 't' };
   const k: TiledOperand = { name: 'k', index: (j, t) => headColumn(j, 'sk', t), contiguous: 't' };
-  const program = (tiles: number) => tiledProgram('attention_scores', q, k, [b, heads, sq, sk], '(bh * uniforms.sq + i) * uniforms.sk + j', tiles);
+  const program = (tiles: number) =>
+    tiledProgram('attention_scores', q, k, [b, heads, sq, sk], '(bh * uniforms.sq + i) * uniforms.sk + j', tiles);
   return runTiled(backend, program, [inputs.q, inputs.k], { b, heads, headDim, width, sq, sk, rows: sq, cols: sk, inner: headDim });
 }
 
@@ -141,11 +162,22 @@ function webgpuContext({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const p: TiledOperand = transposed
     ? { name: 'p', index: (i, t) => `(bh * uniforms.sq + ${t}) * uniforms.sk + ${i}`, contiguous: 'outer' }
     : { name: 'p', index: (i, t) => `(bh * uniforms.sq + ${i}) * uniforms.sk + ${t}`, contiguous: 't' };
-  const [rows, inner] = transposed ? ['sk', 'sq'] as const : ['sq', 'sk'] as const;
+  const [rows, inner] = transposed ? (['sk', 'sq'] as const) : (['sq', 'sk'] as const);
   const v: TiledOperand = { name: 'v', index: (j, t) => headColumn(t, inner, j), contiguous: 'outer' };
-  const program = (tiles: number) => tiledProgram(`attention_context${transposed ? '_t' : ''}`, p, v, [b, transposed ? sk : sq, width], headColumn('i', rows, 'j'), tiles);
+  const program = (tiles: number) =>
+    tiledProgram(`attention_context${transposed ? '_t' : ''}`, p, v, [b, transposed ? sk : sq, width], headColumn('i', rows, 'j'), tiles);
   const dims = { sq, sk };
-  return runTiled(backend, program, [inputs.p, inputs.v], { b, heads, headDim, width, sq, sk, rows: dims[rows], cols: headDim, inner: dims[inner] });
+  return runTiled(backend, program, [inputs.p, inputs.v], {
+    b,
+    heads,
+    headDim,
+    width,
+    sq,
+    sk,
+    rows: dims[rows],
+    cols: headDim,
+    inner: dims[inner],
+  });
 }
 
 function cpuScores({ inputs, backend, attrs }: KernelArgs): TensorInfo {

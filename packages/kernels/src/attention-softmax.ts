@@ -1,7 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FUSED_KERNELS, type AttentionMasking } from '@deltatune/core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { f32, i32, registerGradientOnce, registerWebgpuAndCpu, rowProgram, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
+import {
+  f32,
+  i32,
+  registerGradientOnce,
+  registerWebgpuAndCpu,
+  rowProgram,
+  type CpuBackendLike,
+  type KernelArgs,
+  type WebGpuBackendLike,
+} from './program';
 
 /**
  * Attention probabilities in one kernel: scale the scores, mask keys (padding, causal, with prefix
@@ -12,7 +21,6 @@ const ATTENTION_SOFTMAX = FUSED_KERNELS.attentionSoftmax;
 export const ATTENTION_SOFTMAX_GRAD = 'DeltatuneAttentionSoftmaxGrad';
 /** The mask value of the plain-ops reference (core's attentionBias). */
 const NEG = -1e9;
-
 
 function geometry(scores: TensorInfo) {
   const [b, heads, seq, cols] = scores.shape;
@@ -41,7 +49,14 @@ function webgpuForward({ inputs, backend, attrs }: KernelArgs): TensorInfo {
     for (var c = tid; c < cols; c = c + WG) { sum = sum + exp(logit(row, c, batch, query) - m); }
     let total = reduceA(sum, tid);
     for (var c = tid; c < cols; c = c + WG) { setOutputAtIndex(row * cols + c, exp(logit(row, c, batch, query) - m) / total); }`;
-  const program = rowProgram(`attention_softmax_${o.causal ? 'causal' : 'full'}`, ['scores', 'keyMask'], rows, cols, body, 'heads : i32, seq : i32, extra : i32, real : i32, scale : f32,');
+  const program = rowProgram(
+    `attention_softmax_${o.causal ? 'causal' : 'full'}`,
+    ['scores', 'keyMask'],
+    rows,
+    cols,
+    body,
+    'heads : i32, seq : i32, extra : i32, real : i32, scale : f32,',
+  );
   const userCode = program.getUserCode;
   program.getUserCode = () => `
     fn logit(row : i32, c : i32, batch : i32, query : i32) -> f32 {

@@ -11,7 +11,6 @@ import { registerGradientOnce, registerWebgpuAndCpu, type KernelArgs } from './p
  */
 const DENSE = FUSED_KERNELS.dense;
 
-
 function delegate(backendName: string) {
   return ({ inputs, backend }: KernelArgs): TensorInfo => {
     const fused = tf.getKernel('_FusedMatMul', backendName)!;

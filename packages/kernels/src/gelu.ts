@@ -1,7 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FUSED_KERNELS, type GeluForm } from '@deltatune/core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, erfApprox, registerGradientOnce, registerWebgpuAndCpu, WGSL_MATH, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike } from './program';
+import {
+  elementwiseProgram,
+  erfApprox,
+  registerGradientOnce,
+  registerWebgpuAndCpu,
+  WGSL_MATH,
+  type CpuBackendLike,
+  type KernelArgs,
+  type WebGpuBackendLike,
+} from './program';
 
 /**
  * GELU in one kernel forward and one backward (plain ops: 5 and about 8). `erf` is BERT's exact
@@ -11,7 +20,6 @@ const GELU = FUSED_KERNELS.gelu;
 export const GELU_GRAD = 'DeltatuneGeluGrad';
 
 const TANH_C = Math.sqrt(2 / Math.PI);
-
 
 const WGSL = {
   erf: {

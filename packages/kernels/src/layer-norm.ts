@@ -1,7 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FUSED_KERNELS } from '@deltatune/core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { f32, registerGradientOnce, registerWebgpuAndCpu, rowProgram, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import {
+  f32,
+  registerGradientOnce,
+  registerWebgpuAndCpu,
+  rowProgram,
+  type CpuBackendLike,
+  type KernelArgs,
+  type WebGpuBackendLike,
+  type WebGpuProgram,
+} from './program';
 
 /**
  * Layer norm over the last axis in one kernel (plain tfjs ops take ~10 forward and ~20 backward:
@@ -14,7 +23,6 @@ const LAYER_NORM = FUSED_KERNELS.layerNorm;
 /** The same with a `residual` input: a kernel of its own so each has a fixed gradient signature. */
 const ADD_LAYER_NORM = FUSED_KERNELS.addLayerNorm;
 export const LAYER_NORM_GRAD = 'DeltatuneLayerNormGrad';
-
 
 // Mean and inverse deviation of `row`, two passes over it (as moments does) for accuracy.
 const ROW_STATS = `
@@ -44,8 +52,16 @@ function webgpuForward({ inputs, backend, attrs }: KernelArgs): TensorInfo {
       setOutputAtIndex(i, (xv(i) - mean) * rstd * gamma[c] + beta[c]);
     }`;
   const names = inputNames(inputs, ['gamma', 'beta']);
-  const program = withInput(rowProgram(`layer_norm${inputs.residual ? '_residual' : ''}`, names, rows, cols, body, 'epsilon : f32,'), !!inputs.residual);
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, names.map((n) => inputs[n]), 'float32', [f32(attrs!.epsilon as number)]);
+  const program = withInput(
+    rowProgram(`layer_norm${inputs.residual ? '_residual' : ''}`, names, rows, cols, body, 'epsilon : f32,'),
+    !!inputs.residual,
+  );
+  return (backend as WebGpuBackendLike).runWebGPUProgram(
+    program,
+    names.map((n) => inputs[n]),
+    'float32',
+    [f32(attrs!.epsilon as number)],
+  );
 }
 
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), with g = dy * gamma.
@@ -68,8 +84,16 @@ function webgpuGrad({ inputs, backend, attrs }: KernelArgs): TensorInfo {
       setOutputAtIndex(i, rstd * (dy[i] * gamma[c] - meanG - xhat * meanGX));
     }`;
   const names = inputNames(inputs, ['gamma', 'dy']);
-  const program = withInput(rowProgram(`layer_norm_grad${inputs.residual ? '_residual' : ''}`, names, rows, cols, body, 'epsilon : f32,'), !!inputs.residual);
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, names.map((n) => inputs[n]), 'float32', [f32(attrs!.epsilon as number)]);
+  const program = withInput(
+    rowProgram(`layer_norm_grad${inputs.residual ? '_residual' : ''}`, names, rows, cols, body, 'epsilon : f32,'),
+    !!inputs.residual,
+  );
+  return (backend as WebGpuBackendLike).runWebGPUProgram(
+    program,
+    names.map((n) => inputs[n]),
+    'float32',
+    [f32(attrs!.epsilon as number)],
+  );
 }
 
 /** The normalised input on the CPU: `x`, or `x + residual` rounded to float32 as tfjs's add would. */
@@ -81,7 +105,13 @@ function cpuInput(b: CpuBackendLike, inputs: Record<string, TensorInfo>): Float3
 }
 
 /** The CPU twin: the same arithmetic in JS, row by row (float64 accumulation). */
-function cpuRows(x: Float32Array, rows: number, cols: number, epsilon: number, each: (row: number, mean: number, rstd: number) => void): void {
+function cpuRows(
+  x: Float32Array,
+  rows: number,
+  cols: number,
+  epsilon: number,
+  each: (row: number, mean: number, rstd: number) => void,
+): void {
   for (let r = 0; r < rows; r++) {
     let sum = 0;
     for (let c = 0; c < cols; c++) sum += x[r * cols + c];
@@ -138,7 +168,10 @@ function gradient(kernelName: string, withResidual: boolean): tf.GradConfig {
       const inputs: tf.NamedTensorMap = residual ? { x, residual, gamma, dy: dy as Tensor } : { x, gamma, dy: dy as Tensor };
       // x and residual share one gradient: computed once, whichever the tape asks for first.
       let dx: Tensor | undefined;
-      const inputGrad = () => (dx && !dx.isDisposed ? tf.reshape(dx, dx.shape) : (dx = tf.engine().runKernel(LAYER_NORM_GRAD, inputs, { epsilon } as unknown as NamedAttrMap) as Tensor));
+      const inputGrad = () =>
+        dx && !dx.isDisposed
+          ? tf.reshape(dx, dx.shape)
+          : (dx = tf.engine().runKernel(LAYER_NORM_GRAD, inputs, { epsilon } as unknown as NamedAttrMap) as Tensor);
       // Normalised input, for gamma's gradient only: frozen norms never compute it.
       const xhat = () => {
         const input = residual ? tf.add(x, residual) : x;

@@ -1,7 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { FUSED_KERNELS } from '@deltatune/core';
 import type { NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs-core';
-import { elementwiseProgram, f32, i32, registerGradientOnce, registerWebgpuAndCpu, type CpuBackendLike, type KernelArgs, type WebGpuBackendLike, type WebGpuProgram } from './program';
+import {
+  elementwiseProgram,
+  f32,
+  i32,
+  registerGradientOnce,
+  registerWebgpuAndCpu,
+  type CpuBackendLike,
+  type KernelArgs,
+  type WebGpuBackendLike,
+  type WebGpuProgram,
+} from './program';
 
 /**
  * `y + s * h B` for a low-rank `h` `[m, r]` and `B` `[r, n]` (LoRA's update, r = 4..64): one
@@ -18,7 +28,6 @@ interface LowRankAttrs {
   transposeA: boolean;
   transposeB: boolean;
 }
-
 
 function scaledProduct(a: Tensor, b: Tensor, attrs: LowRankAttrs, addend?: Tensor): Tensor {
   const inputs: tf.NamedTensorMap = addend ? { a, b, addend } : { a, b };
@@ -89,7 +98,10 @@ function webgpu({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const uniforms = [i32(m), i32(k), i32(n), f32(o.scale)];
   if (o.transposeA && !o.transposeB && !inputs.addend) {
     const blocks = Math.ceil(n / SUM_COLUMNS);
-    return (backend as WebGpuBackendLike).runWebGPUProgram(sumOverRowsProgram(m, blocks, n), [inputs.a, inputs.b], 'float32', [...uniforms, i32(blocks)]);
+    return (backend as WebGpuBackendLike).runWebGPUProgram(sumOverRowsProgram(m, blocks, n), [inputs.a, inputs.b], 'float32', [
+      ...uniforms,
+      i32(blocks),
+    ]);
   }
   const aIndex = o.transposeA ? 't * uniforms.m + row' : 'row * uniforms.k + t';
   const bIndex = o.transposeB ? 'col * uniforms.k + t' : 't * uniforms.n + col';
@@ -102,7 +114,12 @@ function webgpu({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const names = inputs.addend ? ['a', 'b', 'addend'] : ['a', 'b'];
   const key = `low_rank_${o.transposeA ? 't' : 'n'}${o.transposeB ? 't' : 'n'}${inputs.addend ? '_add' : ''}`;
   const program = elementwiseProgram(key, names, [m, n], body, 'm : i32, k : i32, n : i32, scale : f32,');
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, names.map((x) => inputs[x]), 'float32', uniforms);
+  return (backend as WebGpuBackendLike).runWebGPUProgram(
+    program,
+    names.map((x) => inputs[x]),
+    'float32',
+    uniforms,
+  );
 }
 
 function cpu({ inputs, backend, attrs }: KernelArgs): TensorInfo {

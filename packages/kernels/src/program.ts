@@ -83,7 +83,14 @@ export function workgroupSum(name: string, wg: number): string {
  * A program with one workgroup per row of `[rows, cols]`: `body` sees `row`, `tid` (thread in the
  * row), `cols`, the constant `WG`, and two independent workgroup sums, `reduceA` and `reduceB`.
  */
-export function rowProgram(key: string, variableNames: string[], rows: number, cols: number, body: string, uniforms?: string): WebGpuProgram {
+export function rowProgram(
+  key: string,
+  variableNames: string[],
+  rows: number,
+  cols: number,
+  body: string,
+  uniforms?: string,
+): WebGpuProgram {
   const wg = rowWorkgroup(cols);
   return {
     variableNames,

@@ -1,6 +1,19 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionContext, attentionScores, attentionSoftmax, createRng, dense, lowRankUpdate, gelu, layerNorm, normal, setFusedKernels, useFused, FUSED_KERNELS } from '@deltatune/core';
+import {
+  attentionContext,
+  attentionScores,
+  attentionSoftmax,
+  createRng,
+  dense,
+  lowRankUpdate,
+  gelu,
+  layerNorm,
+  normal,
+  setFusedKernels,
+  useFused,
+  FUSED_KERNELS,
+} from '@deltatune/core';
 import { ATTENTION_SOFTMAX_GRAD, GELU_GRAD, LAYER_NORM_GRAD } from '@deltatune/kernels';
 import { adamwMoment, adamwParam, sumOfSquares } from '@deltatune/train';
 import { selectBackend } from '@deltatune/backends';

@@ -1,6 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRng, defineDelta, DeltaTuneError, kaimingUniform, lowRankUpdate, ownedVariable, selectSites, uniform, type Backbone, type Delta, type DeltaSpec, type LinearSite } from '@deltatune/core';
+import {
+  createRng,
+  defineDelta,
+  DeltaTuneError,
+  kaimingUniform,
+  lowRankUpdate,
+  ownedVariable,
+  selectSites,
+  uniform,
+  type Backbone,
+  type Delta,
+  type DeltaSpec,
+  type LinearSite,
+} from '@deltatune/core';
 import { DEFAULT_TARGETS, LORA_OPTIONS, scaling, type LoraOptions } from './options';
 import { configToPeft, peftKey } from './peft';
 
@@ -143,7 +156,8 @@ const FACTORS = new WeakMap<Delta, LoraFactors>();
  */
 export function loraFactors(delta: Delta): LoraFactors {
   const f = FACTORS.get(delta);
-  if (!f) throw new DeltaTuneError(`delta "${delta.name}" is ${delta.method}, not a LoRA made by this @deltatune/lora`, 'pass a LoRA delta');
+  if (!f)
+    throw new DeltaTuneError(`delta "${delta.name}" is ${delta.method}, not a LoRA made by this @deltatune/lora`, 'pass a LoRA delta');
   return f;
 }
 

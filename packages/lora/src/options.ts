@@ -12,7 +12,11 @@ export const LORA_OPTIONS = defineOptions('lora', {
     'kaiming',
   ),
   seed: option('integer', 'seed of the initial values', 0),
-  bias: option(['none', 'all', 'lora_only'], 'which base biases train with the delta, as PEFT: none, every bias, or those of the LoRA layers', 'none'),
+  bias: option(
+    ['none', 'all', 'lora_only'],
+    'which base biases train with the delta, as PEFT: none, every bias, or those of the LoRA layers',
+    'none',
+  ),
   ...TARGETING_OPTIONS,
 });
 

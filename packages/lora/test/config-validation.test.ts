@@ -117,7 +117,15 @@ describe('lora --opt validation', () => {
 
   it('parses good values, as before', () => {
     expect(
-      loraMethod.options.parse({ r: '4', alpha: '-8', dropout: '0.1', bias: 'lora_only', targets: 'query,value', layers: '0,1', seed: '3' }),
+      loraMethod.options.parse({
+        r: '4',
+        alpha: '-8',
+        dropout: '0.1',
+        bias: 'lora_only',
+        targets: 'query,value',
+        layers: '0,1',
+        seed: '3',
+      }),
     ).toEqual({
       r: 4,
       alpha: -8,

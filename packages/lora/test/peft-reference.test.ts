@@ -53,7 +53,9 @@ describe('PEFT LoRA fixtures (peft 0.21)', () => {
     const r = ref('gpt2');
     const model = loadHuggingFaceFolder(`${FIXTURES}gpt2`);
     const { delta } = loadDelta(model, `${FIXTURES}gpt2-lora`);
-    expect(delta.sites).toEqual(expect.arrayContaining(['transformer.h.0.attn.c_attn', 'transformer.h.0.attn.c_proj', 'transformer.h.0.mlp.c_proj']));
+    expect(delta.sites).toEqual(
+      expect.arrayContaining(['transformer.h.0.attn.c_attn', 'transformer.h.0.attn.c_proj', 'transformer.h.0.mlp.c_proj']),
+    );
     expect(maxAbsDiff(run(model, r).logits!, r.lora.logits)).toBeLessThan(1e-4);
     delta.merge!();
     expect(maxAbsDiff(run(model, r).logits!, r.lora.logits)).toBeLessThan(1e-4);
@@ -104,12 +106,14 @@ describe('LoRA on its own', () => {
     const bytes = readFileSync(join(dir, 'saved', 'adapter_model.safetensors'));
     const { entries } = readSafetensorsHeader(bytes);
     expect([...entries.keys()].sort()).toEqual(
-      [0, 1].flatMap((l) =>
-        ['query', 'value'].flatMap((m) => [
-          `base_model.model.encoder.layer.${l}.attention.self.${m}.lora_A.weight`,
-          `base_model.model.encoder.layer.${l}.attention.self.${m}.lora_B.weight`,
-        ]),
-      ).sort(),
+      [0, 1]
+        .flatMap((l) =>
+          ['query', 'value'].flatMap((m) => [
+            `base_model.model.encoder.layer.${l}.attention.self.${m}.lora_A.weight`,
+            `base_model.model.encoder.layer.${l}.attention.self.${m}.lora_B.weight`,
+          ]),
+        )
+        .sort(),
     );
     expect(entries.get('base_model.model.encoder.layer.0.attention.self.query.lora_A.weight')!.shape).toEqual([4, 32]);
     expect(entries.get('base_model.model.encoder.layer.0.attention.self.query.lora_B.weight')!.shape).toEqual([32, 4]);

@@ -20,7 +20,11 @@ describe('selective install: core + lora + models (+ backends, kernels) only', (
     for (const p of ['core', 'kernels', 'backends', 'lora', 'models']) {
       execFileSync('npm', ['pack', '--silent', '--pack-destination', tarballs], { cwd: join(ROOT, 'packages', p), stdio: 'pipe' });
     }
-    const tgz = (name: string) => `file:${join(tarballs, readdirSync(tarballs).find((f) => f.startsWith(`deltatune-${name}-`))!)}`;
+    const tgz = (name: string) =>
+      `file:${join(
+        tarballs,
+        readdirSync(tarballs).find((f) => f.startsWith(`deltatune-${name}-`))!,
+      )}`;
     const project = join(dir, 'project');
     mkdirSync(project);
     writeFileSync(
@@ -56,7 +60,11 @@ const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y,
 console.log(JSON.stringify({ loss: value.dataSync()[0], grads: Object.keys(grads).length, backend: tf.getBackend() }));
 `,
     );
-    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, stdio: 'pipe', timeout: 240_000 });
+    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
+      cwd: project,
+      stdio: 'pipe',
+      timeout: 240_000,
+    });
     const out = JSON.parse(execFileSync(process.execPath, ['step.mjs'], { cwd: project, encoding: 'utf8' }).trim().split('\n').pop()!);
     expect(out.backend).toBe('wasm');
     expect(out.loss).toBeCloseTo(Math.log(2), 5); // a zero head predicts 50/50
@@ -64,6 +72,7 @@ console.log(JSON.stringify({ loss: value.dataSync()[0], grads: Object.keys(grads
     const installed = readdirSync(join(project, 'node_modules', '@deltatune'));
     expect(installed.sort()).toEqual(['backends', 'core', 'kernels', 'lora', 'models']);
     // The optional backends are optional peers of @deltatune/backends: npm leaves them out.
-    for (const absent of ['webgpu', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-node-gpu']) expect(existsSync(join(project, 'node_modules', absent)), absent).toBe(false);
+    for (const absent of ['webgpu', '@tensorflow/tfjs-backend-webgpu', '@tensorflow/tfjs-node-gpu'])
+      expect(existsSync(join(project, 'node_modules', absent)), absent).toBe(false);
   });
 });

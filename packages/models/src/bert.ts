@@ -1,6 +1,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { DeltaTuneError, HookRegistry, runAttention, runEmbeddings, runLinear, runSublayer, type AttentionSite, type Backbone, type BackboneInputs, type BackboneOutputs, type EmbeddingsSite, type LinearSite, type NormSite, type PassContext, type Site, type SublayerSite } from '@deltatune/core';
+import {
+  DeltaTuneError,
+  HookRegistry,
+  runAttention,
+  runEmbeddings,
+  runLinear,
+  runSublayer,
+  type AttentionSite,
+  type Backbone,
+  type BackboneInputs,
+  type BackboneOutputs,
+  type EmbeddingsSite,
+  type LinearSite,
+  type NormSite,
+  type PassContext,
+  type Site,
+  type SublayerSite,
+} from '@deltatune/core';
 import { activationField, checkHeads, intField, positiveField } from './hf-config';
 import { geluErf, geluTanh, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
 import type { WeightStore } from './weights';
@@ -71,7 +88,11 @@ export class BertBackbone implements Backbone {
   private readonly pooler: LinearSite;
   private readonly act: (x: Tensor) => Tensor;
 
-  constructor(readonly architecture: 'bert' | 'roberta', readonly config: BertConfig, w: WeightStore) {
+  constructor(
+    readonly architecture: 'bert' | 'roberta',
+    readonly config: BertConfig,
+    w: WeightStore,
+  ) {
     const c = config;
     const h = c.hiddenSize;
     this.hiddenSize = h;

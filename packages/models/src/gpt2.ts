@@ -1,6 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { HookRegistry, runAttention, runEmbeddings, runLinear, runSublayer, type AttentionSite, type Backbone, type BackboneInputs, type BackboneOutputs, type EmbeddingsSite, type LinearSite, type NormSite, type PassContext, type Site, type SublayerSite } from '@deltatune/core';
+import {
+  HookRegistry,
+  runAttention,
+  runEmbeddings,
+  runLinear,
+  runSublayer,
+  type AttentionSite,
+  type Backbone,
+  type BackboneInputs,
+  type BackboneOutputs,
+  type EmbeddingsSite,
+  type LinearSite,
+  type NormSite,
+  type PassContext,
+  type Site,
+  type SublayerSite,
+} from '@deltatune/core';
 import { checkPositions } from './bert';
 import { activationField, checkHeads, intField, positiveField } from './hf-config';
 import { geluTanh, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
@@ -63,7 +79,10 @@ export class Gpt2Backbone implements Backbone {
   private readonly blocks: Gpt2Block[] = [];
   private readonly finalNorm: NormSite;
 
-  constructor(readonly config: Gpt2Config, w: WeightStore) {
+  constructor(
+    readonly config: Gpt2Config,
+    w: WeightStore,
+  ) {
     const c = config;
     const h = c.hiddenSize;
     this.hiddenSize = h;

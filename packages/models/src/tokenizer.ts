@@ -33,7 +33,12 @@ export function encodeBatch(tokenizer: TextTokenizer, texts: readonly string[], 
   const pad = (xs: number[], v: number) => [...xs, ...new Array(width - xs.length).fill(v)];
   return {
     inputIds: rows.map((r) => pad(r.ids, tokenizer.padId)),
-    attentionMask: rows.map((r) => pad(r.ids.map(() => 1), 0)),
+    attentionMask: rows.map((r) =>
+      pad(
+        r.ids.map(() => 1),
+        0,
+      ),
+    ),
     tokenTypeIds: rows.every((r) => r.typeIds) ? rows.map((r) => pad(r.typeIds!, 0)) : undefined,
   };
 }

@@ -1,6 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { HookRegistry, runAttention, runEmbeddings, runLinear, runSublayer, type AttentionSite, type Backbone, type BackboneInputs, type BackboneOutputs, type EmbeddingsSite, type LinearSite, type NormSite, type PassContext, type Site, type SublayerSite } from '@deltatune/core';
+import {
+  HookRegistry,
+  runAttention,
+  runEmbeddings,
+  runLinear,
+  runSublayer,
+  type AttentionSite,
+  type Backbone,
+  type BackboneInputs,
+  type BackboneOutputs,
+  type EmbeddingsSite,
+  type LinearSite,
+  type NormSite,
+  type PassContext,
+  type Site,
+  type SublayerSite,
+} from '@deltatune/core';
 import { frozen, linearSite, multiHeadAttention, normSite, runLayerNorm } from './layers';
 import type { WeightStore } from './weights';
 

@@ -33,7 +33,11 @@ describe('Hugging Face folders', () => {
     });
     writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
     const model = loadHuggingFaceFolder(dir);
-    const out = model.forward({ inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'), attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'), tokenTypeIds: tf.tensor2d(ref.token_type_ids, undefined, 'int32') });
+    const out = model.forward({
+      inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'),
+      attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'),
+      tokenTypeIds: tf.tensor2d(ref.token_type_ids, undefined, 'int32'),
+    });
     expect(maxAbsDiff(out.lastHiddenState!, ref.base.last_hidden_state)).toBeLessThan(1e-4);
     model.dispose();
   });
@@ -49,11 +53,17 @@ describe('Hugging Face folders', () => {
   it('a missing tensor, a wrong shape and an unsupported model_type are errors that name them', () => {
     const missing = bertTensors();
     missing.delete('encoder.layer.1.attention.self.value.weight');
-    expect(() => loadHuggingFaceFolder(writeFolder(bertConfig(), missing))).toThrow(/missing tensor "encoder\.layer\.1\.attention\.self\.value\.weight"/);
+    expect(() => loadHuggingFaceFolder(writeFolder(bertConfig(), missing))).toThrow(
+      /missing tensor "encoder\.layer\.1\.attention\.self\.value\.weight"/,
+    );
     const wrong = bertTensors();
     wrong.set('pooler.dense.bias', { dtype: 'float32', shape: [31], data: new Float32Array(31), storedAs: 'F32' });
-    expect(() => loadHuggingFaceFolder(writeFolder(bertConfig(), wrong))).toThrow(/"pooler\.dense\.bias" has shape \[31\], config\.json implies \[32\]/);
-    expect(() => loadHuggingFaceFolder(writeFolder({ ...bertConfig(), model_type: 't5' }, bertTensors()))).toThrow(/model_type "t5", which deltatune does not support[\s\S]*bert, roberta, gpt2/);
+    expect(() => loadHuggingFaceFolder(writeFolder(bertConfig(), wrong))).toThrow(
+      /"pooler\.dense\.bias" has shape \[31\], config\.json implies \[32\]/,
+    );
+    expect(() => loadHuggingFaceFolder(writeFolder({ ...bertConfig(), model_type: 't5' }, bertTensors()))).toThrow(
+      /model_type "t5", which deltatune does not support[\s\S]*bert, roberta, gpt2/,
+    );
     expect(() => loadHuggingFaceFolder(join(tmpdir(), 'no-such-model'))).toThrow(/config\.json not found/);
   });
 
@@ -67,7 +77,10 @@ describe('Hugging Face folders', () => {
     // position table by two rows must give the same hidden states.
     const positions = bert.parameters.get('embeddings.position_embeddings.weight')!;
     positions.assign(tf.concat([tf.slice(positions, [2, 0], [62, 32]), tf.zeros([2, 32])]));
-    const inputs = { inputIds: tf.tensor2d([ref.input_ids[0]], undefined, 'int32'), attentionMask: tf.tensor2d([ref.attention_mask[0]], undefined, 'int32') };
+    const inputs = {
+      inputIds: tf.tensor2d([ref.input_ids[0]], undefined, 'int32'),
+      attentionMask: tf.tensor2d([ref.attention_mask[0]], undefined, 'int32'),
+    };
     const a = roberta.forward(inputs).lastHiddenState!;
     const b = bert.forward(inputs).lastHiddenState!;
     expect(tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]).toBeLessThan(1e-5);

@@ -31,7 +31,10 @@ describe.each(backends)('BERT and GPT-2 on %s against PyTorch (transformers 5.17
         tokenTypeIds: tf.tensor2d(ref.token_type_ids, undefined, 'int32'),
       }),
     );
-    const [hidden, pooled] = [await maxAbsDiffAsync(out.lastHiddenState!, ref.base.last_hidden_state), await maxAbsDiffAsync(out.pooled, ref.base.pooler_output)];
+    const [hidden, pooled] = [
+      await maxAbsDiffAsync(out.lastHiddenState!, ref.base.last_hidden_state),
+      await maxAbsDiffAsync(out.pooled, ref.base.pooler_output),
+    ];
     console.log(`${backend} BERT: max |diff| hidden ${hidden.toExponential(2)}, pooled ${pooled.toExponential(2)}`);
     expect(hidden).toBeLessThan(1e-4);
     expect(pooled).toBeLessThan(1e-4);

@@ -70,7 +70,11 @@ describe('USE-lite reimplementation', () => {
 
   it('matches the shipped graph on 20 sentences (cosine > 0.9999 each)', async () => {
     const ids = SENTENCES.map((s) => tokenizer.encodeOne(s).ids);
-    const indices = tf.tensor2d(ids.flatMap((row, i) => row.map((_, j) => [i, j])), undefined, 'int32');
+    const indices = tf.tensor2d(
+      ids.flatMap((row, i) => row.map((_, j) => [i, j])),
+      undefined,
+      'int32',
+    );
     const values = tf.tensor1d(ids.flat(), 'int32');
     const expected = (await graph.executeAsync({ indices, values })) as tf.Tensor2D;
     const actual = ours(SENTENCES);

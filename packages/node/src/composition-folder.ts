@@ -16,7 +16,14 @@ export function isCompositionFolder(dir: string): boolean {
 export async function saveComposition(dir: string, composition: Composition): Promise<void> {
   for (const name of composition.names) await saveDelta(join(dir, name), composition.get(name));
   const packages = new Map(listMethods().map((m) => [m.name, m.packageName]));
-  writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifestOf(composition, (m) => packages.get(m)), null, 2) + '\n');
+  writeFileAtomic(
+    join(dir, MANIFEST_FILE),
+    JSON.stringify(
+      manifestOf(composition, (m) => packages.get(m)),
+      null,
+      2,
+    ) + '\n',
+  );
 }
 
 /**
@@ -25,7 +32,11 @@ export async function saveComposition(dir: string, composition: Composition): Pr
  */
 export function loadComposition(backbone: Backbone, dir: string): Composition {
   const manifest = parseManifest(readFileSync(join(dir, MANIFEST_FILE), 'utf8'), join(dir, MANIFEST_FILE));
-  for (const d of manifest.deltas) getMethod(d.method, `the composition's delta "${d.name}" needs method "${d.method}": npm install ${d.package ?? `the package that provides ${d.method}`} and register it (or pass --plugin)`);
+  for (const d of manifest.deltas)
+    getMethod(
+      d.method,
+      `the composition's delta "${d.name}" needs method "${d.method}": npm install ${d.package ?? `the package that provides ${d.method}`} and register it (or pass --plugin)`,
+    );
   const composition = compose(backbone);
   for (const d of manifest.deltas) {
     const { delta, spec } = loadDelta(backbone, join(dir, d.folder), d.name);

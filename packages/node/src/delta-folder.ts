@@ -1,6 +1,20 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { attach, CONFIG_FILE, decodeCheckpoint, DeltaTuneError, encodeCheckpoint, findMethodByPeftType, getMethod, WEIGHTS_FILE, uniqueDeltaName, type Backbone, type Delta, type DeltaSpec, type DeltaState } from '@deltatune/core';
+import {
+  attach,
+  CONFIG_FILE,
+  decodeCheckpoint,
+  DeltaTuneError,
+  encodeCheckpoint,
+  findMethodByPeftType,
+  getMethod,
+  WEIGHTS_FILE,
+  uniqueDeltaName,
+  type Backbone,
+  type Delta,
+  type DeltaSpec,
+  type DeltaState,
+} from '@deltatune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { recoverFolder, writeFolderAtomic } from './atomic';
 

@@ -1,6 +1,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRng, defineDelta, DeltaTuneError, kaimingUniform, normal, ownedVariable, selectSites, type AttentionSite, type Backbone, type Delta, type DeltaSpec } from '@deltatune/core';
+import {
+  createRng,
+  defineDelta,
+  DeltaTuneError,
+  kaimingUniform,
+  normal,
+  ownedVariable,
+  selectSites,
+  type AttentionSite,
+  type Backbone,
+  type Delta,
+  type DeltaSpec,
+} from '@deltatune/core';
 import { CORE_RANGE } from './prompt';
 
 import { PREFIX_VERSION } from './version';

@@ -1,6 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
-import { createRng, defineDelta, DeltaTuneError, normal, ownedVariable, selectSites, type Backbone, type Delta, type DeltaSpec, type EmbeddingsSite } from '@deltatune/core';
+import {
+  createRng,
+  defineDelta,
+  DeltaTuneError,
+  normal,
+  ownedVariable,
+  selectSites,
+  type Backbone,
+  type Delta,
+  type DeltaSpec,
+  type EmbeddingsSite,
+} from '@deltatune/core';
 
 import { PREFIX_CORE_RANGE as CORE_RANGE, PREFIX_VERSION } from './version';
 import { PROMPT_DEFAULTS, PROMPT_INITS, PROMPT_OPTIONS, type PromptTuningOptions } from './options';

@@ -79,7 +79,10 @@ describe('prompt and prefix config validation', () => {
 
   it('the API refuses a bad init and token ids past the vocabulary', () => {
     rejects(() => promptTuning({ init: 'zeros' as never }), /prompt: init must be one of vocab, random, text, got zeros/);
-    rejects(() => promptTuning({ init: 'text', initTokenIds: [1.5] }), /prompt: initTokenIds must be a list of non-negative integers, got \[1.5\]/);
+    rejects(
+      () => promptTuning({ init: 'text', initTokenIds: [1.5] }),
+      /prompt: initTokenIds must be a list of non-negative integers, got \[1.5\]/,
+    );
     const model = loadHuggingFaceFolder(`${FIXTURES}bert`);
     rejects(
       () => attach(model, promptTuning({ init: 'text', initTokenIds: [1, 10 ** 7] })),

@@ -5,7 +5,11 @@ import { describeConformance } from '../../../test-conformance';
 describeConformance('prompt tuning', () => promptTuning({ virtualTokens: 3, init: 'random' }), { identityAtInit: false });
 describeConformance('prefix tuning', () => prefixTuning({ virtualTokens: 3 }), { identityAtInit: false });
 // The projection trains an MLP but saves the table it computes (as PEFT does): it reloads as a plain table.
-describeConformance('prefix tuning with the projection MLP', () => prefixTuning({ virtualTokens: 2, projection: true, projectionHidden: 8 }), {
-  identityAtInit: false,
-  reloadAs: () => prefixTuning({ virtualTokens: 2 }),
-});
+describeConformance(
+  'prefix tuning with the projection MLP',
+  () => prefixTuning({ virtualTokens: 2, projection: true, projectionHidden: 8 }),
+  {
+    identityAtInit: false,
+    reloadAs: () => prefixTuning({ virtualTokens: 2 }),
+  },
+);

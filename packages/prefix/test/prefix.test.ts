@@ -8,7 +8,8 @@ import { selectBackend } from '@deltatune/backends';
 import { batchToTensors, encodeBatch } from '@deltatune/models';
 import { loadHuggingFaceFolder, loadTokenizer, loadUseLite } from '@deltatune/models/node';
 import { loadDelta, saveDelta } from '@deltatune/node';
-import { limitDataset, loadSpam, train, type ClassificationMetrics } from '@deltatune/train';
+import { limitDataset, train, type ClassificationMetrics } from '@deltatune/train';
+import { loadSpam } from '@deltatune/train/node';
 import { prefixMethod, prefixParameterCount, prefixTuning, promptMethod, promptTuning } from '@deltatune/prefix';
 import { maxAbsDiffAsync, probeWebgpu } from '../../../test-webgpu';
 
@@ -17,7 +18,10 @@ const bertRef = JSON.parse(readFileSync(`${FIXTURES}bert-reference.json`, 'utf8'
 const gptRef = JSON.parse(readFileSync(`${FIXTURES}gpt2-reference.json`, 'utf8'));
 
 // PEFT drops token_type_ids for prompt learning, so the references used type 0 everywhere.
-const bertInputs = (): BackboneInputs => ({ inputIds: tf.tensor2d(bertRef.input_ids, undefined, 'int32'), attentionMask: tf.tensor2d(bertRef.attention_mask, undefined, 'int32') });
+const bertInputs = (): BackboneInputs => ({
+  inputIds: tf.tensor2d(bertRef.input_ids, undefined, 'int32'),
+  attentionMask: tf.tensor2d(bertRef.attention_mask, undefined, 'int32'),
+});
 
 beforeAll(() => {
   registerMethod(promptMethod);
@@ -65,14 +69,25 @@ describe('prefix and prompt on GPT-2 and USE-lite', () => {
     const model = loadHuggingFaceFolder(`${FIXTURES}gpt2`);
     const delta = attach(model, prefixTuning({ virtualTokens: 3, initStd: 1 }));
     const ids = [gptRef.input_ids[0]];
-    const full = model.forward({ inputIds: tf.tensor2d(ids, undefined, 'int32'), attentionMask: tf.ones([1, ids[0].length], 'int32') }).logits!;
+    const full = model.forward({
+      inputIds: tf.tensor2d(ids, undefined, 'int32'),
+      attentionMask: tf.ones([1, ids[0].length], 'int32'),
+    }).logits!;
     // Causality: logits at position t depend only on tokens <= t (and the prefix): truncating the input leaves them unchanged.
-    const cut = model.forward({ inputIds: tf.tensor2d([ids[0].slice(0, 5)], undefined, 'int32'), attentionMask: tf.ones([1, 5], 'int32') }).logits!;
+    const cut = model.forward({
+      inputIds: tf.tensor2d([ids[0].slice(0, 5)], undefined, 'int32'),
+      attentionMask: tf.ones([1, 5], 'int32'),
+    }).logits!;
     expect(tf.max(tf.abs(tf.sub(tf.slice(full, [0, 0, 0], [1, 5, -1]), cut))).dataSync()[0]).toBeLessThan(1e-5);
     // The prefix changes position 0's output (it can see the prefix).
     delta.active = false;
-    const plain = model.forward({ inputIds: tf.tensor2d([ids[0].slice(0, 5)], undefined, 'int32'), attentionMask: tf.ones([1, 5], 'int32') }).logits!;
-    expect(tf.max(tf.abs(tf.sub(tf.slice(plain, [0, 0, 0], [1, 1, -1]), tf.slice(cut, [0, 0, 0], [1, 1, -1])))).dataSync()[0]).toBeGreaterThan(1e-4);
+    const plain = model.forward({
+      inputIds: tf.tensor2d([ids[0].slice(0, 5)], undefined, 'int32'),
+      attentionMask: tf.ones([1, 5], 'int32'),
+    }).logits!;
+    expect(
+      tf.max(tf.abs(tf.sub(tf.slice(plain, [0, 0, 0], [1, 1, -1]), tf.slice(cut, [0, 0, 0], [1, 1, -1])))).dataSync()[0],
+    ).toBeGreaterThan(1e-4);
     expect(prefixParameterCount(model, { virtualTokens: 3 })).toBe(3 * 2 * 2 * 32);
     delta.detach();
     model.dispose();
@@ -82,7 +97,8 @@ describe('prefix and prompt on GPT-2 and USE-lite', () => {
     const model = loadHuggingFaceFolder(`${FIXTURES}gpt2`);
     const delta = attach(model, promptTuning({ virtualTokens: 2, init: 'random', seed: 4 }));
     const ids = gptRef.input_ids[0] as number[];
-    const run = (n: number) => model.forward({ inputIds: tf.tensor2d([ids.slice(0, n)], undefined, 'int32'), attentionMask: tf.ones([1, n], 'int32') });
+    const run = (n: number) =>
+      model.forward({ inputIds: tf.tensor2d([ids.slice(0, n)], undefined, 'int32'), attentionMask: tf.ones([1, n], 'int32') });
     const full = run(ids.length);
     expect(full.prependedPositions).toBe(2);
     expect(full.logits!.shape).toEqual([1, ids.length + 2, 100]);
@@ -117,7 +133,13 @@ describe('saving, loading and training', () => {
     await saveDelta(dir, delta);
     delta.detach();
     const config = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
-    expect(config).toMatchObject({ peft_type: 'PREFIX_TUNING', num_virtual_tokens: 4, num_layers: 2, token_dim: 32, prefix_projection: false });
+    expect(config).toMatchObject({
+      peft_type: 'PREFIX_TUNING',
+      num_virtual_tokens: 4,
+      num_layers: 2,
+      token_dim: 32,
+      prefix_projection: false,
+    });
     const { delta: loaded } = loadDelta(model, dir);
     expect([...loaded.variables.keys()]).toEqual(['prompt_embeddings']);
     expect(tf.max(tf.abs(tf.sub(model.forward(bertInputs()).lastHiddenState!, expected))).dataSync()[0]).toBeLessThan(1e-6);
@@ -140,13 +162,32 @@ describe('saving, loading and training', () => {
       // Untrained delta: only the head trains (the delta is frozen).
       const untrainedDelta = attach(backbone, make(), 'untrained');
       untrainedDelta.trainable = false;
-      const untrained = await train({ backbone, tokenizer, dataset: data, deltas: [untrainedDelta], learningRate: 1e-2, steps: 30, ...common });
+      const untrained = await train({
+        backbone,
+        tokenizer,
+        dataset: data,
+        deltas: [untrainedDelta],
+        learningRate: 1e-2,
+        steps: 30,
+        ...common,
+      });
       untrainedDelta.detach();
       const delta = attach(backbone, make(), method);
-      const trained = await train({ backbone, tokenizer, dataset: data, deltas: [delta], learningRate: 1e-2, deltaLearningRates: { [method]: deltaLr }, steps: 30, ...common });
+      const trained = await train({
+        backbone,
+        tokenizer,
+        dataset: data,
+        deltas: [delta],
+        learningRate: 1e-2,
+        deltaLearningRates: { [method]: deltaLr },
+        steps: 30,
+        ...common,
+      });
       const u = untrained.test as ClassificationMetrics;
       const t = trained.test as ClassificationMetrics;
-      console.log(`${method}: held-out loss untrained ${u.loss.toFixed(4)} -> trained ${t.loss.toFixed(4)} (accuracy ${u.accuracy.toFixed(4)} -> ${t.accuracy.toFixed(4)})`);
+      console.log(
+        `${method}: held-out loss untrained ${u.loss.toFixed(4)} -> trained ${t.loss.toFixed(4)} (accuracy ${u.accuracy.toFixed(4)} -> ${t.accuracy.toFixed(4)})`,
+      );
       expect(t.loss).toBeLessThan(u.loss - 0.01);
       const inputs = batchToTensors(encodeBatch(tokenizer, ['win a free prize now', 'see you at lunch']));
       const before = backbone.forward(inputs).pooled;

@@ -25,4 +25,5 @@ export function flagLines(schema: FlagSchema): string[] {
   return columns(rows, '  ');
 }
 
-export const withDefault = (help: string, fallback: string | undefined) => (fallback === undefined ? help : `${help} (default ${fallback})`);
+export const withDefault = (help: string, fallback: string | undefined) =>
+  fallback === undefined ? help : `${help} (default ${fallback})`;

@@ -31,7 +31,13 @@ export type FlagSchema = Readonly<Record<string, FlagSpec>>;
 
 type Declaration = Omit<FlagSpec, '__value'>;
 
-type BaseValue<T> = T extends 'switch' ? boolean : T extends 'text' ? string : T extends { readonly choices: readonly (infer C)[] } ? C : number;
+type BaseValue<T> = T extends 'switch'
+  ? boolean
+  : T extends 'text'
+    ? string
+    : T extends { readonly choices: readonly (infer C)[] }
+      ? C
+      : number;
 
 /** What reading a flag gives: every value of a repeatable one; a switch's state; else the value, or undefined without a default. */
 export type DeclaredValue<D extends Declaration> = D extends { readonly repeatable: true }

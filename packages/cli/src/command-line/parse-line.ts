@@ -42,7 +42,13 @@ export function parseCommandLine(command: string, args: readonly string[], schem
   if (help) return { positional, help, flags: given.map((t) => ({ name: t.name, value: t.value ?? true })) };
 
   const unknown = [...new Set(given.filter((t) => !Object.prototype.hasOwnProperty.call(schema, t.name)).map((t) => t.rawName))];
-  if (unknown.length) throw unknownFlags(command, unknown, Object.keys(schema));
+  // A hidden flag (one deltatune passes itself) is never suggested.
+  if (unknown.length)
+    throw unknownFlags(
+      command,
+      unknown,
+      Object.keys(schema).filter((name) => !schema[name].hidden),
+    );
   return { positional, help, flags: given.map((t) => ({ name: t.name, value: checkedValue(t, schema[t.name]) })) };
 }
 
@@ -72,7 +78,10 @@ function checkedValue(token: OptionToken, spec: FlagSpec): string | true {
   const forgotten = value === undefined || (!token.inlineValue && value.startsWith('-') && Number.isNaN(Number(value)));
   if (forgotten) {
     const fix = `write ${name} ${spec.placeholder ?? 'VALUE'}`;
-    throw new DeltaTuneError(`${name} needs a value`, value === undefined ? fix : `${fix} (a value that starts with "-" goes after "=": ${name}=${value})`);
+    throw new DeltaTuneError(
+      `${name} needs a value`,
+      value === undefined ? fix : `${fix} (a value that starts with "-" goes after "=": ${name}=${value})`,
+    );
   }
   if (isNumberKind(spec.type) && readNumber(value, spec.type) === undefined) {
     const rule = NUMBER_KINDS[spec.type];

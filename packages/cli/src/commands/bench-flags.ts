@@ -7,7 +7,13 @@ import { COMMON_FLAGS } from '../common-flags';
  * and missing here fails every bench run with an internal error naming it.
  */
 export const BENCH_FLAGS = {
-  size: flag({ type: 'text', accepts: 'base, small or tiny', help: 'the random BERT: base (110M parameters), small or tiny', placeholder: 'SIZE', default: 'base' }),
+  size: flag({
+    type: 'text',
+    accepts: 'base, small or tiny',
+    help: 'the random BERT: base (110M parameters), small or tiny',
+    placeholder: 'SIZE',
+    default: 'base',
+  }),
   batch: flag({ type: 'positiveInteger', help: 'examples per step', placeholder: 'N', default: 32 }),
   seq: flag({ type: 'positiveInteger', help: 'tokens per example', placeholder: 'N', default: 128 }),
   steps: flag({ type: 'positiveInteger', help: 'timed steps per workload', placeholder: 'N', default: 5 }),

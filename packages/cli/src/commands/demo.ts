@@ -26,15 +26,30 @@ export const DEMO_DEFAULTS = {
 
 /** The run flags the demo takes, with the demo's defaults: the model, data and methods are the demo's own. */
 const DEMO_FLAGS = {
-  steps: flag({ ...RUN_FLAGS.steps, help: 'training steps of the LoRA run (the baseline runs 300)', defaultText: undefined, default: DEMO_DEFAULTS.steps }),
+  steps: flag({
+    ...RUN_FLAGS.steps,
+    help: `training steps of the LoRA run (the baseline runs ${DEMO_DEFAULTS.baselineSteps})`,
+    defaultText: undefined,
+    default: DEMO_DEFAULTS.steps,
+  }),
   'max-length': flag({ ...RUN_FLAGS['max-length'], default: DEMO_DEFAULTS.maxLength }),
   'batch-size': RUN_FLAGS['batch-size'],
-  lr: flag({ ...RUN_FLAGS.lr, help: 'peak learning rate of the LoRA run (the baseline uses 0.01)', default: DEMO_DEFAULTS.learningRate }),
+  lr: flag({
+    ...RUN_FLAGS.lr,
+    help: `peak learning rate of the LoRA run (the baseline uses ${DEMO_DEFAULTS.baselineLearningRate})`,
+    default: DEMO_DEFAULTS.learningRate,
+  }),
   seed: RUN_FLAGS.seed,
   'limit-train': RUN_FLAGS['limit-train'],
   'limit-validation': flag({ ...RUN_FLAGS['limit-validation'], default: DEMO_DEFAULTS.validation }),
   'limit-test': RUN_FLAGS['limit-test'],
-  out: flag({ type: 'text', accepts: 'a folder', help: "where the demo's two runs are written", placeholder: 'DIR', default: join('runs', 'demo') }),
+  out: flag({
+    type: 'text',
+    accepts: 'a folder',
+    help: "where the demo's two runs are written",
+    placeholder: 'DIR',
+    default: join('runs', 'demo'),
+  }),
   overwrite: flag({ type: 'switch', help: "write into an --out that holds other files (only deltatune's own are replaced)" }),
   ...COMMON_FLAGS,
 } as const;
@@ -91,7 +106,10 @@ async function demo(flags: Flags<typeof DEMO_FLAGS>): Promise<void> {
       },
       runOutput('baseline'),
     ],
-    [{ ...base, label: 'lora r=8', deltas: { ...base.deltas, create: [{ name: 'lora', options: DEMO_DEFAULTS.lora }] } }, runOutput('lora')],
+    [
+      { ...base, label: 'lora r=8', deltas: { ...base.deltas, create: [{ name: 'lora', options: DEMO_DEFAULTS.lora }] } },
+      runOutput('lora'),
+    ],
   ];
   const results: RunSummary[] = [];
   for (const [spec, runOut] of runs) results.push(await runTraining(backbone, tokenizer!, spec, runOut));

@@ -26,8 +26,20 @@ const EVAL_FLAGS = {
     help: "the run's delta/, deltas/ or head/ folder to evaluate",
     placeholder: 'DIR',
   }),
-  model: flag({ type: 'text', accepts: 'a Hugging Face model folder, or use-lite', help: 'the backbone', placeholder: 'MODEL', defaultText: "the run's" }),
-  dataset: flag({ type: 'text', accepts: 'a dataset name or file', help: 'the data to score', placeholder: 'NAME', defaultText: "the run's" }),
+  model: flag({
+    type: 'text',
+    accepts: 'a Hugging Face model folder, or use-lite',
+    help: 'the backbone',
+    placeholder: 'MODEL',
+    defaultText: "the run's",
+  }),
+  dataset: flag({
+    type: 'text',
+    accepts: 'a dataset name or file',
+    help: 'the data to score',
+    placeholder: 'NAME',
+    defaultText: "the run's",
+  }),
   split: flag({ type: { choices: ['test', 'validation'] }, help: 'which split to score', placeholder: 'SPLIT', default: 'test' }),
   limit: flag({ type: 'positiveInteger', help: 'score at most N examples of the split', placeholder: 'N', defaultText: "the run's" }),
   'batch-size': flag({ type: 'positiveInteger', help: 'examples per batch', placeholder: 'N', defaultText: "the run's" }),
@@ -85,7 +97,8 @@ async function evaluate(flags: Flags<typeof EVAL_FLAGS>): Promise<void> {
   if (config.fullFineTune) {
     classifier?.head.dispose();
     throw new DeltaTuneError(
-      `${dir} comes from a full fine-tuning run (--full), whose fine-tuned base weights are kept only in its checkpoint: this head alone would score wrongly`,
+      `${dir} comes from a full fine-tuning run (--full), whose fine-tuned base weights are kept only in its checkpoint: ` +
+        'this head alone would score wrongly',
       "read the test scores in the run's metrics.json, or train a delta method (--method lora) to get a folder eval can load",
     );
   }

@@ -15,9 +15,25 @@ import { formatSeconds } from '../progress';
 import { defineCommand } from './command';
 
 const EXPERIMENT_FLAGS = {
-  grid: flag({ type: 'text', accepts: 'a .json or .yaml file', help: 'the grid, in place of the positional argument', placeholder: 'FILE' }),
-  out: flag({ type: 'text', accepts: 'a folder', help: 'where cells and results are written', placeholder: 'DIR', defaultText: 'runs/experiments/<grid name>' }),
-  workers: flag({ type: 'positiveInteger', help: 'processes running cells side by side (each loads the model)', placeholder: 'N', default: 1 }),
+  grid: flag({
+    type: 'text',
+    accepts: 'a .json or .yaml file',
+    help: 'the grid, in place of the positional argument',
+    placeholder: 'FILE',
+  }),
+  out: flag({
+    type: 'text',
+    accepts: 'a folder',
+    help: 'where cells and results are written',
+    placeholder: 'DIR',
+    defaultText: 'runs/experiments/<grid name>',
+  }),
+  workers: flag({
+    type: 'positiveInteger',
+    help: 'processes running cells side by side (each loads the model)',
+    placeholder: 'N',
+    default: 1,
+  }),
   // What a worker process runs: cells i, i+n, i+2n... of those pending (passed by the parent).
   shard: flag({ type: 'text', accepts: 'I/N', help: "a worker's share of the cells", placeholder: 'I/N', hidden: true }),
   overwrite: flag({ type: 'switch', help: 'recompute finished cells that ran other settings than the grid now gives' }),

@@ -8,7 +8,7 @@ import { defineCommand } from './command';
 export const trainCommand = defineCommand({
   name: 'train',
   summary: 'train deltas (and a task head) on a dataset',
-  about: `deltatune train --model <folder|use-lite> --dataset <spam|imdb|sotu-party|file.jsonl|file.csv> [--method NAME [--opt key=value]...]...
+  about: `deltatune train --model <folder|use-lite> --dataset <name|file.jsonl|file.csv> [--method NAME [--opt key=value]...]...
   Trains the deltas of each --method (none: the head only; --full: every base parameter too) and writes
   --out: delta/ (deltas/ for several, head/ for none), metrics.json, curve.svg/png, and a checkpoint
   every --eval-every steps that --resume continues from.`,

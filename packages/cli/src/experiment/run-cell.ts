@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { countParameters, type Backbone, type Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
-import {
-  ClassificationHead,
-  limitDataset,
-  train,
-  type ClassificationMetrics,
-  type Dataset,
-  type TrainResult,
-} from '@deltatune/train';
+import { ClassificationHead, limitDataset, train, type ClassificationMetrics, type Dataset, type TrainResult } from '@deltatune/train';
 import { loadDataset } from '@deltatune/train/node';
 import { attachRunDeltas, summarizeDeltas, type DeltaSummary } from '../run-deltas';
 import { cellRunSpec } from './cell-run-spec';
@@ -59,6 +52,8 @@ export async function runCell(
   const dataset = datasets.get(key)!;
   const runDeltas = attachRunDeltas(backbone, spec, tokenizer);
   const deltas = runDeltas.created;
+  // A cell's grid entry loads no saved delta, but a RunSpec may: attached, frozen, detached like the rest.
+  const attached = [...runDeltas.frozen, ...deltas];
   const start = Date.now();
   let peakBytes = 0;
   const onEvent = () => {
@@ -66,7 +61,9 @@ export async function runCell(
   };
   // A delta's own learning rate, for the stages that train it (the trainer refuses a rate for a delta it does not train).
   const ownRates = (trainable: readonly Delta[]) =>
-    Object.fromEntries(trainable.flatMap((d) => (runDeltas.learningRates[d.name] === undefined ? [] : [[d.name, runDeltas.learningRates[d.name]]])));
+    Object.fromEntries(
+      trainable.flatMap((d) => (runDeltas.learningRates[d.name] === undefined ? [] : [[d.name, runDeltas.learningRates[d.name]]])),
+    );
   // Full fine-tuning changes the backbone itself: keep its weights to put back for the next cell.
   const saved = spec.train.fullFineTune ? [...backbone.parameters.values()].map((v) => tf.clone(v)) : [];
   try {
@@ -89,7 +86,7 @@ export async function runCell(
         backbone,
         tokenizer,
         dataset,
-        deltas,
+        deltas: attached,
         steps: stage.steps,
         head,
         deltaLearningRates: ownRates(stage.trainable),
@@ -124,7 +121,7 @@ export async function runCell(
       spec: cellSpec(cell, model, target),
     };
   } finally {
-    for (const d of deltas) d.detach();
+    for (const d of attached) d.detach();
     [...backbone.parameters.values()].forEach((v, i) => saved[i] && v.assign(saved[i]));
     tf.dispose(saved);
   }

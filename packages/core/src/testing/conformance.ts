@@ -142,7 +142,8 @@ export function conformanceChecks(setup: ConformanceSetup): ConformanceCheck[] {
       const delta = attach(backbone, setup.spec());
       perturb(delta, 1);
       const changed = maxAbsDiff(base, await forward());
-      if (!(changed > tol)) fail(`perturbing every variable moved the output by only ${changed}: the delta's hooks do not reach the output`);
+      if (!(changed > tol))
+        fail(`perturbing every variable moved the output by only ${changed}: the delta's hooks do not reach the output`);
       delta.detach();
       if (backbone.hooks.size !== 0) fail(`${backbone.hooks.size} hooks are left after detach`);
       await sameBase(before, backbone, 'after detach');
@@ -196,38 +197,41 @@ export function conformanceChecks(setup: ConformanceSetup): ConformanceCheck[] {
     }),
   );
 
-  check('merging gives the unmerged output, load() while merged loads, and unmerging restores the base weights exactly (where the method merges)', () =>
-    withHarness(setup, async ({ backbone, forward }) => {
-      const before = await baseValues(backbone);
-      const delta = attach(backbone, setup.spec());
-      if (!delta.merge || !delta.unmerge) {
+  check(
+    'merging gives the unmerged output, load() while merged loads, and unmerging restores the base weights exactly (where the method merges)',
+    () =>
+      withHarness(setup, async ({ backbone, forward }) => {
+        const before = await baseValues(backbone);
+        const delta = attach(backbone, setup.spec());
+        if (!delta.merge || !delta.unmerge) {
+          delta.detach();
+          return; // the method does not merge: nothing to check
+        }
+        perturb(delta, 3);
+        const unmerged = await forward();
+        delta.merge();
+        if (!delta.merged) fail('merged is false after merge()');
+        const merged = await forward();
+        const d = maxAbsDiff(unmerged, merged);
+        if (d > tol) fail(`the merged output differs from the unmerged one by ${d}`);
+        delta.unmerge();
+        const again = maxAbsDiff(unmerged, await forward());
+        if (again > tol) fail(`after unmerge the output differs by ${again}`);
+        // Loading into a merged delta must replace what is folded into the weights, not add to it.
+        const first = delta.save();
+        const firstCopy = { config: first.config, tensors: new Map([...first.tensors].map(([k, t]) => [k, tf.clone(t)])) };
+        perturb(delta, 5);
+        delta.merge();
+        delta.load(firstCopy);
+        tf.dispose([...firstCopy.tensors.values()]);
+        if (!delta.merged) fail('load() on a merged delta left it unmerged');
+        const reloaded = maxAbsDiff(unmerged, await forward());
+        if (reloaded > tol)
+          fail(`load() on a merged delta gives an output ${reloaded} away from the loaded values' (stale merged weights?)`);
+        delta.unmerge();
         delta.detach();
-        return; // the method does not merge: nothing to check
-      }
-      perturb(delta, 3);
-      const unmerged = await forward();
-      delta.merge();
-      if (!delta.merged) fail('merged is false after merge()');
-      const merged = await forward();
-      const d = maxAbsDiff(unmerged, merged);
-      if (d > tol) fail(`the merged output differs from the unmerged one by ${d}`);
-      delta.unmerge();
-      const again = maxAbsDiff(unmerged, await forward());
-      if (again > tol) fail(`after unmerge the output differs by ${again}`);
-      // Loading into a merged delta must replace what is folded into the weights, not add to it.
-      const first = delta.save();
-      const firstCopy = { config: first.config, tensors: new Map([...first.tensors].map(([k, t]) => [k, tf.clone(t)])) };
-      perturb(delta, 5);
-      delta.merge();
-      delta.load(firstCopy);
-      tf.dispose([...firstCopy.tensors.values()]);
-      if (!delta.merged) fail('load() on a merged delta left it unmerged');
-      const reloaded = maxAbsDiff(unmerged, await forward());
-      if (reloaded > tol) fail(`load() on a merged delta gives an output ${reloaded} away from the loaded values' (stale merged weights?)`);
-      delta.unmerge();
-      delta.detach();
-      await sameBase(before, backbone, 'after merge, load while merged, unmerge and detach');
-    }),
+        await sameBase(before, backbone, 'after merge, load while merged, unmerge and detach');
+      }),
   );
 
   check('the live tensor count is flat across forward, save, load, merge and detach', () =>

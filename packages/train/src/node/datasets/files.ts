@@ -438,13 +438,13 @@ export function loadFileDataset(path: string, columns: FileColumns = {}, options
   }
   if (!stat) throw new DeltaTuneError(`dataset file not found: ${path}`, `pass ${SUPPORTED}, or a built-in name: ${BUILTINS}`);
   if (stat.isDirectory()) {
-    let inside: string[] = [];
+    let inside: string[];
     try {
       inside = readdirSync(path)
         .filter((f) => /\.(jsonl|ndjson|csv)$/i.test(f))
         .sort();
     } catch {
-      inside = [];
+      inside = []; // unreadable: the message names no file
     }
     throw new DeltaTuneError(
       `${path} is a directory, not a dataset file`,
