@@ -5,6 +5,9 @@ import { describe, it } from 'vitest';
 import type { DeltaSpec } from '@deltatune/core';
 import { conformanceChecks, type ConformanceSetup } from '@deltatune/core/testing';
 import { randomBert } from '@deltatune/models';
+import { loadHuggingFaceFolder } from '@deltatune/models/node';
+
+const LLAMA = new URL('./fixtures/llm-reference/', import.meta.url).pathname;
 
 const TINY_BERT = {
   vocabSize: 40,
@@ -23,11 +26,13 @@ export function describeConformance(
   label: string,
   spec: () => DeltaSpec<any>,
   claims: Pick<ConformanceSetup, 'identityAtInit'> & Partial<ConformanceSetup>,
+  /** `bert`: a tiny random BERT; `llama`, `qwen3`: the llm-reference fixtures (grouped-query attention, RoPE, RMSNorm). */
+  on: 'bert' | 'llama' | 'qwen2' | 'qwen3' = 'bert',
 ): void {
-  describe(`${label} keeps the delta-method contract (@deltatune/core/testing)`, () => {
+  describe(`${label} on ${on} keeps the delta-method contract (@deltatune/core/testing)`, () => {
     const checks = conformanceChecks({
       spec,
-      backbone: () => randomBert(TINY_BERT, 7),
+      backbone: () => (on === 'bert' ? randomBert(TINY_BERT, 7) : loadHuggingFaceFolder(`${LLAMA}${on}`)),
       inputs: () => ({
         inputIds: tf.tensor2d(
           [

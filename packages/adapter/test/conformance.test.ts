@@ -5,3 +5,4 @@ describeConformance('Houlsby adapters', () => adapter({ reductionFactor: 4 }), {
 describeConformance('parallel adapters', () => adapter({ placement: 'parallel', bottleneck: 3, nonLinearity: 'gelu' }), {
   identityAtInit: true,
 });
+describeConformance('Houlsby adapters', () => adapter({ reductionFactor: 8 }), { identityAtInit: true }, 'llama');

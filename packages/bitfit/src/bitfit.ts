@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import {
   defineDelta,
+  DeltaTuneError,
   defineOptions,
   option,
   ownedVariable,
@@ -70,7 +71,14 @@ export function bitfit(options: Partial<BitFitOptions> = {}): DeltaSpec<BitFitOp
 export function bitfitSites(backbone: Backbone, o: BitFitOptions): Array<LinearSite | NormSite> {
   // The paper's subset is two linear biases; layer norms join only the `all` selection.
   const kinds = o.layerNorm && o.subset === 'all' ? (['linear', 'norm'] as const) : (['linear'] as const);
-  const withBias = backbone.sites.filter((s) => s.kind !== 'linear' || s.bias);
+  const withBias = backbone.sites.filter((s) => (s.kind === 'linear' && s.bias) || s.kind === 'norm');
+  if (withBias.length === 0) {
+    // Llama-family models have no biases and RMSNorms without one: nothing for BitFit to train.
+    throw new DeltaTuneError(
+      `bitfit: this ${backbone.architecture} backbone has no bias terms (no linear layer with a bias, no layer norm with one)`,
+      'use a method that trains weights here, e.g. --method lora or --method ia3',
+    );
+  }
   return selectSites(withBias, [...kinds], { ...o, targets: o.targets ?? SUBSET_TARGETS[o.subset] }) as Array<LinearSite | NormSite>;
 }
 

@@ -30,6 +30,11 @@ export const DEFAULT_TARGETS: Record<string, readonly TargetPattern[]> = {
   roberta: ['query', 'value'],
   'use-lite': ['query', 'value'],
   gpt2: ['c_attn'],
+  // PEFT's defaults for the Llama family.
+  llama: ['q_proj', 'v_proj'],
+  mistral: ['q_proj', 'v_proj'],
+  qwen2: ['q_proj', 'v_proj'],
+  qwen3: ['q_proj', 'v_proj'],
 };
 
 /** The factor on `x A B`: `alpha / r`, or `alpha / sqrt(r)` with rsLoRA. */

@@ -9,3 +9,10 @@ describeConformance(
     identityAtInit: true,
   },
 );
+describeConformance(
+  'LoRA on every projection (q, k, v, o, gate, up, down)',
+  () => lora({ r: 4, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }),
+  { identityAtInit: true },
+  'llama',
+);
+describeConformance('LoRA', () => lora({ r: 2 }), { identityAtInit: true }, 'qwen3');

@@ -1,6 +1,9 @@
 export { BertBackbone, bertConfig } from './bert';
 export type { BertConfig } from './bert';
 export { Gpt2Backbone, gpt2Config } from './gpt2';
+export { LlamaBackbone } from './llama';
+export { llamaConfig, ropeInverseFrequencies, LLAMA_FAMILY } from './llama-config';
+export type { LlamaConfig, LlamaFamily, RopeScaling } from './llama-config';
 export type { Gpt2Config } from './gpt2';
 export { UseLiteBackbone, useLiteTensorNames } from './use-lite';
 export { backboneFromHuggingFace, checkpointNameMap, useLiteFromGraph, SUPPORTED_MODEL_TYPES } from './load';

@@ -1,10 +1,12 @@
 import { DeltaTuneError, type Backbone, type RawTensor } from '@deltatune/core';
 import { BertBackbone, bertConfig } from './bert';
 import { Gpt2Backbone, gpt2Config } from './gpt2';
+import { LlamaBackbone } from './llama';
+import { LLAMA_FAMILY, llamaConfig } from './llama-config';
 import { UseLiteBackbone, useLiteTensorNames } from './use-lite';
 import { WeightStore } from './weights';
 
-export const SUPPORTED_MODEL_TYPES = ['bert', 'roberta', 'gpt2'] as const;
+export const SUPPORTED_MODEL_TYPES = ['bert', 'roberta', 'gpt2', ...LLAMA_FAMILY] as const;
 
 /**
  * Builds a backbone from a Hugging Face config and its tensors (already read from safetensors).
@@ -26,6 +28,7 @@ export function backboneFromHuggingFace(
   const names = normaliseNames(type, tensors);
   const store = new WeightStore(names, `${source}/model.safetensors`);
   if (type === 'gpt2') return new Gpt2Backbone(gpt2Config(config), store);
+  if ((LLAMA_FAMILY as readonly string[]).includes(type)) return new LlamaBackbone(llamaConfig(config), store);
   return new BertBackbone(type as 'bert' | 'roberta', bertConfig(config), store);
 }
 

@@ -62,7 +62,7 @@ describe('Hugging Face folders', () => {
       /"pooler\.dense\.bias" has shape \[31\], config\.json implies \[32\]/,
     );
     expect(() => loadHuggingFaceFolder(writeFolder({ ...bertConfig(), model_type: 't5' }, bertTensors()))).toThrow(
-      /model_type "t5", which deltatune does not support[\s\S]*bert, roberta, gpt2/,
+      /model_type "t5", which deltatune does not support[\s\S]*bert, roberta, gpt2, llama, mistral, qwen2, qwen3/,
     );
     expect(() => loadHuggingFaceFolder(join(tmpdir(), 'no-such-model'))).toThrow(/config\.json not found/);
   });

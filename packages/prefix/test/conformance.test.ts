@@ -13,3 +13,6 @@ describeConformance(
     reloadAs: () => prefixTuning({ virtualTokens: 2 }),
   },
 );
+// Grouped-query attention: prefix keys/values are per key-value head and repeated with the real ones.
+describeConformance('prefix tuning', () => prefixTuning({ virtualTokens: 3 }), { identityAtInit: false }, 'llama');
+describeConformance('prompt tuning', () => promptTuning({ virtualTokens: 2, init: 'random' }), { identityAtInit: false }, 'qwen3');

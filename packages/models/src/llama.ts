@@ -1,0 +1,230 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Tensor, Variable } from '@tensorflow/tfjs-core';
+import {
+  attentionBias,
+  DeltaTuneError,
+  HookRegistry,
+  runAttention,
+  runEmbeddings,
+  runLinear,
+  runSublayer,
+  type AttentionSite,
+  type Backbone,
+  type BackboneInputs,
+  type BackboneOutputs,
+  type EmbeddingsSite,
+  type LinearSite,
+  type PassContext,
+  type Site,
+  type SublayerSite,
+} from '@deltatune/core';
+import { checkPositions } from './bert';
+import { linearSite } from './layers';
+import { ropeInverseFrequencies, type LlamaConfig } from './llama-config';
+import type { WeightStore } from './weights';
+
+interface LlamaBlock {
+  inputNorm: Variable;
+  q: LinearSite;
+  k: LinearSite;
+  v: LinearSite;
+  o: LinearSite;
+  qNorm?: Variable;
+  kNorm?: Variable;
+  attention: AttentionSite;
+  attnSublayer: SublayerSite;
+  postNorm: Variable;
+  gate: LinearSite;
+  up: LinearSite;
+  down: LinearSite;
+  mlpSublayer: SublayerSite;
+}
+
+/** RMSNorm over the last axis: `w * x / sqrt(mean(x^2) + eps)`, in float32 (as transformers computes it). */
+function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+  return tf.tidy(() => tf.mul(weight, tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps)))));
+}
+
+/** `[..., d]` -> `[-x2, x1]`: the rotate-half form of RoPE transformers uses. */
+function rotateHalf(x: Tensor): Tensor {
+  const half = (x.shape[x.rank - 1] as number) / 2;
+  const [x1, x2] = tf.split(x, [half, half], -1);
+  return tf.concat([tf.neg(x2), x1], -1);
+}
+
+/**
+ * The Llama recipe as transformers' LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM and
+ * Qwen3ForCausalLM compute it: pre-RMSNorm blocks, rotate-half RoPE (default, linear or Llama 3
+ * scaling), grouped-query attention, SwiGLU MLP, final RMSNorm, tied or separate LM head; Qwen2's
+ * q/k/v biases and Qwen3's per-head q/k norms. Hook sites carry Hugging Face names
+ * (`model.layers.0.self_attn.q_proj`), so PEFT's target_modules work unchanged. `pooled` is each
+ * row's last real token (as a sequence-classification head reads it).
+ */
+export class LlamaBackbone implements Backbone {
+  readonly architecture: string;
+  readonly hooks = new HookRegistry();
+  readonly sites: Site[] = [];
+  readonly parameters: ReadonlyMap<string, Variable>;
+  readonly transposedParameters: ReadonlySet<string>;
+  readonly hiddenSize: number;
+  readonly vocabSize: number;
+  readonly maxPositions: number;
+  private readonly embeddingsSite: EmbeddingsSite;
+  private readonly blocks: LlamaBlock[] = [];
+  private readonly finalNorm: Variable;
+  /** `[vocab, hidden]`: the LM head as stored (the embedding table when tied). */
+  private readonly head: Variable;
+  private readonly inverseFrequencies: Float32Array;
+
+  constructor(
+    readonly config: LlamaConfig,
+    w: WeightStore,
+  ) {
+    const c = config;
+    this.architecture = c.modelType;
+    const h = c.hiddenSize;
+    const qWidth = c.numHeads * c.headDim;
+    const kvWidth = c.numKeyValueHeads * c.headDim;
+    this.hiddenSize = h;
+    this.vocabSize = c.vocabSize;
+    this.maxPositions = c.maxPositions;
+    this.inverseFrequencies = ropeInverseFrequencies(c);
+    const linear = (name: string, inF: number, outF: number, bias: boolean, layer: number) =>
+      linearSite(
+        name,
+        w.take(`${name}.weight`, [outF, inF], { transpose: true }),
+        bias ? w.take(`${name}.bias`, [outF]) : undefined,
+        layer,
+      );
+    const table = w.take('model.embed_tokens.weight', [c.vocabSize, h]);
+    this.embeddingsSite = { kind: 'embeddings', name: 'model.embed_tokens', hidden: h, table };
+    this.sites.push(this.embeddingsSite);
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `model.layers.${i}`;
+      const block: LlamaBlock = {
+        inputNorm: w.take(`${p}.input_layernorm.weight`, [h]),
+        q: linear(`${p}.self_attn.q_proj`, h, qWidth, c.qkvBias, i),
+        k: linear(`${p}.self_attn.k_proj`, h, kvWidth, c.qkvBias, i),
+        v: linear(`${p}.self_attn.v_proj`, h, kvWidth, c.qkvBias, i),
+        o: linear(`${p}.self_attn.o_proj`, qWidth, h, c.outputBias, i),
+        ...(c.qkNorm
+          ? { qNorm: w.take(`${p}.self_attn.q_norm.weight`, [c.headDim]), kNorm: w.take(`${p}.self_attn.k_norm.weight`, [c.headDim]) }
+          : {}),
+        // Prefix tuning's keys and values are per key-value head: they are repeated with the real ones.
+        attention: { kind: 'attention', name: `${p}.self_attn.attention`, layer: i, numHeads: c.numKeyValueHeads, headDim: c.headDim },
+        attnSublayer: { kind: 'sublayer', name: `${p}.self_attn`, layer: i, position: 'attention', inFeatures: h, hidden: h },
+        postNorm: w.take(`${p}.post_attention_layernorm.weight`, [h]),
+        gate: linear(`${p}.mlp.gate_proj`, h, c.intermediateSize, c.mlpBias, i),
+        up: linear(`${p}.mlp.up_proj`, h, c.intermediateSize, c.mlpBias, i),
+        down: linear(`${p}.mlp.down_proj`, c.intermediateSize, h, c.mlpBias, i),
+        mlpSublayer: { kind: 'sublayer', name: `${p}.mlp`, layer: i, position: 'feedforward', inFeatures: h, hidden: h },
+      };
+      this.blocks.push(block);
+      this.sites.push(
+        block.attention,
+        block.q,
+        block.k,
+        block.v,
+        block.o,
+        block.attnSublayer,
+        block.gate,
+        block.up,
+        block.down,
+        block.mlpSublayer,
+      );
+    }
+    this.finalNorm = w.take('model.norm.weight', [h]);
+    this.head = c.tieWordEmbeddings ? table : w.take('lm_head.weight', [c.vocabSize, h]);
+    this.parameters = w.parameters;
+    this.transposedParameters = w.transposed;
+  }
+
+  /** cos and sin `[positions, headDim]` for positions `from..from+count-1`. */
+  private rope(from: number, count: number): { cos: Tensor; sin: Tensor } {
+    const positions = tf.range(from, from + count, 1, 'float32');
+    const freqs = tf.matMul(tf.reshape(positions, [count, 1]), tf.tensor2d(this.inverseFrequencies, [1, this.inverseFrequencies.length]));
+    const angles = tf.concat([freqs, freqs], 1);
+    return { cos: tf.cos(angles), sin: tf.sin(angles) };
+  }
+
+  forward(inputs: BackboneInputs, options: { training?: boolean } = {}): BackboneOutputs {
+    const ctx: PassContext = { training: options.training ?? false };
+    const c = this.config;
+    return tf.tidy(() => {
+      const [b, s] = inputs.inputIds.shape as number[];
+      const words = tf.gather(this.embeddingsSite.table, tf.cast(inputs.inputIds, 'int32'));
+      const { embeds, prepended } = runEmbeddings(this.hooks, this.embeddingsSite, words, ctx);
+      const extras = this.blocks.map((blk) => runAttention(this.hooks, blk.attention, b, ctx));
+      const past = extras[0]?.length ?? 0;
+      const total = prepended + s;
+      checkPositions(c.modelType, past + total, this.maxPositions, s);
+      if (c.slidingWindow !== undefined && past + total > c.slidingWindow) {
+        throw new DeltaTuneError(
+          `${past + total} positions exceed this ${c.modelType} model's sliding_window of ${c.slidingWindow}`,
+          `shorten the input to ${c.slidingWindow} tokens (--max-length); a banded sliding-window mask is not implemented yet`,
+        );
+      }
+      let mask = tf.cast(inputs.attentionMask, 'float32');
+      if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
+      const bias = attentionBias(mask, total, past, true); // [b, 1, total, past + total]
+      const { cos, sin } = this.rope(past, total);
+      const cos4 = tf.reshape(cos, [1, total, 1, c.headDim]);
+      const sin4 = tf.reshape(sin, [1, total, 1, c.headDim]);
+      const repeat = c.numHeads / c.numKeyValueHeads;
+      let hidden: Tensor = embeds;
+      this.blocks.forEach((blk, i) => {
+        hidden = tf.tidy(() => {
+          const x = rmsNorm(hidden, blk.inputNorm, c.rmsNormEps);
+          const heads = (t: Tensor, n: number) => tf.reshape(t, [b, total, n, c.headDim]);
+          let q = heads(runLinear(this.hooks, blk.q, x, ctx), c.numHeads);
+          let k = heads(runLinear(this.hooks, blk.k, x, ctx), c.numKeyValueHeads);
+          const v = heads(runLinear(this.hooks, blk.v, x, ctx), c.numKeyValueHeads);
+          if (blk.qNorm && blk.kNorm) {
+            q = rmsNorm(q, blk.qNorm, c.rmsNormEps);
+            k = rmsNorm(k, blk.kNorm, c.rmsNormEps);
+          }
+          q = tf.add(tf.mul(q, cos4), tf.mul(rotateHalf(q), sin4));
+          k = tf.add(tf.mul(k, cos4), tf.mul(rotateHalf(k), sin4));
+          // [b, heads, positions, headDim]; prefix keys/values go in front of the real ones.
+          let keys = tf.transpose(k, [0, 2, 1, 3]);
+          let values = tf.transpose(v, [0, 2, 1, 3]);
+          const extra = extras[i];
+          if (extra) {
+            keys = tf.concat([extra.key, keys], 2);
+            values = tf.concat([extra.value, values], 2);
+          }
+          // Grouped-query attention: query head j reads key-value head floor(j / repeat).
+          const repeatHeads = (t: Tensor) => {
+            if (repeat === 1) return t;
+            const [, n, len, d] = t.shape as number[];
+            return tf.reshape(tf.tile(tf.expandDims(t, 2), [1, 1, repeat, 1, 1]), [b, n * repeat, len, d]);
+          };
+          const queries = tf.transpose(q, [0, 2, 1, 3]);
+          const scores = tf.add(tf.mul(tf.matMul(queries, repeatHeads(keys), false, true), 1 / Math.sqrt(c.headDim)), bias);
+          const context = tf.matMul(tf.softmax(scores), repeatHeads(values));
+          const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [b, total, c.numHeads * c.headDim]);
+          let attended = runLinear(this.hooks, blk.o, merged, ctx);
+          attended = runSublayer(this.hooks, blk.attnSublayer, x, attended, ctx);
+          const afterAttention = tf.add(hidden, attended);
+          const y = rmsNorm(afterAttention, blk.postNorm, c.rmsNormEps);
+          const gate = runLinear(this.hooks, blk.gate, y, ctx);
+          const gated = tf.mul(tf.mul(gate, tf.sigmoid(gate)), runLinear(this.hooks, blk.up, y, ctx)); // SwiGLU: silu(gate) * up
+          let mlp = runLinear(this.hooks, blk.down, gated, ctx);
+          mlp = runSublayer(this.hooks, blk.mlpSublayer, y, mlp, ctx);
+          return tf.add(afterAttention, mlp);
+        });
+      });
+      hidden = rmsNorm(hidden, this.finalNorm, c.rmsNormEps);
+      const flat = tf.reshape(hidden, [b * total, c.hiddenSize]);
+      const logits = tf.reshape(tf.matMul(flat, this.head, false, true), [b, total, c.vocabSize]);
+      const lengths = tf.sum(tf.cast(inputs.attentionMask, 'int32'), 1);
+      const last = tf.add(lengths, tf.scalar(prepended - 1, 'int32'));
+      const pooled = tf.gather(flat, tf.add(tf.range(0, b * total, total, 'int32'), last));
+      return { lastHiddenState: hidden, logits, pooled, prependedPositions: prepended };
+    });
+  }
+
+  dispose(): void {
+    for (const v of this.parameters.values()) v.dispose();
+  }
+}
