@@ -1,42 +1,18 @@
-import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { registerMethod, type Backbone } from '@deltatune/core';
+import { registerMethod } from '@deltatune/core';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
 import { loadDelta } from '@deltatune/node';
 import { loraMethod } from '@deltatune/lora';
+import { greedyIds, LLM_FIXTURES as FIXTURES, llmReference, maskedMaxDiff } from '../../../test-llm';
 
 /** PEFT LoRA folders on Llama, Qwen2 and Qwen3 against the PyTorch reference: unmerged and merged. */
-const FIXTURES = new URL('../../../fixtures/llm-reference/', import.meta.url).pathname;
 
 beforeAll(() => registerMethod(loraMethod));
 
-function maskedMaxDiff(logits: tf.Tensor, expected: number[][][], mask: number[][]): number {
-  const got = logits.arraySync() as number[][][];
-  let worst = 0;
-  mask.forEach((row, b) =>
-    row.forEach((m, t) => m && got[b][t].forEach((v, j) => (worst = Math.max(worst, Math.abs(v - expected[b][t][j]))))),
-  );
-  return worst;
-}
-
-function greedyIds(model: Backbone, prompt: number[], count: number): number[] {
-  const ids = [...prompt];
-  for (let n = 0; n < count; n++) {
-    ids.push(
-      tf.tidy(() => {
-        const x = tf.tensor2d([ids], undefined, 'int32');
-        const logits = model.forward({ inputIds: x, attentionMask: tf.onesLike(x) }).logits!;
-        return tf.argMax(tf.squeeze(tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1])), -1).dataSync()[0];
-      }),
-    );
-  }
-  return ids.slice(prompt.length);
-}
-
 describe.each(['llama', 'qwen2', 'qwen3'])('a PEFT LoRA on %s', (name) => {
   it('matches the reference logits (1e-4) and greedy ids, unmerged and merged; detach gives the base logits back', () => {
-    const ref = JSON.parse(readFileSync(`${FIXTURES}${name}-reference.json`, 'utf8'));
+    const ref = llmReference(name);
     const model = loadHuggingFaceFolder(`${FIXTURES}${name}`);
     const inputs = () => ({
       inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'),

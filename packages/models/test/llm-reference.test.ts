@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Backbone } from '@deltatune/core';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
+import { greedyIds, LLM_FIXTURES as FIXTURES, llmReference, maskedMaxDiff } from '../../../test-llm';
 
 /**
  * Llama, Qwen2 and Qwen3 against the plain-PyTorch reference of fixtures/llm-reference (written from
@@ -11,42 +11,6 @@ import { loadHuggingFaceFolder } from '@deltatune/models/node';
  * query attention and a separate head (llama), q/k/v biases, one key-value head, bfloat16 weights and
  * tied embeddings (qwen2), and per-head q/k RMSNorm with an explicit head_dim (qwen3).
  */
-const FIXTURES = new URL('../../../fixtures/llm-reference/', import.meta.url).pathname;
-
-interface LlmReference {
-  input_ids: number[][];
-  attention_mask: number[][];
-  base: { logits: number[][][] };
-  greedy: Array<{ prompt_ids: number[]; new_ids: number[] }>;
-  smallest_top2_margin: number;
-}
-
-export const llmReference = (name: string): LlmReference => JSON.parse(readFileSync(`${FIXTURES}${name}-reference.json`, 'utf8'));
-
-/** Largest |difference| over the positions whose mask is 1. */
-export function maskedMaxDiff(logits: tf.Tensor, expected: number[][][], mask: number[][]): number {
-  const got = logits.arraySync() as number[][][];
-  let worst = 0;
-  mask.forEach((row, b) =>
-    row.forEach((m, t) => m && got[b][t].forEach((v, j) => (worst = Math.max(worst, Math.abs(v - expected[b][t][j]))))),
-  );
-  return worst;
-}
-
-/** Greedy decoding by recomputing the whole sequence per token (no KV cache): the reference's own procedure. */
-export function greedyIds(model: Backbone, prompt: number[], count: number): number[] {
-  const ids = [...prompt];
-  for (let n = 0; n < count; n++) {
-    const next = tf.tidy(() => {
-      const x = tf.tensor2d([ids], undefined, 'int32');
-      const logits = model.forward({ inputIds: x, attentionMask: tf.onesLike(x) }).logits!;
-      return tf.argMax(tf.squeeze(tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1])), -1).dataSync()[0];
-    });
-    ids.push(next);
-  }
-  return ids.slice(prompt.length);
-}
-
 describe.each(['llama', 'qwen2', 'qwen3'])('%s from a Hugging Face folder against the PyTorch reference', (name) => {
   it('logits within 1e-4 on two right-padded rows; greedy continuations id for id', () => {
     const ref = llmReference(name);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { Backbone, BackboneInputs, BackboneOutputs } from '../backbone';
 import { attach } from '../delta';
-import type { Delta, DeltaSpec } from '../method';
+import type { Delta, DeltaSpec, DeltaState } from '../method';
 import { createRng, normal } from '../random';
 
 /**
@@ -51,6 +51,11 @@ function defaultOutput(out: BackboneOutputs): Tensor {
   if (!h) return out.pooled;
   const n = out.prependedPositions;
   return n > 0 ? tf.slice(h, [0, n, 0], [-1, -1, -1]) : h;
+}
+
+/** A copy of a saved state the caller owns (the delta owns what `save()` returns). */
+function copyState(state: DeltaState): { config: Record<string, unknown>; tensors: Map<string, Tensor> } {
+  return { config: state.config, tensors: new Map([...state.tensors].map(([k, t]) => [k, tf.clone(t)])) };
 }
 
 async function read(t: Tensor): Promise<Float32Array> {
@@ -162,7 +167,7 @@ export function conformanceChecks(setup: ConformanceSetup): ConformanceCheck[] {
       const state = delta.save();
       const json = JSON.parse(JSON.stringify(state.config)) as Record<string, unknown>;
       // The delta owns what save() returned: copy it out before the backbone goes.
-      saved = { config: json, tensors: new Map([...state.tensors].map(([k, t]) => [k, tf.clone(t)])) };
+      saved = { ...copyState(state), config: json };
       delta.detach();
     });
     try {
@@ -219,7 +224,7 @@ export function conformanceChecks(setup: ConformanceSetup): ConformanceCheck[] {
         if (again > tol) fail(`after unmerge the output differs by ${again}`);
         // Loading into a merged delta must replace what is folded into the weights, not add to it.
         const first = delta.save();
-        const firstCopy = { config: first.config, tensors: new Map([...first.tensors].map(([k, t]) => [k, tf.clone(t)])) };
+        const firstCopy = copyState(first);
         perturb(delta, 5);
         delta.merge();
         delta.load(firstCopy);
@@ -243,7 +248,7 @@ export function conformanceChecks(setup: ConformanceSetup): ConformanceCheck[] {
         perturb(delta, 4 + round);
         await forward();
         const state = delta.save();
-        const copy = { config: state.config, tensors: new Map([...state.tensors].map(([k, t]) => [k, tf.clone(t)])) };
+        const copy = copyState(state);
         if (!setup.reloadAs) delta.load(copy);
         tf.dispose([...copy.tensors.values()]);
         delta.save();
