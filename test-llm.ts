@@ -34,7 +34,8 @@ export function greedyIds(model: Backbone, prompt: number[], count: number): num
     const next = tf.tidy(() => {
       const x = tf.tensor2d([ids], undefined, 'int32');
       const logits = model.forward({ inputIds: x, attentionMask: tf.onesLike(x) }).logits!;
-      return tf.argMax(tf.squeeze(tf.slice(logits, [0, ids.length - 1, 0], [1, 1, -1])), -1).dataSync()[0];
+      // The last position: a prompt-tuning prompt puts its virtual tokens in front.
+      return tf.argMax(tf.squeeze(tf.slice(logits, [0, (logits.shape[1] as number) - 1, 0], [1, 1, -1])), -1).dataSync()[0];
     });
     ids.push(next);
   }

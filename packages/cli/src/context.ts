@@ -2,10 +2,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { DeltaTuneError, type Backbone } from '@deltatune/core';
 import { selectBackend } from '@deltatune/backends';
 import type { TextTokenizer } from '@deltatune/models';
-import { loadBackbone, loadTokenizer } from '@deltatune/models/node';
+import { isHubModelId, loadBackbone, loadTokenizer, resolveModelDir } from '@deltatune/models/node';
 import type { Flags } from './args';
 import type { CommonFlags } from './common-flags';
 import { prepareMethods } from './methods';
+import { ProgressBar } from './progress';
 
 /**
  * Whether `auto` should probe WebGPU. Probing starts Dawn, which enumerates Vulkan drivers and
@@ -30,6 +31,29 @@ export async function prepare(flags: Flags<CommonFlags>): Promise<{ backend: str
   const backend = await selectBackend(flags.value('backend'), undefined, mayHaveGpu() ? undefined : ['tensorflow', 'wasm']);
   await prepareMethods(flags.value('plugin'));
   return { backend };
+}
+
+/**
+ * `--model` as something loadBackbone/loadTokenizer take: a hub id (owner/name[@revision]) is
+ * fetched into the Hugging Face cache first, with a bar per large file on stderr, and becomes its
+ * snapshot folder; use-lite and paths come back as they are.
+ */
+export async function resolveModel(model: string, quiet: boolean): Promise<string> {
+  if (!isHubModelId(model)) return model;
+  const bars = new Map<string, { bar: ProgressBar; at: number }>();
+  const mb = (bytes: number) => Math.round(bytes / 1e5) / 10;
+  return resolveModelDir(model, {
+    onProgress: (file, done, total) => {
+      // The JSON files are a few KB: a bar each would be noise.
+      if (quiet || total < 1e6) return;
+      let b = bars.get(file);
+      if (!b) bars.set(file, (b = { bar: new ProgressBar(file, mb(total), 'MB'), at: 0 }));
+      // Chunks arrive every few KB; redraw at most 10 times a second, and at the end.
+      if (done < total && Date.now() - b.at < 100) return;
+      b.at = Date.now();
+      b.bar.update(mb(done));
+    },
+  });
 }
 
 export function modelAndTokenizer(model: string, needTokenizer: boolean): { backbone: Backbone; tokenizer?: TextTokenizer } {

@@ -30,7 +30,7 @@ export type TrainSettings = Required<
     | 'fullFineTune'
   >
 > &
-  Pick<TrainOptions, 'steps' | 'epochs' | 'patience' | 'deltaLearningRates'>;
+  Pick<TrainOptions, 'steps' | 'epochs' | 'patience' | 'deltaLearningRates' | 'pack'>;
 
 /**
  * One training run, whichever command asks for it: `train` and `demo` build it from their flags,
@@ -87,6 +87,8 @@ export function runSpec(parts: RunParts): RunSpec {
   const train: TrainSettings = { ...RUN_DEFAULTS, ...definedOnly(parts.train ?? {}) };
   if (train.steps !== undefined && train.epochs !== undefined)
     throw new DeltaTuneError('--steps and --epochs both set the length of the run', 'give one of them: --steps N or --epochs E');
+  if (train.pack && train.task !== 'sft')
+    throw new DeltaTuneError(`--pack packs instruction-tuning examples, not --task ${train.task}`, 'add --task sft, or drop --pack');
   return {
     model: parts.model,
     data: parts.data,

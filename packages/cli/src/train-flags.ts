@@ -10,7 +10,7 @@ import type { RunOutput } from './training-run';
 export const RUN_FLAGS = {
   model: flag({
     type: 'text',
-    accepts: 'a Hugging Face model folder, or use-lite',
+    accepts: 'a Hugging Face model folder or hub id, or use-lite',
     help: 'the backbone to tune',
     placeholder: 'MODEL',
     default: 'use-lite',
@@ -59,10 +59,14 @@ export const RUN_FLAGS = {
   }),
   full: flag({ type: 'switch', help: 'full fine-tuning: train every base parameter too' }),
   task: flag({
-    type: { choices: ['classification', 'lm'] },
-    help: 'a classification head, or language modelling',
+    type: { choices: ['classification', 'lm', 'sft'] },
+    help: 'a classification head, language modelling, or instruction tuning (sft: the loss on the completions only)',
     placeholder: 'TASK',
     default: RUN_DEFAULTS.task,
+  }),
+  pack: flag({
+    type: 'switch',
+    help: 'sft: pack training examples into rows of --max-length (faster; attention crosses the examples of a row)',
   }),
   lr: flag({ type: 'positive', help: 'peak learning rate', placeholder: 'LR', default: RUN_DEFAULTS.learningRate }),
   'delta-lr': flag({
@@ -146,6 +150,7 @@ export function runSpecFromFlags(flags: Flags<typeof TRAIN_FLAGS>): RunSpec {
     deltas: { frozen: flags.value('delta'), create: flags.methods() },
     train: {
       task: flags.value('task'),
+      pack: flags.value('pack') || undefined,
       fullFineTune: flags.value('full'),
       learningRate: flags.value('lr'),
       deltaLearningRates: deltaLearningRates(flags.value('delta-lr')),

@@ -4,6 +4,7 @@ import { countParameters, DeltaTuneError, type Backbone } from '@deltatune/core'
 import type { TextTokenizer } from '@deltatune/models';
 import { claimOutputDir, saveDelta, writeFileAtomic } from '@deltatune/node';
 import {
+  checkSftData,
   CLASSIFIER_CONFIG,
   CLASSIFIER_WEIGHTS,
   classifierFiles,
@@ -18,6 +19,7 @@ import { lineChartSvg, writeChart } from './plot';
 import { formatSeconds, ProgressBar } from './progress';
 import { attachRunDeltas, summarizeDeltas, type DeltaSummary, type RunDeltas } from './run-deltas';
 import type { RunSpec } from './run-spec';
+import { SAMPLES_FILE, sampleLines, testSamples } from './sft-samples';
 
 /** Where a run of `train` or `demo` writes, and how it reports: what a RunSpec leaves out (an experiment cell writes no folder). */
 export interface RunOutput {
@@ -48,6 +50,10 @@ export interface RunSummary {
   readonly bestStep: number;
   readonly savedTo: string;
   readonly charts: string[];
+  /** `--task sft`: greedy generations of a few test examples, before and after training (samples.jsonl). */
+  readonly samples?: string;
+  /** `--task sft`: per split, the examples --max-length cut before their completion (left out). */
+  readonly dropped?: Readonly<Record<'train' | 'validation' | 'test', number>>;
 }
 
 /** The trainer's options for a run's settings: the spec's, with its deltas' own rates resolved by the names they got. */
@@ -65,19 +71,28 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     );
   const task = spec.train.task;
   const dataset = limitDataset(loadDataset(spec.data.dataset, spec.data.columns, { task }), spec.data.limits);
+  // A conversation the tokenizer cannot render fails here, before the folder is claimed.
+  if (task === 'sft') checkSftData(dataset, tokenizer);
+  const lmLike = task !== 'classification';
   const log = (line: string) => !out.quiet && process.stderr.write(line + '\n');
   // Before any work: a folder holding an earlier run or the user's files is refused, an unwritable one fails now.
   const claim = claimOutputDir(out.dir, {
     kind: 'train',
     resume: out.resume,
     overwrite: out.overwrite,
-    settings: { model: spec.model, dataset: spec.data.dataset, methods: spec.deltas.create, task },
+    settings: {
+      model: spec.model,
+      dataset: spec.data.dataset,
+      methods: spec.deltas.create,
+      task,
+      ...(spec.train.pack ? { pack: true } : {}),
+    },
   });
   if (claim.state === 'overwrite')
     log(`  writing over the earlier content of ${out.dir} (only deltatune's own files are replaced; nothing else is deleted)`);
   log(
     `  data: ${dataset.name}: train ${dataset.train.length}, validation ${dataset.validation.length}, test ${dataset.test.length}` +
-      (task === 'lm' ? '' : `; labels ${dataset.labels.map((l, i) => `${i}=${l}`).join(', ')}`),
+      (lmLike ? '' : `; labels ${dataset.labels.map((l, i) => `${i}=${l}`).join(', ')}`),
   );
   if (dataset.test.length < 30)
     log(
@@ -104,9 +119,17 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
           .join(', ')}`,
       );
     if (e.type === 'resumed') log(`  resumed from the checkpoint at step ${e.step}`);
+    if (e.type === 'dropped')
+      log(
+        `  warning: ${e.dropped} of ${e.examples} ${e.split} examples left out: --max-length ${e.maxLength} cuts them ` +
+          'before their completion, leaving nothing to train on (raise --max-length to keep them)',
+      );
+    if (e.type === 'packed') log(`  packed ${e.examples} training examples into ${e.rows} rows of at most ${spec.train.maxLength} tokens`);
     if (e.type === 'fresh') log(`  --resume: no checkpoint in ${e.dir}, so training starts fresh`);
   };
   try {
+    // Before: the model as training starts (new deltas at their initial values: LoRA's change nothing).
+    const before = task === 'sft' ? await testSamples(backbone, tokenizer, dataset, spec.train.maxLength) : undefined;
     const result = await train({
       ...trainSettings(spec, runDeltas),
       backbone,
@@ -137,8 +160,8 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     // What `eval` needs to score the run again: the head (classification) or the task file (LM).
     const taskFiles = result.head
       ? await classifierFiles(result.head, { labels: dataset.labels, hidden: backbone.hiddenSize, ...runInfo })
-      : task === 'lm' && trainedDeltas.length
-        ? { [LM_TASK_FILE]: JSON.stringify({ task: 'lm', ...runInfo }, null, 2) + '\n' }
+      : lmLike && trainedDeltas.length
+        ? { [LM_TASK_FILE]: JSON.stringify({ task, ...runInfo }, null, 2) + '\n' }
         : {};
     if (trainedDeltas.length === 1) {
       // One swap for the delta and its head: a kill leaves the old pair or the new, never a mix.
@@ -159,7 +182,7 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
         `${label} on ${spec.data.dataset} (${backbone.architecture})`,
         [
           { name: 'training loss', points: result.history.map((h) => [h.step, h.loss] as const), color: '#1f77b4' },
-          task === 'lm'
+          lmLike
             ? { name: 'validation loss', points: result.evals.map((e) => [e.step, e.metrics.loss] as const), color: '#d62728' }
             : {
                 name: 'validation accuracy',
@@ -168,9 +191,14 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
                 right: true,
               },
         ],
-        { x: 'step', left: 'loss', right: task === 'lm' ? undefined : 'accuracy' },
+        { x: 'step', left: 'loss', right: lmLike ? undefined : 'accuracy' },
       ),
     );
+    let samplesPath: string | undefined;
+    if (before) {
+      samplesPath = join(out.dir, SAMPLES_FILE);
+      writeFileAtomic(samplesPath, sampleLines(before, await testSamples(backbone, tokenizer, dataset, spec.train.maxLength)));
+    }
     const trainablePercent = (100 * result.trainedParameters) / counts.total;
     const summary: RunSummary = {
       method: label,
@@ -188,6 +216,8 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
       bestStep: result.bestStep,
       savedTo,
       charts,
+      ...(samplesPath ? { samples: samplesPath } : {}),
+      ...(result.dropped ? { dropped: result.dropped } : {}),
     };
     writeFileAtomic(
       join(out.dir, 'metrics.json'),
@@ -208,7 +238,11 @@ export async function runTraining(backbone: Backbone, tokenizer: TextTokenizer, 
     );
     log(
       `  ${label}: test ${
-        task === 'lm' ? `perplexity ${test.perplexity?.toFixed(3)}` : `accuracy ${test.accuracy?.toFixed(4)}`
+        task === 'sft'
+          ? `completion loss ${test.loss?.toFixed(4)}, perplexity ${test.perplexity?.toFixed(3)}`
+          : task === 'lm'
+            ? `perplexity ${test.perplexity?.toFixed(3)}`
+            : `accuracy ${test.accuracy?.toFixed(4)}`
       } in ${formatSeconds(result.seconds)}; saved to ${savedTo}`,
     );
     result.head?.dispose();

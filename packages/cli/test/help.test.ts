@@ -19,7 +19,7 @@ describe('deltatune <command> --help', () => {
     const r = cli(['train', '--help']);
     expect(r.code, r.stderr).toBe(0);
     expect(line(r.stdout, '--batch-size')).toMatch(/--batch-size N\s+a whole number >= 1\s+examples per step \(default 32\)$/);
-    expect(line(r.stdout, '--task')).toMatch(/one of classification, lm .*\(default classification\)$/);
+    expect(line(r.stdout, '--task')).toMatch(/one of classification, lm, sft .*\(default classification\)$/);
     expect(line(r.stdout, '--delta-lr')).toMatch(/\(repeatable\)/);
     expect(line(r.stdout, '--resume')).toMatch(/no value/);
     // LoRA's rank, as @deltatune/lora declares it, under the lora heading.

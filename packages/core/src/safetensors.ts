@@ -14,6 +14,11 @@ export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 
 export interface RawTensor {
   readonly dtype: 'float32' | 'int32';
   readonly shape: readonly number[];
+  /**
+   * The values. F32/I32 data the file aligns is a view into the file's bytes. F16, BF16 and F64 (and
+   * unaligned F32/I32) are decoded each time `data` is read, and not kept: a model's map of tensors
+   * then holds the file, not the file plus a float32 copy of every tensor. Read it once per use.
+   */
   readonly data: Float32Array | Int32Array;
   /** The dtype as stored in the file. */
   readonly storedAs: SafetensorsDtype;
@@ -210,20 +215,36 @@ function decode(raw: Uint8Array, dtype: SafetensorsDtype, shape: number[], sourc
   // the file's layout does not give us that; `new Uint8Array(raw)` copies into a fresh buffer at offset 0
   // (Buffer#slice would not: on a Node Buffer it returns a view at the same unaligned offset).
   const aligned = (size: number) => (raw.byteOffset % size === 0 ? raw : new Uint8Array(raw));
+  const eager = (data: Float32Array | Int32Array): RawTensor => ({
+    dtype: data instanceof Float32Array ? 'float32' : 'int32',
+    shape,
+    data,
+    storedAs: dtype,
+  });
+  // An own enumerable getter (not a prototype one), so `{ ...t }` still copies `data`.
+  const lazy = (kind: 'float32' | 'int32', values: () => Float32Array | Int32Array): RawTensor => ({
+    dtype: kind,
+    shape,
+    get data() {
+      return values();
+    },
+    storedAs: dtype,
+  });
   switch (dtype) {
-    case 'F32': {
-      const a = aligned(4);
-      return { dtype: 'float32', shape, data: new Float32Array(a.buffer, a.byteOffset, n), storedAs: dtype };
-    }
+    case 'F32':
     case 'I32': {
-      const a = aligned(4);
-      return { dtype: 'int32', shape, data: new Int32Array(a.buffer, a.byteOffset, n), storedAs: dtype };
+      const view = (a: Uint8Array) =>
+        dtype === 'F32' ? new Float32Array(a.buffer, a.byteOffset, n) : new Int32Array(a.buffer, a.byteOffset, n);
+      const kind = dtype === 'F32' ? 'float32' : 'int32';
+      return raw.byteOffset % 4 === 0 ? eager(view(raw)) : lazy(kind, () => view(new Uint8Array(raw)));
     }
-    case 'F64': {
-      const a = aligned(8);
-      return { dtype: 'float32', shape, data: Float32Array.from(new Float64Array(a.buffer, a.byteOffset, n)), storedAs: dtype };
-    }
+    case 'F64':
+      return lazy('float32', () => {
+        const a = aligned(8);
+        return Float32Array.from(new Float64Array(a.buffer, a.byteOffset, n));
+      });
     case 'I64': {
+      // Decoded now, not lazily: a value outside int32 must fail the read, not some later use.
       const a = aligned(8);
       const src = new BigInt64Array(a.buffer, a.byteOffset, n);
       const out = new Int32Array(n);
@@ -238,34 +259,33 @@ function decode(raw: Uint8Array, dtype: SafetensorsDtype, shape: number[], sourc
         }
         out[i] = Number(v);
       }
-      return { dtype: 'int32', shape, data: out, storedAs: dtype };
+      return eager(out);
     }
     case 'F16':
-    case 'BF16': {
-      const a = aligned(2);
-      const src = new Uint16Array(a.buffer, a.byteOffset, n);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = dtype === 'F16' ? halfToFloat(src[i]) : bf16ToFloat(src[i]);
-      return { dtype: 'float32', shape, data: out, storedAs: dtype };
-    }
+    case 'BF16':
+      return lazy('float32', () => {
+        const a = aligned(2);
+        const src = new Uint16Array(a.buffer, a.byteOffset, n);
+        const out = new Float32Array(n);
+        if (dtype === 'BF16') {
+          // bfloat16 is the top half of a float32: shift the bits into place.
+          const bits = new Uint32Array(out.buffer);
+          for (let i = 0; i < n; i++) bits[i] = src[i] << 16;
+        } else for (let i = 0; i < n; i++) out[i] = halfToFloat(src[i]);
+        return out;
+      });
     case 'I16': {
       const a = aligned(2);
-      return { dtype: 'int32', shape, data: Int32Array.from(new Int16Array(a.buffer, a.byteOffset, n)), storedAs: dtype };
+      return eager(Int32Array.from(new Int16Array(a.buffer, a.byteOffset, n)));
     }
     case 'I8':
-      return { dtype: 'int32', shape, data: Int32Array.from(new Int8Array(raw.buffer, raw.byteOffset, n)), storedAs: dtype };
+      return eager(Int32Array.from(new Int8Array(raw.buffer, raw.byteOffset, n)));
     case 'U8':
     case 'BOOL':
-      return { dtype: 'int32', shape, data: Int32Array.from(raw), storedAs: dtype };
+      return eager(Int32Array.from(raw));
   }
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function bf16ToFloat(h: number): number {
-  u32[0] = h << 16;
-  return f32[0];
-}
 function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
   const e = (h >> 10) & 0x1f;
@@ -279,19 +299,46 @@ export interface TensorToWrite {
   readonly dtype: 'float32' | 'int32';
   readonly shape: readonly number[];
   readonly data: Float32Array | Int32Array;
+  /**
+   * How to store it (default F32 / I32). float32 data: F32, F64, F16 or BF16, rounded to nearest even
+   * as torch's `.to(torch.float16 / torch.bfloat16)` does (NaN stays NaN, too large becomes infinity).
+   * int32 data: I32, I64, I16, I8, U8 or BOOL; a value the dtype cannot hold is an error.
+   */
+  readonly writeAs?: SafetensorsDtype;
 }
 
-/** Serialises tensors (in name order, as the Python writer does) with optional string metadata. */
+const FLOAT_DTYPES: ReadonlySet<SafetensorsDtype> = new Set(['F64', 'F32', 'F16', 'BF16']);
+
+/** The dtype a tensor is written as, checked against its data. */
+function storedDtype(name: string, t: TensorToWrite): SafetensorsDtype {
+  const as = t.writeAs ?? (t.dtype === 'float32' ? 'F32' : 'I32');
+  if (!Object.prototype.hasOwnProperty.call(BYTES, as) || FLOAT_DTYPES.has(as) !== (t.dtype === 'float32')) {
+    throw new DeltaTuneError(
+      `cannot write tensor ${quote(name)} (${t.dtype}) as ${String(as)}`,
+      t.dtype === 'float32' ? 'write float32 data as F32, F64, F16 or BF16' : 'write int32 data as I32, I64, I16, I8, U8 or BOOL',
+    );
+  }
+  return as;
+}
+
+/**
+ * Serialises tensors with optional string metadata, laid out as the reference writer does: by
+ * dtype size (largest first), then by name, so every tensor starts at a multiple of its element
+ * size and readers can view it without copying. Each tensor's `data` is read once.
+ */
 export function writeSafetensors(tensors: ReadonlyMap<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
-  const names = [...tensors.keys()].sort();
+  const plan = [...tensors].map(([name, t]) => {
+    const dtype = storedDtype(name, t);
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    return { name, t, dtype, count, size: count * BYTES[dtype] };
+  });
+  plan.sort((a, b) => BYTES[b.dtype] - BYTES[a.dtype] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   let offset = 0;
-  for (const name of names) {
-    const t = tensors.get(name)!;
-    const size = t.data.length * 4;
-    header[name] = { dtype: t.dtype === 'float32' ? 'F32' : 'I32', shape: [...t.shape], data_offsets: [offset, offset + size] };
-    offset += size;
+  for (const p of plan) {
+    header[p.name] = { dtype: p.dtype, shape: [...p.t.shape], data_offsets: [offset, offset + p.size] };
+    offset += p.size;
   }
   let json = JSON.stringify(header);
   // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
@@ -301,10 +348,101 @@ export function writeSafetensors(tensors: ReadonlyMap<string, TensorToWrite>, me
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
   let at = 8 + headerBytes.length;
-  for (const name of names) {
-    const t = tensors.get(name)!;
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length * 4), at);
-    at += t.data.length * 4;
+  for (const p of plan) {
+    const data = p.t.data;
+    if (data.length !== p.count) {
+      throw new DeltaTuneError(
+        `cannot write tensor ${quote(p.name)}: shape ${JSON.stringify(p.t.shape)} holds ${p.count} values, its data has ${data.length}`,
+        'pass data whose length is the product of the shape',
+      );
+    }
+    encode(data, p.dtype, out, at, p.name);
+    at += p.size;
   }
   return out;
+}
+
+/** Writes `data` as `dtype` into `out` at byte `at` (aligned to the dtype's size, by the layout above). */
+function encode(data: Float32Array | Int32Array, dtype: SafetensorsDtype, out: Uint8Array, at: number, name: string): void {
+  const n = data.length;
+  switch (dtype) {
+    case 'F32':
+    case 'I32':
+      out.set(new Uint8Array(data.buffer, data.byteOffset, n * 4), at);
+      return;
+    case 'F64':
+      new Float64Array(out.buffer, at, n).set(data);
+      return;
+    case 'BF16':
+    case 'F16': {
+      const bits = new Uint32Array(data.buffer, data.byteOffset, n);
+      const dst = new Uint16Array(out.buffer, at, n);
+      const convert = dtype === 'BF16' ? floatBitsToBf16 : floatBitsToHalf;
+      for (let i = 0; i < n; i++) dst[i] = convert(bits[i]);
+      return;
+    }
+    case 'I64': {
+      // Little-endian int64: the int32 value, then its sign extension.
+      const words = new Int32Array(out.buffer, at, 2 * n);
+      for (let i = 0; i < n; i++) {
+        words[2 * i] = data[i];
+        words[2 * i + 1] = data[i] < 0 ? -1 : 0;
+      }
+      return;
+    }
+    case 'I16':
+    case 'I8':
+    case 'U8':
+    case 'BOOL': {
+      const [lo, hi] = { I16: [-32768, 32767], I8: [-128, 127], U8: [0, 255], BOOL: [0, 1] }[dtype];
+      for (let i = 0; i < n; i++) {
+        if (data[i] < lo || data[i] > hi) {
+          throw new DeltaTuneError(
+            `cannot write tensor ${quote(name)} as ${dtype}: it holds ${data[i]} at index ${i}, outside ${lo}..${hi}`,
+            'write it as I32 (or I64)',
+          );
+        }
+      }
+      if (dtype === 'I16') new Int16Array(out.buffer, at, n).set(data);
+      else if (dtype === 'I8') new Int8Array(out.buffer, at, n).set(data);
+      else out.set(data, at);
+      return;
+    }
+  }
+}
+
+/**
+ * float32 bits to bfloat16 bits, rounded to nearest even: c10::BFloat16's round_to_nearest_even
+ * (add 0x7fff plus the lowest kept bit, keep the top half; NaN becomes 0x7fc0). The sum stays under
+ * 2^32 because the largest non-NaN pattern is -infinity, 0xff800000.
+ */
+function floatBitsToBf16(bits: number): number {
+  if ((bits & 0x7fffffff) > 0x7f800000) return 0x7fc0;
+  return (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
+}
+
+/** float32 bits to IEEE half bits, rounded to nearest even (subnormals included); NaN keeps its sign, as fp16_ieee_from_fp32_value does. */
+function floatBitsToHalf(bits: number): number {
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = (bits >>> 23) & 0xff;
+  const mantissa = bits & 0x7fffff;
+  if (exponent === 0xff) return sign | (mantissa ? 0x7e00 : 0x7c00);
+  const e = exponent - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // A half subnormal (or zero): value / 2^-24, rounded. Below 2^-25 everything rounds to zero.
+    if (e < -10) return sign;
+    const full = mantissa | 0x800000;
+    const shift = 14 - e;
+    const rest = full & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    let m = full >>> shift;
+    if (rest > halfway || (rest === halfway && m & 1)) m++;
+    return sign | m; // m may round up to 0x400: the smallest normal, which is its encoding too
+  }
+  let h = (e << 10) | (mantissa >>> 13);
+  const rest = mantissa & 0x1fff;
+  // A carry out of the mantissa moves to the next exponent, and from the largest finite to infinity: both right.
+  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
+  return sign | h;
 }

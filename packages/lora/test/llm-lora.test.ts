@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerMethod } from '@deltatune/core';
+import { generate } from '@deltatune/models';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
 import { loadDelta } from '@deltatune/node';
 import { loraMethod } from '@deltatune/lora';
@@ -33,6 +34,54 @@ describe.each(['llama', 'qwen2', 'qwen3'])('a PEFT LoRA on %s', (name) => {
     const base = logits();
     expect(maskedMaxDiff(base, ref.base.logits, ref.attention_mask)).toBeLessThan(1e-4);
     base.dispose();
+    model.dispose();
+  });
+});
+
+describe.each(['llama', 'qwen2', 'qwen3'])('generation with a PEFT LoRA on %s', (name) => {
+  it('cached generation gives the reference LoRA continuations, the LoRA merged and unmerged', async () => {
+    const ref = llmReference(name);
+    const model = loadHuggingFaceFolder(`${FIXTURES}${name}`);
+    const { delta } = loadDelta(model, `${FIXTURES}${name}-lora`);
+    const prompts = ref.greedy_lora.map((g) => g.prompt_ids);
+    const run = async () =>
+      (await generate(model, prompts, { maxNewTokens: ref.greedy_lora[0].new_ids.length, padId: 0 })).map((r) => r.newIds);
+    const unmerged = await run();
+    delta.merge!();
+    const merged = await run();
+    expect(unmerged).toEqual(ref.greedy_lora.map((g) => g.new_ids));
+    expect(merged).toEqual(unmerged);
+    delta.detach();
+    model.dispose();
+  });
+});
+
+describe('training a LoRA through grouped-query attention (llama: 4 query heads read 2 key-value heads)', () => {
+  it('the causal-LM loss on one batch falls step by step (the repeated heads have a gradient)', async () => {
+    const { createTrainStep } = await import('@deltatune/train');
+    const { lora } = await import('@deltatune/lora');
+    const ref = llmReference('llama');
+    const model = loadHuggingFaceFolder(`${FIXTURES}llama`);
+    const delta = lora({ r: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj'] }).attach(model);
+    const inputs = {
+      inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'),
+      attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'),
+    };
+    const step = createTrainStep({
+      backbone: model,
+      task: 'lm',
+      deltas: [delta],
+      learningRate: 1e-2,
+      schedule: 'constant',
+      totalSteps: 10,
+    });
+    const losses: number[] = [];
+    for (let i = 0; i < 6; i++) losses.push(await step.queue({ inputs }).loss);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[5]).toBeLessThan(losses[0] * 0.9);
+    step.dispose();
+    tf.dispose([inputs.inputIds, inputs.attentionMask]);
+    delta.detach();
     model.dispose();
   });
 });

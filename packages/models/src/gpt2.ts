@@ -140,7 +140,12 @@ export class Gpt2Backbone implements Backbone {
       checkPositions('gpt2', past + total, this.maxPositions, s);
       let mask = tf.cast(inputs.attentionMask, 'float32');
       if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
-      let hidden: Tensor = tf.add(embeds, tf.expandDims(tf.gather(this.positions, tf.range(past, past + total, 1, 'int32')), 0));
+      // Positions start at each row's first real token, so a left-padded row (batched generation)
+      // gets the positions it would have alone; right-padded rows keep 0, 1, 2... throughout.
+      const leadingPads = tf.sum(tf.cast(tf.equal(tf.cumsum(mask, 1), 0), 'float32'), 1, true);
+      const index = tf.range(0, total, 1, 'float32');
+      const positionIds = tf.cast(tf.add(tf.maximum(tf.sub(index, leadingPads), 0), past), 'int32');
+      let hidden: Tensor = tf.add(embeds, tf.gather(this.positions, positionIds));
       this.blocks.forEach((blk, i) => {
         // A scope per layer frees its intermediates as it ends (see BertBackbone.forward).
         hidden = tf.tidy(() => {

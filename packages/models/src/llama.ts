@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
 import {
-  attentionBias,
   DeltaTuneError,
   HookRegistry,
   runAttention,
@@ -21,6 +20,7 @@ import {
 import { checkPositions } from './bert';
 import { linearSite } from './layers';
 import { ropeInverseFrequencies, type LlamaConfig } from './llama-config';
+import { KeyValueCache } from './generation/kv-cache';
 import type { WeightStore } from './weights';
 
 interface LlamaBlock {
@@ -75,6 +75,7 @@ export class LlamaBackbone implements Backbone {
   /** `[vocab, hidden]`: the LM head as stored (the embedding table when tied). */
   private readonly head: Variable;
   private readonly inverseFrequencies: Float32Array;
+  private headCopy: { of: object; tensor: Tensor } | undefined;
 
   constructor(
     readonly config: LlamaConfig,
@@ -139,23 +140,46 @@ export class LlamaBackbone implements Backbone {
     this.transposedParameters = w.transposed;
   }
 
-  /** cos and sin `[positions, headDim]` for positions `from..from+count-1`. */
-  private rope(from: number, count: number): { cos: Tensor; sin: Tensor } {
-    const positions = tf.range(from, from + count, 1, 'float32');
-    const freqs = tf.matMul(tf.reshape(positions, [count, 1]), tf.tensor2d(this.inverseFrequencies, [1, this.inverseFrequencies.length]));
-    const angles = tf.concat([freqs, freqs], 1);
+  /** cos and sin `[batch, positions, 1, headDim]` for each row's RoPE positions `[batch, positions]`. */
+  private rope(positions: Tensor): { cos: Tensor; sin: Tensor } {
+    const [b, count] = positions.shape as number[];
+    const half = this.inverseFrequencies.length;
+    const freqs = tf.mul(tf.reshape(positions, [b, count, 1]), tf.tensor3d(this.inverseFrequencies, [1, 1, half]));
+    const angles = tf.reshape(tf.concat([freqs, freqs], 2), [b, count, 1, 2 * half]);
     return { cos: tf.cos(angles), sin: tf.sin(angles) };
   }
 
-  forward(inputs: BackboneInputs, options: { training?: boolean } = {}): BackboneOutputs {
+  /** An empty key/value cache for incremental decoding of `batchSize` rows (see `forward`'s `cache`). */
+  createCache(batchSize: number): KeyValueCache {
+    return new KeyValueCache(batchSize);
+  }
+
+  /**
+   * With `cache`, the pass continues the positions the cache holds and appends its own keys and
+   * values to it (incremental decoding); prefix keys enter the cache on its first pass only and a
+   * prompt-tuning prompt is placed once. Positions follow the attention mask (each row counts only
+   * its real tokens), so left-padded prompts get the positions they would have alone.
+   * `lastPositionOnly` computes the logits of the last position only (what generation reads).
+   */
+  forward(
+    inputs: BackboneInputs,
+    options: { training?: boolean; cache?: KeyValueCache; lastPositionOnly?: boolean } = {},
+  ): BackboneOutputs {
     const ctx: PassContext = { training: options.training ?? false };
     const c = this.config;
+    const cache = options.cache;
+    const continuing = cache !== undefined && cache.length > 0;
     return tf.tidy(() => {
       const [b, s] = inputs.inputIds.shape as number[];
+      if (cache && cache.batchSize !== b)
+        throw new DeltaTuneError(`the cache holds ${cache.batchSize} rows, the inputs ${b}`, 'make one cache per batch (createCache)');
       const words = tf.gather(this.embeddingsSite.table, tf.cast(inputs.inputIds, 'int32'));
-      const { embeds, prepended } = runEmbeddings(this.hooks, this.embeddingsSite, words, ctx);
-      const extras = this.blocks.map((blk) => runAttention(this.hooks, blk.attention, b, ctx));
-      const past = extras[0]?.length ?? 0;
+      const embedded = runEmbeddings(this.hooks, this.embeddingsSite, words, ctx);
+      // A prompt-tuning prompt is already in the cache: only the new tokens' embeddings go on.
+      const prepended = continuing ? 0 : embedded.prepended;
+      const embeds = continuing && embedded.prepended > 0 ? tf.slice(embedded.embeds, [0, embedded.prepended, 0]) : embedded.embeds;
+      const extras = continuing ? [] : this.blocks.map((blk) => runAttention(this.hooks, blk.attention, b, ctx));
+      const past = continuing ? cache.length : (extras[0]?.length ?? 0);
       const total = prepended + s;
       checkPositions(c.modelType, past + total, this.maxPositions, s);
       if (c.slidingWindow !== undefined && past + total > c.slidingWindow) {
@@ -164,12 +188,15 @@ export class LlamaBackbone implements Backbone {
           `shorten the input to ${c.slidingWindow} tokens (--max-length); a banded sliding-window mask is not implemented yet`,
         );
       }
-      let mask = tf.cast(inputs.attentionMask, 'float32');
-      if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
-      const bias = attentionBias(mask, total, past, true); // [b, 1, total, past + total]
-      const { cos, sin } = this.rope(past, total);
-      const cos4 = tf.reshape(cos, [1, total, 1, c.headDim]);
-      const sin4 = tf.reshape(sin, [1, total, 1, c.headDim]);
+      let chunkMask = tf.cast(inputs.attentionMask, 'float32');
+      if (prepended > 0) chunkMask = tf.concat([tf.ones([b, prepended]), chunkMask], 1);
+      const pastMask = continuing ? cache.mask! : tf.ones([b, past]);
+      const keyMask = past > 0 ? tf.concat([pastMask, chunkMask], 1) : chunkMask;
+      const bias = causalBias(keyMask, total, past); // [b, 1, total, past + total]
+      // RoPE position of each token: the real positions before it in its row (padding does not count).
+      const seen = continuing ? tf.reshape(cache.positionsSeen!, [b, 1]) : tf.fill([b, 1], past);
+      const positions = tf.maximum(tf.add(seen, tf.sub(tf.cumsum(chunkMask, 1), 1)), 0);
+      const { cos, sin } = this.rope(positions);
       const repeat = c.numHeads / c.numKeyValueHeads;
       let hidden: Tensor = embeds;
       this.blocks.forEach((blk, i) => {
@@ -183,21 +210,23 @@ export class LlamaBackbone implements Backbone {
             q = rmsNorm(q, blk.qNorm, c.rmsNormEps);
             k = rmsNorm(k, blk.kNorm, c.rmsNormEps);
           }
-          q = tf.add(tf.mul(q, cos4), tf.mul(rotateHalf(q), sin4));
-          k = tf.add(tf.mul(k, cos4), tf.mul(rotateHalf(k), sin4));
-          // [b, heads, positions, headDim]; prefix keys/values go in front of the real ones.
+          q = tf.add(tf.mul(q, cos), tf.mul(rotateHalf(q), sin));
+          k = tf.add(tf.mul(k, cos), tf.mul(rotateHalf(k), sin));
+          // [b, heads, positions, headDim]; prefix keys/values (or the cached ones) go in front.
           let keys = tf.transpose(k, [0, 2, 1, 3]);
           let values = tf.transpose(v, [0, 2, 1, 3]);
-          const extra = extras[i];
-          if (extra) {
-            keys = tf.concat([extra.key, keys], 2);
-            values = tf.concat([extra.value, values], 2);
+          const before = continuing ? cache.layer(i) : (extras[i] ?? undefined);
+          if (before) {
+            keys = tf.concat([before.key, keys], 2);
+            values = tf.concat([before.value, values], 2);
           }
+          cache?.setLayer(i, keys, values);
           // Grouped-query attention: query head j reads key-value head floor(j / repeat).
+          // Rank-4 tile: tfjs has no gradient for a rank-5 one, and training must go through this.
           const repeatHeads = (t: Tensor) => {
             if (repeat === 1) return t;
             const [, n, len, d] = t.shape as number[];
-            return tf.reshape(tf.tile(tf.expandDims(t, 2), [1, 1, repeat, 1, 1]), [b, n * repeat, len, d]);
+            return tf.reshape(tf.tile(tf.reshape(t, [b, n, 1, len * d]), [1, 1, repeat, 1]), [b, n * repeat, len, d]);
           };
           const queries = tf.transpose(q, [0, 2, 1, 3]);
           const scores = tf.add(tf.mul(tf.matMul(queries, repeatHeads(keys), false, true), 1 / Math.sqrt(c.headDim)), bias);
@@ -214,9 +243,15 @@ export class LlamaBackbone implements Backbone {
           return tf.add(afterAttention, mlp);
         });
       });
+      cache?.setMask(keyMask);
       hidden = rmsNorm(hidden, this.finalNorm, c.rmsNormEps);
       const flat = tf.reshape(hidden, [b * total, c.hiddenSize]);
-      const logits = tf.reshape(tf.matMul(flat, this.head, false, true), [b, total, c.vocabSize]);
+      const read = options.lastPositionOnly
+        ? tf.reshape(tf.slice(hidden, [0, total - 1, 0], [b, 1, c.hiddenSize]), [b, c.hiddenSize])
+        : flat;
+      const positionsRead = options.lastPositionOnly ? 1 : total;
+      const product = options.lastPositionOnly ? tf.matMul(read, this.transposedHead()) : tf.matMul(read, this.head, false, true);
+      const logits = tf.reshape(product, [b, positionsRead, c.vocabSize]);
       const lengths = tf.sum(tf.cast(inputs.attentionMask, 'int32'), 1);
       const last = tf.add(lengths, tf.scalar(prepended - 1, 'int32'));
       const pooled = tf.gather(flat, tf.add(tf.range(0, b * total, total, 'int32'), last));
@@ -224,7 +259,35 @@ export class LlamaBackbone implements Backbone {
     });
   }
 
+  /**
+   * The head as `[hidden, vocab]`, for decoding steps: on wasm a product with a transposed operand
+   * copies that operand every call (0.5 s per token for SmolLM2-135M's head, against 15 ms for the
+   * plain product). Made on first use and again whenever the head's data changes (training,
+   * merging a delta into it), at the cost of one more copy of the head while generating.
+   */
+  private transposedHead(): Tensor {
+    const id = this.head.dataId;
+    if (this.headCopy?.of !== id) {
+      this.headCopy?.tensor.dispose();
+      this.headCopy = { of: id, tensor: tf.keep(tf.transpose(this.head)) };
+    }
+    return this.headCopy.tensor;
+  }
+
   dispose(): void {
+    this.headCopy?.tensor.dispose();
+    this.headCopy = undefined;
     for (const v of this.parameters.values()) v.dispose();
   }
+}
+
+/**
+ * Additive mask `[b, 1, total, past + total]`: query i (after `past` cached or virtual positions)
+ * may read key j when the row's `keyMask` allows it and j <= past + i.
+ */
+function causalBias(keyMask: Tensor, total: number, past: number): Tensor {
+  const [b, keys] = keyMask.shape as number[];
+  const causal = tf.linalg.bandPart(tf.ones([total, keys]), -1, past);
+  const allowed = tf.mul(tf.reshape(keyMask, [b, 1, 1, keys]), tf.reshape(causal, [1, 1, total, keys]));
+  return tf.mul(tf.sub(1, allowed), -1e9);
 }

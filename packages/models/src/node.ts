@@ -3,10 +3,16 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { DeltaTuneError, readSafetensors, type Backbone, type RawTensor } from '@deltatune/core';
 import { backboneFromHuggingFace, useLiteFromGraph, type GraphModelJson } from './load';
+import { generationDefaults } from './generation-config';
+import type { GenerationDefaults } from './generation/options';
 import { HuggingFaceTokenizer } from './hf-tokenizer';
+import { LLAMA_FAMILY } from './llama-config';
 import { SentencePieceTokenizer } from './sentencepiece';
 import type { TextTokenizer } from './tokenizer';
+import { checkTokenizerFits } from './tokenizer-fits';
 import type { UseLiteBackbone } from './use-lite';
+
+export { isHubModelId, resolveModelDir, type ResolveModelOptions } from './hub';
 
 /** The name that selects the built-in pretrained backbone. */
 export const USE_LITE = 'use-lite';
@@ -83,7 +89,17 @@ export function loadBackbone(model: string): Backbone {
   return model === USE_LITE ? loadUseLite() : loadHuggingFaceFolder(resolve(model));
 }
 
-/** The tokenizer that goes with `loadBackbone(model)`: USE-lite's SentencePiece, or the folder's tokenizer.json. */
+/** A model folder's generation_config.json in our names (`generationDefaults`); empty when the folder has none. */
+export function loadGenerationDefaults(dir: string): GenerationDefaults {
+  const path = join(resolve(dir), 'generation_config.json');
+  return existsSync(path) ? generationDefaults(readJson(path, 'generation_config.json'), path) : {};
+}
+
+/**
+ * The tokenizer that goes with `loadBackbone(model)`: USE-lite's SentencePiece, or the folder's
+ * tokenizer.json with its tokenizer_config.json, generation_config.json (eos and pad ids) and
+ * chat_template.jinja (newer transformers saves the chat template there, not in tokenizer_config.json).
+ */
 export function loadTokenizer(model: string): TextTokenizer {
   if (model === USE_LITE) return new SentencePieceTokenizer(loadUseLiteVocabulary());
   const dir = resolve(model);
@@ -97,6 +113,27 @@ export function loadTokenizer(model: string): TextTokenizer {
   const config = existsSync(join(dir, 'tokenizer_config.json'))
     ? readJson(join(dir, 'tokenizer_config.json'), 'tokenizer_config.json')
     : {};
+  const templatePath = join(dir, 'chat_template.jinja');
+  const chatTemplate = existsSync(templatePath) ? readFileSync(templatePath, 'utf8') : undefined;
   const hf = readJson(join(dir, 'config.json'), 'config.json');
-  return new HuggingFaceTokenizer(readJson(path, 'tokenizer.json'), config, hf.max_position_embeddings ?? hf.n_positions ?? 512, path);
+  const tokenizer = new HuggingFaceTokenizer(
+    readJson(path, 'tokenizer.json'),
+    config,
+    hf.max_position_embeddings ?? hf.n_positions ?? 512,
+    path,
+    {
+      generation: loadGenerationDefaults(dir),
+      chatTemplate,
+      chatTemplateSource: chatTemplate === undefined ? join(dir, 'tokenizer_config.json') : templatePath,
+    },
+  );
+  // Decoder LLM families share tokenizer layouts, so a wrong one loads fine and fails on the first
+  // rare token. BERT/GPT-2 keep the training-time check of the ids actually produced
+  // (@deltatune/train's checkVocabulary), whose message the CLI documents.
+  if ((LLAMA_FAMILY as readonly string[]).includes(hf.model_type)) {
+    checkTokenizerFits(tokenizer, { vocabSize: typeof hf.vocab_size === 'number' ? hf.vocab_size : undefined }, dir);
+  }
+  return tokenizer;
 }
+
+export { checkTokenizerFits } from './tokenizer-fits';

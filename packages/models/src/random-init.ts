@@ -1,5 +1,7 @@
 import { createRng, normal, type RawTensor } from '@deltatune/core';
 import { BertBackbone, type BertConfig } from './bert';
+import { LlamaBackbone } from './llama';
+import { llamaConfig } from './llama-config';
 import { WeightStore } from './weights';
 
 /** BERT-base's shape (bert-base-uncased), for benchmarks. */
@@ -57,4 +59,90 @@ export function randomBert(config: BertConfig, seed = 0): BertBackbone {
   }
   linear('pooler.dense', h, h);
   return new BertBackbone('bert', config, new WeightStore(tensors, `random BERT (seed ${seed})`));
+}
+
+/** SmolLM2-135M's config.json (HuggingFaceTB/SmolLM2-135M): the shape of the generation benchmark. */
+export const SMOLLM2_135M_CONFIG = {
+  model_type: 'llama',
+  hidden_size: 576,
+  intermediate_size: 1536,
+  num_hidden_layers: 30,
+  num_attention_heads: 9,
+  num_key_value_heads: 3,
+  vocab_size: 49152,
+  max_position_embeddings: 8192,
+  rms_norm_eps: 1e-5,
+  rope_theta: 100000,
+  tie_word_embeddings: true,
+  hidden_act: 'silu',
+  bos_token_id: 0,
+  eos_token_id: 0,
+} as const;
+
+/**
+ * How random weights are drawn: transformers' std 0.02 everywhere by default. A tiny model
+ * (hidden 32) learns better from `linearStd: 'fan-in'` (1/sqrt(in), activations keep their scale)
+ * and a wider embedding table, whose logits then span more than a few hundredths.
+ */
+export interface RandomLlamaInit {
+  readonly linearStd?: number | 'fan-in';
+  readonly embeddingStd?: number;
+}
+
+/**
+ * The tensors of a Llama-family model with random weights (normal, std 0.02; norms at 1), named
+ * and shaped as a Hugging Face checkpoint of `config` holds them: for benchmarks and for tests that
+ * need a model of a given shape (a real tokenizer's vocabulary) rather than trained numbers.
+ */
+export function randomLlamaTensors(config: Record<string, unknown>, seed = 0, init: RandomLlamaInit = {}): Map<string, RawTensor> {
+  const c = llamaConfig(config);
+  const rng = createRng(seed);
+  const tensors = new Map<string, RawTensor>();
+  const put = (name: string, shape: number[], fill?: number) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    let data: Float32Array;
+    if (fill === undefined) {
+      const isTable = shape[0] === c.vocabSize;
+      const std = isTable ? (init.embeddingStd ?? 0.02) : init.linearStd === 'fan-in' ? 1 / Math.sqrt(shape[1]) : (init.linearStd ?? 0.02);
+      const t = normal(rng, [n], std);
+      data = Float32Array.from(t.dataSync());
+      t.dispose();
+    } else data = new Float32Array(n).fill(fill);
+    tensors.set(name, { dtype: 'float32', shape, data, storedAs: 'F32' });
+  };
+  const h = c.hiddenSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKeyValueHeads * c.headDim;
+  const linear = (name: string, inF: number, outF: number, bias: boolean) => {
+    put(`${name}.weight`, [outF, inF]);
+    if (bias) put(`${name}.bias`, [outF], 0);
+  };
+  put('model.embed_tokens.weight', [c.vocabSize, h]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    put(`${p}.input_layernorm.weight`, [h], 1);
+    linear(`${p}.self_attn.q_proj`, h, q, c.qkvBias);
+    linear(`${p}.self_attn.k_proj`, h, kv, c.qkvBias);
+    linear(`${p}.self_attn.v_proj`, h, kv, c.qkvBias);
+    linear(`${p}.self_attn.o_proj`, q, h, c.outputBias);
+    if (c.qkNorm) {
+      put(`${p}.self_attn.q_norm.weight`, [c.headDim], 1);
+      put(`${p}.self_attn.k_norm.weight`, [c.headDim], 1);
+    }
+    put(`${p}.post_attention_layernorm.weight`, [h], 1);
+    linear(`${p}.mlp.gate_proj`, h, c.intermediateSize, c.mlpBias);
+    linear(`${p}.mlp.up_proj`, h, c.intermediateSize, c.mlpBias);
+    linear(`${p}.mlp.down_proj`, c.intermediateSize, h, c.mlpBias);
+  }
+  put('model.norm.weight', [h], 1);
+  if (!c.tieWordEmbeddings) put('lm_head.weight', [c.vocabSize, h]);
+  return tensors;
+}
+
+/** A Llama-family backbone of `config` (a Hugging Face config.json) with random weights. */
+export function randomLlama(config: Record<string, unknown>, seed = 0): LlamaBackbone {
+  return new LlamaBackbone(
+    llamaConfig(config),
+    new WeightStore(randomLlamaTensors(config, seed), `random ${String(config.model_type)} (seed ${seed})`),
+  );
 }

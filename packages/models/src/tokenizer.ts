@@ -15,11 +15,28 @@ export interface EncodeOptions {
   readonly padding?: 'longest' | 'max_length';
 }
 
+/** One turn of a conversation, as chat templates read it. */
+export interface ChatMessage {
+  readonly role: 'system' | 'user' | 'assistant' | (string & {});
+  readonly content: string;
+}
+
 export interface TextTokenizer {
   readonly padId: number;
-  /** Ids of one text, special tokens included, untruncated. */
-  encodeOne(text: string): { ids: number[]; typeIds?: number[] };
+  /**
+   * Ids of one text, untruncated; special tokens (BOS, [CLS]...) added unless `addSpecialTokens`
+   * is false (text a chat template rendered already holds them).
+   */
+  encodeOne(text: string, options?: { readonly addSpecialTokens?: boolean }): { ids: number[]; typeIds?: number[] };
   readonly defaultMaxLength: number;
+  /** Text of ids (decoder models); special tokens left out with `skipSpecialTokens`. */
+  decode?(ids: readonly number[], options?: { readonly skipSpecialTokens?: boolean }): string;
+  /** Ids that end generation: generation_config.json's `eos_token_id` (one or a list), else the tokenizer's eos token. */
+  readonly eosIds?: readonly number[];
+  /** `tokenizer_config.json`'s `chat_template` rendered (with its special tokens); absent when the model has none. */
+  applyChatTemplate?(messages: readonly ChatMessage[], options?: { readonly addGenerationPrompt?: boolean }): string;
+  /** Largest id it can produce + 1, added tokens included (a model's vocab_size must cover it). */
+  readonly vocabularySize?: number;
 }
 
 /** Encodes a batch: truncation to `maxLength`, then padding with the tokenizer's pad id. */

@@ -7,6 +7,11 @@ import { frozen } from './layers';
  * The tensors of a model file, taken by name with their expected shape. Names are checked as
  * they are taken, and every error names the tensor and the file, so a bad folder is diagnosed in
  * one line.
+ *
+ * Memory: each tensor's values are read once, when it is taken, and nothing here keeps them. A
+ * BF16/F16 file's tensors decode as they are read (core's RawTensor), so while a model loads it
+ * is held as the file plus the variables made so far plus one decoded tensor, not the file plus a
+ * float32 copy of every tensor plus the variables.
  */
 export class WeightStore {
   private readonly taken = new Set<string>();
@@ -45,6 +50,7 @@ export class WeightStore {
   /** A frozen variable registered under its Hugging Face name. `transpose` turns a PyTorch `[out, in]` Linear weight into `[in, out]`. */
   take(name: string, shape: readonly number[], options: { transpose?: boolean; as?: string } = {}): Variable {
     const t = this.raw(name, shape);
+    // `t.data` may decode the tensor: read it once; the array is the tensor's (or garbage) after this.
     let value = tf.tensor(t.data, [...t.shape], t.dtype);
     if (options.transpose) {
       this.transposed.add(options.as ?? name);

@@ -8,6 +8,11 @@ import type { StepBatch } from './train-step';
 export interface TokenizedSplit {
   readonly ids: readonly number[][];
   readonly labels: Int32Array;
+  /**
+   * Instruction tuning: per row, 1 where the token is a target the loss counts (the completion, an
+   * assistant turn), 0 elsewhere; aligned with `ids`. Absent: every token after the first counts.
+   */
+  readonly lossMask?: readonly number[][];
 }
 
 export function tokenizeSplit(tokenizer: TextTokenizer, examples: readonly Example[], maxLength: number): TokenizedSplit {
@@ -25,14 +30,16 @@ export function makeBatch(
   split: TokenizedSplit,
   indices: readonly number[],
   padId: number,
-): { inputs: BackboneInputs; labels: tf.Tensor1D } {
+): { inputs: BackboneInputs; labels: tf.Tensor1D; lossMask?: tf.Tensor2D } {
   const width = Math.max(...indices.map((i) => split.ids[i].length));
   const ids = new Int32Array(indices.length * width).fill(padId);
   const mask = new Int32Array(indices.length * width);
+  const lossMask = split.lossMask ? new Int32Array(indices.length * width) : undefined;
   indices.forEach((row, r) => {
     const seq = split.ids[row];
     ids.set(seq, r * width);
     mask.fill(1, r * width, r * width + seq.length);
+    lossMask?.set(split.lossMask![row], r * width);
   });
   return {
     inputs: {
@@ -43,12 +50,23 @@ export function makeBatch(
       indices.map((i) => split.labels[i]),
       'int32',
     ),
+    ...(lossMask ? { lossMask: tf.tensor2d(lossMask, [indices.length, width], 'int32') } : {}),
   };
 }
 
-export function disposeBatch(b: { inputs: BackboneInputs; labels: tf.Tensor }): void {
+export function disposeBatch(b: { inputs: BackboneInputs; labels: tf.Tensor; lossMask?: tf.Tensor }): void {
   tf.dispose([b.inputs.inputIds, b.inputs.attentionMask, b.labels]);
   b.inputs.tokenTypeIds?.dispose();
+  b.lossMask?.dispose();
+}
+
+/** Targets of a row the loss counts: its tokens after the first, only the masked ones where there is a loss mask. */
+export function targetTokens(split: TokenizedSplit, row: number): number {
+  const mask = split.lossMask?.[row];
+  if (!mask) return Math.max(0, split.ids[row].length - 1);
+  let n = 0;
+  for (let t = 1; t < mask.length; t++) n += mask[t];
+  return n;
 }
 
 /** Consecutive index chunks `[0..n)` of at most `size`. */

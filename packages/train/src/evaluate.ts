@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '@deltatune/core';
-import { chunks, disposeBatch, makeBatch, type TokenizedSplit } from './batches';
+import { chunks, disposeBatch, makeBatch, targetTokens, type TokenizedSplit } from './batches';
 import { causalLmLoss, crossEntropy, type ClassificationHead } from './head';
 import { classificationMetrics, type ClassificationMetrics, type LmMetrics } from './metrics';
 
@@ -61,16 +61,19 @@ export async function evaluateClassification(
   return metrics;
 }
 
-/** Mean next-token loss and perplexity over a split (token-weighted). */
+/**
+ * Mean next-token loss and perplexity over a split (token-weighted). With a loss mask (instruction
+ * tuning) only the masked tokens count: the held-out loss of the completions, not of the prompts.
+ */
 export async function evaluateLm(backbone: Backbone, split: TokenizedSplit, batchSize: number, padId: number): Promise<LmMetrics> {
   let totalLoss = 0;
   let totalTokens = 0;
   for (const idx of chunks(split.ids.length, batchSize)) {
     const batch = makeBatch(split, idx, padId);
-    const tokens = idx.reduce((n, i) => n + Math.max(0, split.ids[i].length - 1), 0);
+    const tokens = idx.reduce((n, i) => n + targetTokens(split, i), 0);
     const loss = tf.tidy(() => {
       const out = backbone.forward(batch.inputs);
-      return causalLmLoss(out.logits!, batch.inputs.inputIds, batch.inputs.attentionMask);
+      return causalLmLoss(out.logits!, batch.inputs.inputIds, batch.inputs.attentionMask, batch.lossMask);
     });
     totalLoss += (await loss.data())[0] * tokens;
     totalTokens += tokens;

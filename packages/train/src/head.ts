@@ -54,12 +54,18 @@ export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
   return tf.neg(tf.mean(picked));
 }
 
-/** Mean next-token cross-entropy over real positions: what perplexity is built from. */
-export function causalLmLoss(logits: Tensor, inputIds: Tensor, attentionMask: Tensor): Tensor {
+/**
+ * Mean next-token cross-entropy over real positions: what perplexity is built from. `lossMask`
+ * (`[batch, seq]`, 1 where a token is a target: instruction tuning's completion tokens) narrows the
+ * mean to those tokens; it is shifted as the targets are, so `lossMask[t]` says whether token `t`
+ * (predicted from position `t - 1`) counts. Without it every real token after the first does.
+ */
+export function causalLmLoss(logits: Tensor, inputIds: Tensor, attentionMask: Tensor, lossMask?: Tensor): Tensor {
   const [b, s, v] = logits.shape as number[];
   const predicted = tf.slice(logits, [0, 0, 0], [b, s - 1, v]);
   const targets = tf.slice(tf.cast(inputIds, 'int32'), [0, 1], [b, s - 1]);
-  const mask = tf.cast(tf.slice(attentionMask, [0, 1], [b, s - 1]), 'float32');
+  const real = tf.cast(tf.slice(attentionMask, [0, 1], [b, s - 1]), 'float32');
+  const mask = lossMask ? tf.mul(real, tf.cast(tf.slice(lossMask, [0, 1], [b, s - 1]), 'float32')) : real;
   const logProbs = tf.logSoftmax(predicted);
   const picked = tf.sum(tf.mul(logProbs, tf.oneHot(targets, v)), 2);
   return tf.neg(tf.div(tf.sum(tf.mul(picked, mask)), tf.maximum(tf.sum(mask), 1)));

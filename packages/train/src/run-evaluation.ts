@@ -25,19 +25,19 @@ export class RunEvaluation {
 
   async validate(): Promise<Record<string, number>> {
     const { backbone, head, validation, batchSize, padId, validationFeatures } = this.o;
-    if (this.o.task === 'lm') return { ...(await evaluateLm(backbone, validation, batchSize, padId)) };
+    if (this.o.task !== 'classification') return { ...(await evaluateLm(backbone, validation, batchSize, padId)) };
     if (validationFeatures) return { ...(await evaluateFeatures(validationFeatures, validation.labels, head!)) };
     return { ...(await evaluateClassification(backbone, head!, validation, batchSize, padId)) };
   }
 
-  /** Higher is better: accuracy for classification, -loss for LM. */
+  /** Higher is better: accuracy for classification, -loss for LM and SFT (the completions' loss). */
   score(metrics: Record<string, number>): number {
-    return this.o.task === 'lm' ? -metrics.loss : metrics.accuracy;
+    return this.o.task === 'classification' ? metrics.accuracy : -metrics.loss;
   }
 
   async test(): Promise<ClassificationMetrics | LmMetrics> {
     const { backbone, head, test, batchSize, padId } = this.o;
-    return this.o.task === 'lm'
+    return this.o.task !== 'classification'
       ? await evaluateLm(backbone, test, batchSize, padId)
       : await evaluateClassification(backbone, head!, test, batchSize, padId);
   }

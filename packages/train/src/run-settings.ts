@@ -13,6 +13,8 @@ export function runSettings(o: TrainOptions, variables: readonly Variable[]): Re
     'full fine-tuning': !!o.fullFineTune,
     dataset: [o.dataset.name, o.dataset.train.length, o.dataset.validation.length],
     task: o.task ?? 'classification',
+    // Only when set: a new key would change the fingerprint of every earlier run's checkpoint.
+    ...(o.pack ? { 'packing (--pack)': true } : {}),
     'learning rate (--lr)': o.learningRate,
     'delta learning rates (--delta-lr)': o.deltaLearningRates ?? {},
     'schedule (--schedule)': o.schedule ?? null,

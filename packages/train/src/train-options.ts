@@ -1,18 +1,29 @@
 import type { Backbone, Delta } from '@deltatune/core';
 import type { TextTokenizer } from '@deltatune/models';
-import type { Dataset } from './datasets/types';
+import type { Dataset, SftDataset } from './datasets/types';
 import type { ClassificationHead } from './head';
 import type { ClassificationMetrics, LmMetrics } from './metrics';
 import type { RunCheckpointStore } from './run-checkpoint';
 import type { ScheduleKind } from './schedule';
 
-export type TaskKind = 'classification' | 'lm';
+/**
+ * `classification`: a head over the pooled output. `lm`: causal language modelling of every token.
+ * `sft`: instruction tuning of a decoder, the loss on the completions (assistant turns) only.
+ */
+export type TaskKind = 'classification' | 'lm' | 'sft';
 
 export interface TrainOptions {
   readonly backbone: Backbone;
   readonly tokenizer: TextTokenizer;
-  readonly dataset: Dataset;
+  /** Labelled texts (classification, lm), or prompt/completion and conversation examples (sft). */
+  readonly dataset: Dataset | SftDataset;
   readonly task?: TaskKind;
+  /**
+   * `sft`: pack the training examples into rows of `maxLength` (`packSplit`: attention crosses the
+   * examples of a row); `batchSize` then counts packed rows. Validation and test are scored
+   * unpacked, so their numbers do not depend on it.
+   */
+  readonly pack?: boolean;
   /**
    * Attached deltas; those with `trainable` set are trained, unless switched off (`active` false) or
    * merged: those do not take part in the forward pass, and weight decay alone would shrink them.
@@ -68,6 +79,10 @@ export type TrainEvent =
   /** `dir`: the checkpoint store's location (a folder on disk). */
   | { type: 'checkpoint'; step: number; dir: string }
   | { type: 'resumed'; step: number }
+  /** `sft`: examples of a split left out, truncation at `maxLength` having cut away all they would train on. */
+  | { type: 'dropped'; split: 'train' | 'validation' | 'test'; dropped: number; examples: number; maxLength: number }
+  /** `sft` with `pack`: the training examples went into this many rows. */
+  | { type: 'packed'; examples: number; rows: number }
   /** `resume` was asked for, and there was no checkpoint to continue from. */
   | { type: 'fresh'; dir: string };
 
@@ -81,4 +96,6 @@ export interface TrainResult {
   readonly test: ClassificationMetrics | LmMetrics;
   readonly head?: ClassificationHead;
   readonly trainedParameters: number;
+  /** `sft`: per split, the examples truncation left nothing to train on (left out). */
+  readonly dropped?: Readonly<Record<'train' | 'validation' | 'test', number>>;
 }

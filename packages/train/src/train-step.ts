@@ -32,8 +32,11 @@ export type TrainStepOptions = Pick<
 
 /** One step's examples. The caller owns (and disposes) its tensors; the step only reads them. */
 export type StepBatch =
-  /** Token ids through the backbone and its deltas; `labels` for classification. */
-  | { readonly inputs: BackboneInputs; readonly labels?: Tensor }
+  /**
+   * Token ids through the backbone and its deltas; `labels` for classification; `lossMask`
+   * (`[batch, seq]`, 1 on the tokens the loss counts) for instruction tuning.
+   */
+  | { readonly inputs: BackboneInputs; readonly labels?: Tensor; readonly lossMask?: Tensor }
   /** The head over pooled features cached from a frozen backbone (`trainsBackbone` false). */
   | { readonly features: Tensor; readonly labels: Tensor };
 
@@ -82,7 +85,8 @@ export function createTrainStep(o: TrainStepOptions): TrainStep {
   const lossOf = (batch: StepBatch): Tensor => {
     if ('features' in batch) return crossEntropy(head!.logits(batch.features), batch.labels);
     const out = o.backbone.forward(batch.inputs, { training: true });
-    if (task === 'lm') return causalLmLoss(out.logits!, batch.inputs.inputIds, batch.inputs.attentionMask);
+    if (task === 'lm' || task === 'sft')
+      return causalLmLoss(out.logits!, batch.inputs.inputIds, batch.inputs.attentionMask, 'lossMask' in batch ? batch.lossMask : undefined);
     if (!batch.labels) throw new DeltaTuneError('a classification batch needs labels', 'pass labels: an int32 tensor, one per row');
     return crossEntropy(head!.logits(out.pooled), batch.labels);
   };

@@ -1,4 +1,4 @@
-import { stepRows, tokenizeSplit, trainingBatch } from './batches';
+import { stepRows, trainingBatch } from './batches';
 import { assertNotDiverged } from './divergence';
 import { cacheFeatures, type FeatureCache } from './feature-cache';
 import { ClassificationHead } from './head';
@@ -7,6 +7,7 @@ import { RunEvaluation } from './run-evaluation';
 import { runSettings } from './run-settings';
 import { RunState } from './run-state';
 import { StepQueue } from './step-queue';
+import { tokenizeTask } from './task-splits';
 import { Throughput } from './throughput';
 import type { TrainOptions, TrainResult } from './train-options';
 import { createTrainStep, type QueuedStep, type TrainStep } from './train-step';
@@ -29,11 +30,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const startedAt = Date.now();
   const padId = o.tokenizer.padId;
   emit({ type: 'phase', name: 'tokenize' });
-  const splits = {
-    train: tokenizeSplit(o.tokenizer, o.dataset.train, o.maxLength),
-    validation: tokenizeSplit(o.tokenizer, o.dataset.validation, o.maxLength),
-    test: tokenizeSplit(o.tokenizer, o.dataset.test, o.maxLength),
-  };
+  const { dropped, ...splits } = tokenizeTask(o, emit);
   checkVocabulary(o.backbone, [splits.train, splits.validation, splits.test]);
   const rows = splits.train.ids.length;
   const totalSteps = o.steps ?? Math.max(1, Math.round((o.epochs ?? 1) * Math.ceil(rows / o.batchSize)));
@@ -128,6 +125,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       test,
       head,
       trainedParameters: step.trainedParameters,
+      ...(dropped ? { dropped } : {}),
     };
   } finally {
     await queue?.drain();

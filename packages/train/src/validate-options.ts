@@ -1,4 +1,6 @@
 import { DeltaTuneError } from '@deltatune/core';
+import { isSftExample } from './datasets/types';
+import { checkSftData } from './sft/check';
 import type { TrainOptions } from './train-options';
 
 type Rule = { ok: (n: number) => boolean; what: string };
@@ -45,8 +47,10 @@ export function validateTrainOptions(o: TrainOptions): void {
     );
   }
   const task = o.task ?? 'classification';
-  if (task !== 'classification' && task !== 'lm')
-    throw new DeltaTuneError(`train: unknown task "${String(task)}"`, 'use task "classification" or "lm"');
+  if (task !== 'classification' && task !== 'lm' && task !== 'sft')
+    throw new DeltaTuneError(`train: unknown task "${String(task)}"`, 'use task "classification", "lm" or "sft"');
+  if (o.pack && task !== 'sft')
+    throw new DeltaTuneError(`train: pack packs instruction-tuning examples, not task "${task}"`, 'use pack with task "sft", or drop it');
   const d = o.dataset;
   for (const split of ['train', 'validation', 'test'] as const) {
     if (!d[split] || d[split].length === 0) {
@@ -58,6 +62,12 @@ export function validateTrainOptions(o: TrainOptions): void {
       );
     }
   }
+  if (task === 'sft') checkSftData(d, o.tokenizer);
+  else if (isSftExample(d.train[0]))
+    throw new DeltaTuneError(
+      `dataset ${d.name} holds prompt/completion or messages examples, which task "${task}" does not read`,
+      'train them with task "sft"',
+    );
   if (task === 'classification' && d.labels.length < 2) {
     throw new DeltaTuneError(
       `dataset ${d.name} has ${d.labels.length} label${d.labels.length === 1 ? ` ("${d.labels[0]}")` : 's'}: a classifier needs at least 2`,

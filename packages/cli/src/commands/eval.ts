@@ -4,17 +4,21 @@ import { CONFIG_FILE, DeltaTuneError } from '@deltatune/core';
 import {
   CLASSIFIER_CONFIG,
   LM_TASK_FILE,
+  checkSftData,
   evaluateClassification,
   evaluateLm,
   limitDataset,
+  tokenizeSftSplit,
   tokenizeSplit,
   type ClassifierConfig,
+  type Dataset,
+  type TokenizedSplit,
 } from '@deltatune/train';
 import { loadClassifier, loadDataset } from '@deltatune/train/node';
 import type { Flags } from '../args';
 import { flag } from '../command-line/flag-schema';
 import { COMMON_FLAGS } from '../common-flags';
-import { modelAndTokenizer, output, prepare } from '../context';
+import { modelAndTokenizer, output, prepare, resolveModel } from '../context';
 import { ProgressBar, table } from '../progress';
 import { loadDeltas } from '../deltas';
 import { defineCommand } from './command';
@@ -52,26 +56,27 @@ export const evalCommand = defineCommand({
   summary: 'evaluate a saved delta + head on a split',
   about: `deltatune eval --delta DIR [--split test|validation]
   DIR is a folder written by train (delta/, deltas/ or head/): a classification run's delta and classifier.json
-  give accuracy / macro-F1 / loss; a --task lm run's delta and task.json give loss and perplexity.
+  give accuracy / macro-F1 / loss; a --task lm run's delta and task.json give loss and perplexity, a --task sft
+  run's the loss and perplexity of the completions (assistant turns) only.
   Model, dataset, split size, max length and batch size default to what the run used.`,
   flags: EVAL_FLAGS,
   run: (flags) => evaluate(flags),
 });
 
-type LmTask = Omit<ClassifierConfig, 'labels' | 'hidden'> & { task: 'lm' };
+type LmTask = Omit<ClassifierConfig, 'labels' | 'hidden'> & { task: 'lm' | 'sft' };
 
 function readLmTask(dir: string): LmTask | undefined {
   const path = join(dir, LM_TASK_FILE);
   if (!existsSync(path)) return undefined;
   try {
     const t = JSON.parse(readFileSync(path, 'utf8')) as LmTask;
-    if (t && t.task === 'lm' && typeof t.dataset === 'string') return t;
+    if (t && (t.task === 'lm' || t.task === 'sft') && typeof t.dataset === 'string') return t;
   } catch {
     // reported below as a folder eval cannot use
   }
   throw new DeltaTuneError(
     `${path} is not a task file deltatune wrote`,
-    'evaluate the delta/ folder of a `deltatune train --task lm` run, or train again',
+    'evaluate the delta/ folder of a `deltatune train --task lm` (or sft) run, or train again',
   );
 }
 
@@ -102,14 +107,15 @@ async function evaluate(flags: Flags<typeof EVAL_FLAGS>): Promise<void> {
       "read the test scores in the run's metrics.json, or train a delta method (--method lora) to get a folder eval can load",
     );
   }
-  const { backbone, tokenizer } = modelAndTokenizer(model, true);
+  const { backbone, tokenizer } = modelAndTokenizer(await resolveModel(model, json), true);
   // The whole model the head was trained on: the frozen deltas the run attached, then its own.
   const deltas = [
     ...loadDeltas(backbone, config.frozenDeltas ?? []),
     ...(existsSync(join(dir, CONFIG_FILE)) || config.deltas ? loadDeltas(backbone, [dir]) : []),
   ];
   try {
-    const dataset = limitDataset(loadDataset(datasetName, config.columns, { task: lm ? 'lm' : 'classification' }), { [split]: limit });
+    const task = lm?.task ?? 'classification';
+    const dataset: Dataset<unknown> = limitDataset(loadDataset(datasetName, config.columns, { task }), { [split]: limit });
     if (classifier && JSON.stringify(dataset.labels) !== JSON.stringify(classifier.config.labels)) {
       throw new DeltaTuneError(
         `${datasetName} has labels ${dataset.labels.join(', ')}, but the head in ${dir} was trained on ${classifier.config.labels.join(
@@ -118,7 +124,15 @@ async function evaluate(flags: Flags<typeof EVAL_FLAGS>): Promise<void> {
         `evaluate on a dataset with the same labels (the run used --dataset ${config.dataset})`,
       );
     }
-    const tokenized = tokenizeSplit(tokenizer!, dataset[split], maxLength);
+    let tokenized: TokenizedSplit;
+    let dropped = 0;
+    if (task === 'sft') {
+      // Scored as the run scored it: the completions' tokens only, examples cut before theirs left out.
+      checkSftData(dataset, tokenizer!);
+      const sft = tokenizeSftSplit(tokenizer!, dataset[split], maxLength, `${datasetName} ${split}`);
+      tokenized = sft;
+      dropped = sft.dropped;
+    } else tokenized = tokenizeSplit(tokenizer!, (dataset as Dataset)[split], maxLength);
     if (tokenized.ids.length === 0)
       throw new DeltaTuneError(
         `the ${split} split of ${datasetName} is empty`,
@@ -134,7 +148,11 @@ async function evaluate(flags: Flags<typeof EVAL_FLAGS>): Promise<void> {
     };
     if (lm) {
       const metrics = await evaluateLm(backbone, tokenized, batchSize, tokenizer!.padId);
-      output(json, { ...common, ...metrics }, () =>
+      if (dropped)
+        process.stderr.write(
+          `  warning: ${dropped} ${split} examples left out: --max-length ${maxLength} cuts them before their completion\n`,
+        );
+      output(json, { ...common, task, ...metrics, ...(task === 'sft' ? { dropped } : {}) }, () =>
         table(
           ['dataset', 'split', 'examples', 'loss', 'perplexity'],
           [[datasetName, split, String(metrics.examples), metrics.loss.toFixed(4), metrics.perplexity.toFixed(3)]],

@@ -6,7 +6,7 @@ import { claimOutputDir, writeFileAtomic } from '@deltatune/node';
 import type { Flags } from '../args';
 import { flag } from '../command-line/flag-schema';
 import { COMMON_FLAGS } from '../common-flags';
-import { modelAndTokenizer, output, prepare } from '../context';
+import { modelAndTokenizer, output, prepare, resolveModel } from '../context';
 import { aggregate, markdownTable, writeReport } from '../experiment/report';
 import { cellsOf, checkGridMethods, readGrid } from '../experiment/grid';
 import { cellSpec, runCell, type CellResult } from '../experiment/run-cell';
@@ -104,7 +104,7 @@ async function experiment(flags: Flags<typeof EXPERIMENT_FLAGS>, positional: rea
     const mine = pending.filter((c) => cells.indexOf(c) % count === index);
     if (!shard) log(`experiment ${grid.name}: ${cells.length} cells, ${cells.length - pending.length} already done, backend ${backend}`);
     if (mine.length) {
-      const { backbone, tokenizer } = modelAndTokenizer(grid.model, true);
+      const { backbone, tokenizer } = modelAndTokenizer(await resolveModel(grid.model, true), true);
       for (const [i, cell] of mine.entries()) {
         const result = await runCell(backbone, tokenizer!, cell, grid.target, grid.model);
         writeFileAtomic(cellFile(cell.id), JSON.stringify(result) + '\n');

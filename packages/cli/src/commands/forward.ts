@@ -8,14 +8,19 @@ import { checkOutFile } from '../out-file';
 import type { Flags } from '../args';
 import { flag } from '../command-line/flag-schema';
 import { COMMON_FLAGS } from '../common-flags';
-import { modelAndTokenizer, output, prepare } from '../context';
+import { modelAndTokenizer, output, prepare, resolveModel } from '../context';
 import { defineCommand } from './command';
 
 /** The keys of out.json: a file holding only these is one forward wrote. */
 const FORWARD_OUTPUTS = ['last_hidden_state', 'pooler_output', 'logits', 'embedding'];
 
 const FORWARD_FLAGS = {
-  model: flag({ type: 'text', accepts: 'a Hugging Face model folder, or use-lite', help: 'the backbone to run', placeholder: 'MODEL' }),
+  model: flag({
+    type: 'text',
+    accepts: 'a Hugging Face model folder or hub id, or use-lite',
+    help: 'the backbone to run',
+    placeholder: 'MODEL',
+  }),
   inputs: flag({
     type: 'text',
     accepts: 'a .json file',
@@ -34,7 +39,7 @@ export const forwardCommand = defineCommand({
   name: 'forward',
   summary: 'run a backbone (with deltas) on inputs, write its outputs',
   about: `deltatune forward --model <folder|use-lite> (--inputs in.json | --text "..."...) [--out out.json] [--delta DIR]... [--merge]
-  out.json: last_hidden_state + pooler_output (BERT/RoBERTa), logits (GPT-2), embedding (USE-lite)`,
+  out.json: last_hidden_state + pooler_output (BERT/RoBERTa), logits (GPT-2, Llama family), embedding (USE-lite)`,
   flags: FORWARD_FLAGS,
   run: (flags) => forward(flags),
 });
@@ -151,7 +156,7 @@ async function forward(flags: Flags<typeof FORWARD_FLAGS>): Promise<void> {
     );
   if (!inputsPath && texts.length === 0)
     throw new DeltaTuneError('deltatune forward needs --inputs in.json or --text', 'e.g. --text "hello world"');
-  const { backbone, tokenizer } = modelAndTokenizer(model, !inputsPath);
+  const { backbone, tokenizer } = modelAndTokenizer(await resolveModel(model, json), !inputsPath);
   const deltas = loadDeltas(backbone, deltaDirs);
   if (merge) {
     for (const d of deltas) {
@@ -166,7 +171,7 @@ async function forward(flags: Flags<typeof FORWARD_FLAGS>): Promise<void> {
   const inputs = inputsPath ? readInputs(inputsPath, backbone) : batchToTensors(encodeBatch(tokenizer!, texts));
   const out = backbone.forward(inputs);
   const result: Record<string, unknown> = {};
-  if (backbone.architecture === 'gpt2') result.logits = await out.logits!.array();
+  if (out.logits) result.logits = await out.logits.array();
   else if (backbone.architecture === 'use-lite') result.embedding = await out.embedding!.array();
   else {
     result.last_hidden_state = await out.lastHiddenState!.array();

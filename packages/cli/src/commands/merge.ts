@@ -1,7 +1,15 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { isAbsolute, join, normalize, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { DeltaTuneError, writeSafetensors, type TensorToWrite } from '@deltatune/core';
+import {
+  DeltaTuneError,
+  readSafetensorsHeader,
+  writeSafetensors,
+  type Backbone,
+  type RawTensor,
+  type SafetensorsDtype,
+  type TensorToWrite,
+} from '@deltatune/core';
 import { backboneFromHuggingFace, checkpointNameMap } from '@deltatune/models';
 import { USE_LITE, readModelTensors } from '@deltatune/models/node';
 import { claimOutputDir, writeFileAtomic } from '@deltatune/node';
@@ -9,23 +17,56 @@ import { loadDeltas } from '../deltas';
 import type { Flags } from '../args';
 import { flag } from '../command-line/flag-schema';
 import { COMMON_FLAGS } from '../common-flags';
-import { output, prepare } from '../context';
+import { output, prepare, resolveModel } from '../context';
 import { defineCommand } from './command';
 
 const MERGE_FLAGS = {
-  model: flag({ type: 'text', accepts: 'a Hugging Face model folder', help: 'the model the deltas were trained on', placeholder: 'MODEL' }),
+  model: flag({
+    type: 'text',
+    accepts: 'a Hugging Face model folder or hub id',
+    help: 'the model the deltas were trained on',
+    placeholder: 'MODEL',
+  }),
   delta: flag({ type: 'text', accepts: 'a saved delta folder', help: 'a delta to fold in', placeholder: 'DIR', repeatable: true }),
   out: flag({ type: 'text', accepts: 'a folder', help: 'where the merged model is written', placeholder: 'DIR' }),
   overwrite: flag({ type: 'switch', help: 'write into an --out that holds other files' }),
+  dtype: flag({
+    type: { choices: ['float32', 'bfloat16', 'float16'] },
+    help: "the floating-point weights' dtype (config.json's torch_dtype follows)",
+    placeholder: 'DTYPE',
+    defaultText: 'each as --model stores it',
+  }),
   ...COMMON_FLAGS,
 } as const;
+
+type TorchDtype = 'float32' | 'bfloat16' | 'float16';
+const STORED: Record<TorchDtype, SafetensorsDtype> = { float32: 'F32', bfloat16: 'BF16', float16: 'F16' };
+
+const INDEX = 'model.safetensors.index.json';
+
+// Copied as they are: what transformers and tokenizers read besides config.json and the weights.
+const COPIED = [
+  'generation_config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'chat_template.json',
+  'added_tokens.json',
+  'tokenizer.model',
+  'vocab.txt',
+  'vocab.json',
+  'merges.txt',
+];
 
 export const mergeCommand = defineCommand({
   name: 'merge',
   summary: 'fold LoRA/BitFit deltas into a Hugging Face folder',
-  about: `deltatune merge --model <HF folder> --delta DIR [--delta DIR]... --out <folder>
+  about: `deltatune merge --model <HF folder> --delta DIR [--delta DIR]... --out <folder> [--dtype float32|bfloat16|float16]
   Folds merge-able deltas (LoRA family, BitFit) into the weights and writes a Hugging Face folder
-  (config.json + model.safetensors, PyTorch layouts) that transformers loads without PEFT.`,
+  (config.json, the weights in the input's layout: model.safetensors or the same shards and index,
+  PyTorch layouts; generation config and tokenizer files copied) that transformers loads without PEFT.
+  Each tensor keeps the dtype it has in --model (a bfloat16 model stays bfloat16) unless --dtype says.`,
   flags: MERGE_FLAGS,
   run: (flags) => merge(flags),
 });
@@ -33,7 +74,9 @@ export const mergeCommand = defineCommand({
 async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
   const { backend } = await prepare(flags);
   const json = flags.value('json');
-  const model = flags.required('model', 'the Hugging Face folder the delta was trained on');
+  const modelArg = flags.required('model', 'the Hugging Face folder (or hub id) the delta was trained on');
+  // A hub id is merged from its snapshot in the Hugging Face cache (downloaded if missing).
+  const model = modelArg === USE_LITE ? modelArg : await resolveModel(modelArg, json);
   const deltaDirs = flags.value('delta');
   const out = flags.required('out', 'a folder for the merged model');
   if (model === USE_LITE)
@@ -54,7 +97,13 @@ async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
       `write the merged model to a new folder, e.g. --out ${model.replace(/\/+$/, '')}-merged`,
     );
   }
-  claimOutputDir(out, { kind: 'merge', replaces: ['merge'], overwrite: flags.value('overwrite'), settings: { model, deltas: deltaDirs } });
+  claimOutputDir(out, {
+    kind: 'merge',
+    replaces: ['merge'],
+    overwrite: flags.value('overwrite'),
+    settings: { model: modelArg, deltas: deltaDirs },
+  });
+  const dtype = flags.value('dtype');
   // One read of the weights serves both the backbone and the tensors it does not hold (heads).
   const original = readModelTensors(resolve(model));
   const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
@@ -68,39 +117,120 @@ async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
       );
     d.merge();
   }
-  // Write every tensor of the original file, replacing those the backbone holds (merged now).
-  const tensors = new Map<string, TensorToWrite>();
-  const toParameter = checkpointNameMap(config.model_type as string, original.keys());
-  for (const [name, raw] of original) {
-    const key = toParameter(name);
-    const ours = key === undefined ? undefined : backbone.parameters.get(key);
-    if (key === undefined || !ours) {
-      tensors.set(name, raw);
-      continue;
-    }
-    // BERT Linear weights are held [in, out]; the file wants PyTorch's [out, in].
-    const transposed = !!backbone.transposedParameters?.has(key);
-    const value = transposed ? tf.transpose(ours) : ours;
-    tensors.set(name, { dtype: 'float32', shape: raw.shape, data: (await value.data()) as Float32Array });
-    if (value !== ours) value.dispose();
-  }
-  writeFileAtomic(join(out, 'model.safetensors'), writeSafetensors(tensors, { format: 'pt' }));
-  for (const extra of [
-    'config.json',
-    'tokenizer.json',
-    'tokenizer_config.json',
-    'vocab.txt',
-    'merges.txt',
-    'vocab.json',
-    'special_tokens_map.json',
-  ]) {
+  const stale = weightFiles(out);
+  const written = await writeWeights(model, out, original, backbone, config.model_type as string, dtype && STORED[dtype]);
+  // A previous merge's weights in another layout would shadow or mix with these (model.safetensors wins over an index).
+  for (const file of stale) if (!written.files.includes(file)) rmSync(join(out, file), { force: true });
+  for (const extra of COPIED) {
     if (existsSync(join(model, extra))) writeFileAtomic(join(out, extra), readFileSync(join(model, extra)));
   }
+  // Last: the file that makes the folder a model.
+  writeFileAtomic(join(out, 'config.json'), dtype ? withDtype(config, dtype) : readFileSync(join(model, 'config.json')));
+  const shards = written.files.length - 1;
   output(
     json,
-    { backend, model, merged: deltas.map((d) => ({ name: d.name, method: d.method })), out },
-    () => `merged ${deltas.map((d) => `${d.name} (${d.method})`).join(', ')} into ${out}/model.safetensors`,
+    { backend, model, merged: deltas.map((d) => ({ name: d.name, method: d.method })), out, files: written.files, dtypes: written.dtypes },
+    () =>
+      `merged ${deltas.map((d) => `${d.name} (${d.method})`).join(', ')} into ${out}: ${
+        shards === 0 ? written.files[0] : `${shards} shard${shards === 1 ? '' : 's'} + ${INDEX}`
+      } (${written.dtypes.join('/')})`,
   );
   for (const d of deltas) d.detach();
   backbone.dispose();
+}
+
+/**
+ * Writes every tensor of the original file(s), those the backbone holds merged, in the input's own
+ * layout: one model.safetensors, or the same shards under the same names plus an index (so a
+ * writer holds one shard at a time, and tools that expect the shard layout find it). Each tensor is
+ * stored as the input stored it, or as `as` for floating-point ones. Tensors the input lacks (a
+ * tied lm_head) are not added.
+ */
+async function writeWeights(
+  model: string,
+  out: string,
+  original: ReadonlyMap<string, RawTensor>,
+  backbone: Backbone,
+  modelType: string,
+  as: SafetensorsDtype | undefined,
+): Promise<{ files: string[]; dtypes: SafetensorsDtype[] }> {
+  const layout = inputLayout(model, original.keys());
+  const toParameter = checkpointNameMap(modelType, original.keys());
+  const dtypes: SafetensorsDtype[] = [];
+  let totalSize = 0;
+  for (const [file, names] of layout.files) {
+    const tensors = new Map<string, TensorToWrite>();
+    for (const name of names) {
+      const raw = original.get(name)!;
+      const writeAs = raw.dtype === 'float32' && as ? as : raw.storedAs;
+      if (raw.dtype === 'float32') dtypes.push(writeAs);
+      const key = toParameter(name);
+      const ours = key === undefined ? undefined : backbone.parameters.get(key);
+      if (key === undefined || !ours) {
+        tensors.set(name, { dtype: raw.dtype, shape: raw.shape, data: raw.data, writeAs });
+        continue;
+      }
+      // BERT Linear weights are held [in, out]; the file wants PyTorch's [out, in].
+      const value = backbone.transposedParameters?.has(key) ? tf.transpose(ours) : ours;
+      tensors.set(name, { dtype: 'float32', shape: raw.shape, data: (await value.data()) as Float32Array, writeAs });
+      if (value !== ours) value.dispose();
+    }
+    const bytes = writeSafetensors(tensors, { format: 'pt' });
+    totalSize += bytes.byteLength - readSafetensorsHeader(bytes).dataStart;
+    writeFileAtomic(join(out, file), bytes);
+  }
+  const files = [...layout.files.keys()];
+  if (layout.index) {
+    const weightMap = Object.fromEntries([...layout.files].flatMap(([file, names]) => names.map((n) => [n, file])).sort());
+    const metadata = { ...(layout.index.metadata as object | undefined), total_size: totalSize };
+    writeFileAtomic(join(out, INDEX), JSON.stringify({ ...layout.index, metadata, weight_map: weightMap }, null, 2) + '\n');
+    files.push(INDEX);
+  }
+  return { files, dtypes: [...new Set(dtypes)] };
+}
+
+/** Which file each tensor is in: model.safetensors, or the shards model.safetensors.index.json names. */
+function inputLayout(model: string, names: Iterable<string>): { files: Map<string, string[]>; index?: Record<string, unknown> } {
+  const all = [...names];
+  if (existsSync(join(model, 'model.safetensors'))) return { files: new Map([['model.safetensors', all]]) };
+  // readModelTensors has read and checked the index and its shards already.
+  const index = JSON.parse(readFileSync(join(model, INDEX), 'utf8')) as Record<string, unknown>;
+  const weightMap = index.weight_map as Record<string, string>;
+  const files = new Map<string, string[]>();
+  for (const shard of new Set(Object.values(weightMap))) {
+    // The shard names become paths under --out: keep them there.
+    if (isAbsolute(shard) || normalize(shard).startsWith('..')) {
+      throw new DeltaTuneError(
+        `${join(model, INDEX)} names a shard outside the folder (${JSON.stringify(shard)})`,
+        'use an index whose shards are files in the model folder',
+      );
+    }
+    files.set(shard, []);
+  }
+  // A tensor a shard holds but the index does not list goes into the last shard (and into the new index).
+  const last = [...files.keys()].pop()!;
+  for (const name of all) files.get(weightMap[name] ?? last)!.push(name);
+  return { files, index };
+}
+
+/** The weight files a folder holds now: model.safetensors, the index and the shards it names. */
+function weightFiles(dir: string): string[] {
+  const found = ['model.safetensors', INDEX].filter((f) => existsSync(join(dir, f)));
+  try {
+    const weightMap = (JSON.parse(readFileSync(join(dir, INDEX), 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map;
+    for (const shard of new Set(Object.values(weightMap ?? {}))) {
+      if (typeof shard === 'string' && !isAbsolute(shard) && !normalize(shard).startsWith('..') && existsSync(join(dir, shard)))
+        found.push(shard);
+    }
+  } catch {
+    // No index, or not one we can read: only the fixed names above.
+  }
+  return found;
+}
+
+/** config.json saying the new dtype: torch_dtype, and `dtype` where newer transformers wrote that. */
+function withDtype(config: Record<string, unknown>, dtype: TorchDtype): string {
+  const updated: Record<string, unknown> = { ...config, torch_dtype: dtype };
+  if ('dtype' in config) updated.dtype = dtype;
+  return JSON.stringify(updated, null, 2) + '\n';
 }

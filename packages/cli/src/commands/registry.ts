@@ -1,10 +1,13 @@
 import { BENCH_HELP, benchCommand } from './bench';
 import { BENCH_FLAGS } from './bench-flags';
+import { benchLlmCommand } from './bench-llm';
+import { chatCommand } from './chat';
 import { defineCommand, type Command } from './command';
 import { demoCommand } from './demo';
 import { evalCommand } from './eval';
 import { experimentCommand } from './experiment';
 import { forwardCommand } from './forward';
+import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
 import { mergeCommand } from './merge';
 import { trainCommand } from './train';
@@ -23,8 +26,11 @@ export const COMMANDS: readonly Command[] = [
   trainCommand,
   evalCommand,
   forwardCommand,
+  generateCommand,
+  chatCommand,
   inspectCommand,
   mergeCommand,
   experimentCommand,
   bench,
+  benchLlmCommand,
 ];

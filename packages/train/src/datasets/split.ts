@@ -39,13 +39,13 @@ const percent = (f: number) => `${Math.round(f * 1000) / 10}%`;
  * Shuffles with the split seed, then cuts test, validation and train, in that order. Throws when a
  * split would be empty: training and evaluation would otherwise fail much later, inside tfjs.
  */
-export function splitExamples(
+export function splitExamples<E = Example>(
   name: string,
   labels: readonly string[],
-  examples: readonly Example[],
+  examples: readonly E[],
   source: string,
   fractions: SplitFractions = DEFAULT_FRACTIONS,
-): Dataset {
+): Dataset<E> {
   const sizes = splitSizes(examples.length, fractions);
   if (sizes.train <= 0 || sizes.validation <= 0 || sizes.test <= 0) {
     const n = examples.length;

@@ -10,12 +10,12 @@ export interface FileColumns {
 }
 
 /** One parsed record and the (1-based) line it starts on, so every complaint can point at the file's line. */
-interface SourceRecord {
+export interface SourceRecord {
   readonly fields: Record<string, unknown>;
   readonly line: number;
 }
 
-interface ParsedFile {
+export interface ParsedFile {
   readonly kind: 'csv' | 'jsonl';
   /** CSV: the header; JSONL: every key seen, in first-seen order. */
   readonly columns: readonly string[];
@@ -26,12 +26,12 @@ const BUILTINS = 'spam, imdb, sotu-party';
 const SUPPORTED = 'a .jsonl/.ndjson file (one JSON object per line) or a .csv file (with a header row)';
 
 /** Quotes a path or column name for the shell commands in fixes, so a suggested command works as pasted. */
-function sh(s: string): string {
+export function sh(s: string): string {
   return /^[\w./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** A value as it would appear in the file, short enough to keep a message on one line. */
-function preview(v: unknown): string {
+export function preview(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
@@ -41,7 +41,7 @@ function list(names: readonly string[]): string {
   return names.length > 20 ? `${shown.join(', ')}, ... (${names.length} in all)` : shown.join(', ') || '(none)';
 }
 
-const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+export const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
 // ---------------------------------------------------------------------------------------------
 // Reading bytes as text
@@ -93,7 +93,7 @@ function convertedName(path: string): string {
  * Decodes strictly: Node's lenient decoding turns every Latin-1 accent into U+FFFD, and the model
  * then trains on the wrong text without a word.
  */
-function readText(path: string): string {
+export function readText(path: string): string {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -139,7 +139,10 @@ function readText(path: string): string {
 // ---------------------------------------------------------------------------------------------
 // JSON Lines
 
-function readJsonl(path: string, text: string): ParsedFile {
+const JSONL_EXAMPLE = '{"text": "...", "label": "..."}';
+
+/** `example`: a record of the shape the caller wants, shown in the fixes. */
+export function readJsonl(path: string, text: string, example = JSONL_EXAMPLE): ParsedFile {
   const records: SourceRecord[] = [];
   const columns = new Set<string>();
   const lines = text.split(/\r?\n/);
@@ -150,13 +153,13 @@ function readJsonl(path: string, text: string): ParsedFile {
     try {
       value = JSON.parse(line);
     } catch (e) {
-      throw notJsonLines(path, text, i + 1, (e as Error).message);
+      throw notJsonLines(path, text, i + 1, (e as Error).message, example);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      if (Array.isArray(value) && records.length === 0 && wholeArray(text)) throw notJsonLines(path, text, i + 1, 'a JSON array');
+      if (Array.isArray(value) && records.length === 0 && wholeArray(text)) throw notJsonLines(path, text, i + 1, 'a JSON array', example);
       throw new DeltaTuneError(
         `${path}:${i + 1} is a JSON ${kindOf(value)} (${preview(value)}), not an object`,
-        'write one JSON object per line: {"text": "...", "label": "..."}',
+        `write one JSON object per line: ${example}`,
       );
     }
     for (const k of Object.keys(value)) columns.add(k);
@@ -174,7 +177,7 @@ function wholeArray(text: string): boolean {
 }
 
 /** A bad line; when the file as a whole is a JSON array, says so, since that is the usual mix-up. */
-function notJsonLines(path: string, text: string, line: number, why: string): DeltaTuneError {
+function notJsonLines(path: string, text: string, line: number, why: string, example: string): DeltaTuneError {
   if (wholeArray(text)) {
     const out = `${path.replace(/\.(jsonl|ndjson)$/i, '')}.lines.jsonl`;
     return new DeltaTuneError(
@@ -184,7 +187,7 @@ function notJsonLines(path: string, text: string, line: number, why: string): De
   }
   return new DeltaTuneError(
     `${path}:${line} is not valid JSON: ${why.split('\n')[0]}`,
-    `fix line ${line}: each line of a .jsonl file must be one complete JSON object, e.g. {"text": "...", "label": "..."}`,
+    `fix line ${line}: each line of a .jsonl file must be one complete JSON object, e.g. ${example}`,
   );
 }
 
@@ -423,13 +426,10 @@ function checkRecords(path: string, f: ParsedFile, textKey: string, labelKey: st
 }
 
 /**
- * A user's own data: `.jsonl`/`.ndjson` (one object per line) or `.csv` (with a header row), with a
- * text and a label column (`text` and `label` unless named). Labels may be strings or numbers; they
- * are sorted as strings to give class ids. The returned Dataset's `labels` and split lengths are what
- * a caller prints. Anything unusable in the file is a DeltaTuneError naming the file (and line).
+ * What a dataset path is, `csv` or `jsonl` by its extension, or a DeltaTuneError saying what is
+ * wrong with it: missing, a folder (naming a file in it), another type.
  */
-/** `task: 'lm'` reads the same files for causal LM, where the labels do not matter (one label is fine). */
-export function loadFileDataset(path: string, columns: FileColumns = {}, options: { task?: 'classification' | 'lm' } = {}): Dataset {
+export function datasetFileKind(path: string): 'csv' | 'jsonl' {
   let stat: Stats | undefined;
   try {
     stat = statSync(path, { throwIfNoEntry: false });
@@ -460,6 +460,18 @@ export function loadFileDataset(path: string, columns: FileColumns = {}, options
         : `save it as ${SUPPORTED}`;
     throw new DeltaTuneError(`${path}: unsupported dataset file type "${ext || '(no extension)'}"`, fix);
   }
+  return kind;
+}
+
+/**
+ * A user's own data: `.jsonl`/`.ndjson` (one object per line) or `.csv` (with a header row), with a
+ * text and a label column (`text` and `label` unless named). Labels may be strings or numbers; they
+ * are sorted as strings to give class ids. The returned Dataset's `labels` and split lengths are what
+ * a caller prints. Anything unusable in the file is a DeltaTuneError naming the file (and line).
+ */
+/** `task: 'lm'` reads the same files for causal LM, where the labels do not matter (one label is fine). */
+export function loadFileDataset(path: string, columns: FileColumns = {}, options: { task?: 'classification' | 'lm' } = {}): Dataset {
+  const kind = datasetFileKind(path);
   const textKey = columns.text ?? 'text';
   const labelKey = columns.label ?? 'label';
   const text = readText(path);
