@@ -85,3 +85,36 @@ describe('training a LoRA through grouped-query attention (llama: 4 query heads 
     model.dispose();
   });
 });
+
+describe('the LM head of a frozen model: a cached transposed copy and a custom gradient', () => {
+  it.each(['llama', 'qwen2'])('%s: LoRA gradients equal those of the plain product (trainable head), 1e-5', async (name) => {
+    const { causalLmLoss } = await import('@deltatune/train');
+    const { lora } = await import('@deltatune/lora');
+    const ref = llmReference(name);
+    const model = loadHuggingFaceFolder(`${FIXTURES}${name}`);
+    const delta = lora({ r: 4, alpha: 8, targets: ['q_proj', 'v_proj'], init: 'random' }).attach(model);
+    const variables = [...delta.variables.values()].filter((v) => v.trainable);
+    const inputIds = tf.tensor2d(ref.input_ids, undefined, 'int32');
+    const attentionMask = tf.tensor2d(ref.attention_mask, undefined, 'int32');
+    const grads = () =>
+      tf.variableGrads(
+        () => causalLmLoss(model.forward({ inputIds, attentionMask }, { training: true }).logits!, inputIds, attentionMask) as tf.Scalar,
+        variables,
+      );
+    const head = model.parameters.get(name === 'llama' ? 'lm_head.weight' : 'model.embed_tokens.weight')!;
+    const frozen = grads();
+    head.trainable = true;
+    const plain = grads();
+    head.trainable = false;
+    expect(Math.abs((await frozen.value.data())[0] - (await plain.value.data())[0])).toBeLessThan(1e-5);
+    for (const v of variables) {
+      const diff = tf.max(tf.abs(tf.sub(frozen.grads[v.name], plain.grads[v.name]))).dataSync()[0];
+      const scale = tf.max(tf.abs(plain.grads[v.name])).dataSync()[0];
+      expect(scale).toBeGreaterThan(0);
+      expect(diff / scale, v.name).toBeLessThan(1e-5);
+    }
+    tf.dispose([inputIds, attentionMask, frozen.value, plain.value, ...Object.values(frozen.grads), ...Object.values(plain.grads)]);
+    delta.detach();
+    model.dispose();
+  });
+});

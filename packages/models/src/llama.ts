@@ -111,7 +111,7 @@ export class LlamaBackbone implements Backbone {
         ...(c.qkNorm
           ? { qNorm: w.take(`${p}.self_attn.q_norm.weight`, [c.headDim]), kNorm: w.take(`${p}.self_attn.k_norm.weight`, [c.headDim]) }
           : {}),
-        // Prefix tuning's keys and values are per key-value head: they are repeated with the real ones.
+        // Prefix tuning's keys and values are per key-value head: each group of query heads reads them.
         attention: { kind: 'attention', name: `${p}.self_attn.attention`, layer: i, numHeads: c.numKeyValueHeads, headDim: c.headDim },
         attnSublayer: { kind: 'sublayer', name: `${p}.self_attn`, layer: i, position: 'attention', inFeatures: h, hidden: h },
         postNorm: w.take(`${p}.post_attention_layernorm.weight`, [h]),
@@ -221,16 +221,20 @@ export class LlamaBackbone implements Backbone {
             values = tf.concat([before.value, values], 2);
           }
           cache?.setLayer(i, keys, values);
-          // Grouped-query attention: query head j reads key-value head floor(j / repeat).
-          // Rank-4 tile: tfjs has no gradient for a rank-5 one, and training must go through this.
-          const repeatHeads = (t: Tensor) => {
-            if (repeat === 1) return t;
-            const [, n, len, d] = t.shape as number[];
-            return tf.reshape(tf.tile(tf.reshape(t, [b, n, 1, len * d]), [1, 1, repeat, 1]), [b, n * repeat, len, d]);
-          };
-          const queries = tf.transpose(q, [0, 2, 1, 3]);
-          const scores = tf.add(tf.mul(tf.matMul(queries, repeatHeads(keys), false, true), 1 / Math.sqrt(c.headDim)), bias);
-          const context = tf.matMul(tf.softmax(scores), repeatHeads(values));
+          // Grouped-query attention: query head j reads key-value head floor(j / repeat). The query
+          // heads of a group are stacked as one taller query, so the keys and values are never copied
+          // per head (a tile there grew with the cache and dominated a decoding step).
+          const kvHeads = c.numKeyValueHeads;
+          const length = keys.shape[2] as number;
+          const grouped = tf.reshape(tf.transpose(q, [0, 2, 1, 3]), [b, kvHeads, repeat * total, c.headDim]);
+          const scores = tf.reshape(tf.matMul(grouped, keys, false, true), [b, c.numHeads, total, length]);
+          const probs = tf.softmax(tf.add(tf.mul(scores, 1 / Math.sqrt(c.headDim)), bias));
+          const context = tf.reshape(tf.matMul(tf.reshape(probs, [b, kvHeads, repeat * total, length]), values), [
+            b,
+            c.numHeads,
+            total,
+            c.headDim,
+          ]);
           const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [b, total, c.numHeads * c.headDim]);
           let attended = runLinear(this.hooks, blk.o, merged, ctx);
           attended = runSublayer(this.hooks, blk.attnSublayer, x, attended, ctx);
@@ -250,17 +254,35 @@ export class LlamaBackbone implements Backbone {
         ? tf.reshape(tf.slice(hidden, [0, total - 1, 0], [b, 1, c.hiddenSize]), [b, c.hiddenSize])
         : flat;
       const positionsRead = options.lastPositionOnly ? 1 : total;
-      const product = options.lastPositionOnly ? tf.matMul(read, this.transposedHead()) : tf.matMul(read, this.head, false, true);
+      const product = this.vocabularyLogits(read);
       const logits = tf.reshape(product, [b, positionsRead, c.vocabSize]);
       const lengths = tf.sum(tf.cast(inputs.attentionMask, 'int32'), 1);
-      const last = tf.add(lengths, tf.scalar(prepended - 1, 'int32'));
+      // A row of padding only (a finished row in a batched decoding step) reads position 0.
+      const last = tf.maximum(tf.add(lengths, tf.scalar(prepended - 1, 'int32')), tf.scalar(0, 'int32'));
       const pooled = tf.gather(flat, tf.add(tf.range(0, b * total, total, 'int32'), last));
       return { lastHiddenState: hidden, logits, pooled, prependedPositions: prepended };
     });
   }
 
   /**
-   * The head as `[hidden, vocab]`, for decoding steps: on wasm a product with a transposed operand
+   * `x [rows, hidden]` times the head transposed: the logits. A frozen head (every delta method)
+   * multiplies by its cached transposed copy, and the gradient for `x` by the head as stored, so
+   * neither direction asks wasm for a product with a transposed operand (it copies that operand
+   * every call; see transposedHead). A trainable head (full fine-tuning) takes the plain path.
+   */
+  private vocabularyLogits(x: Tensor): Tensor {
+    if (this.head.trainable) return tf.matMul(x, this.head, false, true);
+    const head = this.head;
+    const transposed = this.transposedHead();
+    const project = tf.customGrad((input) => ({
+      value: tf.matMul(input as Tensor, transposed),
+      gradFunc: (dy) => tf.matMul(dy as Tensor, head),
+    }));
+    return project(x);
+  }
+
+  /**
+   * The head as `[hidden, vocab]` (see vocabularyLogits): on wasm a product with a transposed operand
    * copies that operand every call (0.5 s per token for SmolLM2-135M's head, against 15 ms for the
    * plain product). Made on first use and again whenever the head's data changes (training,
    * merging a delta into it), at the cost of one more copy of the head while generating.

@@ -1,8 +1,21 @@
-import { createRng, normal, type RawTensor } from '@deltatune/core';
+import { createRng, normal, type RawTensor, type Rng } from '@deltatune/core';
 import { BertBackbone, type BertConfig } from './bert';
 import { LlamaBackbone } from './llama';
 import { llamaConfig } from './llama-config';
 import { WeightStore } from './weights';
+
+/** A float32 tensor of `shape`: normal draws of a standard deviation, or one value throughout. */
+function randomTensor(rng: Rng, shape: number[], fill: number | { std: number }): RawTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  let data: Float32Array;
+  if (typeof fill === 'number') data = new Float32Array(n).fill(fill);
+  else {
+    const t = normal(rng, [n], fill.std);
+    data = Float32Array.from(t.dataSync());
+    t.dispose();
+  }
+  return { dtype: 'float32', shape, data, storedAs: 'F32' };
+}
 
 /** BERT-base's shape (bert-base-uncased), for benchmarks. */
 export const BERT_BASE: BertConfig = {
@@ -25,16 +38,7 @@ export const BERT_BASE: BertConfig = {
 export function randomBert(config: BertConfig, seed = 0): BertBackbone {
   const rng = createRng(seed);
   const tensors = new Map<string, RawTensor>();
-  const put = (name: string, shape: number[], fill?: number) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    let data: Float32Array;
-    if (fill === undefined) {
-      const t = normal(rng, [n], 0.02);
-      data = Float32Array.from(t.dataSync());
-      t.dispose();
-    } else data = new Float32Array(n).fill(fill);
-    tensors.set(name, { dtype: 'float32', shape, data, storedAs: 'F32' });
-  };
+  const put = (name: string, shape: number[], fill?: number) => tensors.set(name, randomTensor(rng, shape, fill ?? { std: 0.02 }));
   const h = config.hiddenSize;
   const linear = (name: string, inF: number, outF: number) => {
     put(`${name}.weight`, [outF, inF]);
@@ -98,18 +102,13 @@ export function randomLlamaTensors(config: Record<string, unknown>, seed = 0, in
   const c = llamaConfig(config);
   const rng = createRng(seed);
   const tensors = new Map<string, RawTensor>();
-  const put = (name: string, shape: number[], fill?: number) => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    let data: Float32Array;
-    if (fill === undefined) {
-      const isTable = shape[0] === c.vocabSize;
-      const std = isTable ? (init.embeddingStd ?? 0.02) : init.linearStd === 'fan-in' ? 1 / Math.sqrt(shape[1]) : (init.linearStd ?? 0.02);
-      const t = normal(rng, [n], std);
-      data = Float32Array.from(t.dataSync());
-      t.dispose();
-    } else data = new Float32Array(n).fill(fill);
-    tensors.set(name, { dtype: 'float32', shape, data, storedAs: 'F32' });
-  };
+  const stdOf = (shape: number[]) =>
+    shape[0] === c.vocabSize
+      ? (init.embeddingStd ?? 0.02)
+      : init.linearStd === 'fan-in'
+        ? 1 / Math.sqrt(shape[1])
+        : (init.linearStd ?? 0.02);
+  const put = (name: string, shape: number[], fill?: number) => tensors.set(name, randomTensor(rng, shape, fill ?? { std: stdOf(shape) }));
   const h = c.hiddenSize;
   const q = c.numHeads * c.headDim;
   const kv = c.numKeyValueHeads * c.headDim;

@@ -118,6 +118,19 @@ describe('generation controls', () => {
     model.dispose();
   });
 
+  it('a row that ends early is fed masked padding while the rest go on as they would alone', async () => {
+    const ref = llmReference('qwen3');
+    const model = load('qwen3');
+    const prompts = ref.greedy.map((g) => g.prompt_ids);
+    const eos = ref.greedy[0].new_ids[1]; // row 0 ends after two tokens
+    const alone = [];
+    for (const p of prompts) alone.push((await generate(model, [p], { maxNewTokens: 8, padId: 0, eosIds: [eos] }))[0].newIds);
+    const together = await generate(model, prompts, { maxNewTokens: 8, padId: 0, eosIds: [eos] });
+    expect(together[0].newIds).toHaveLength(ref.greedy[0].new_ids.indexOf(eos) + 1);
+    expect(together.map((r) => r.newIds)).toEqual(alone);
+    model.dispose();
+  });
+
   it('stop strings cut the text before them', async () => {
     const ref = llmReference('llama');
     const model = load('llama');
