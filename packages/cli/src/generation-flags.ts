@@ -86,6 +86,13 @@ export function generationOptions(
   };
 }
 
+/**
+ * How a reply's prompt is rendered: the generation prompt, and Qwen3's thinking off, so the
+ * prompt ends as `train --task sft` renders an assistant turn (an empty think block first).
+ * Templates that have no such variable ignore it.
+ */
+export const REPLY_PROMPT = { addGenerationPrompt: true, variables: { enable_thinking: false } } as const;
+
 /** Folds every delta in (`--merge`), refusing one that cannot be. */
 export function mergeAll(deltas: readonly Delta[]): void {
   for (const d of deltas) {

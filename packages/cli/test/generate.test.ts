@@ -73,8 +73,8 @@ describe('deltatune generate and chat with a tokenizer (a random Qwen3 with the 
     expect(streamed.stdout).toBe(`${row.text}\n`);
     expect(streamed.stderr).toMatch(/12 tokens in .* tokens\/s\), stopped by length/);
     const chat = cli(['generate', '--model', model, '--prompt', 'Hi', '--chat', '--max-new-tokens', '2', '--json']);
-    // <|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n, as Qwen3's template renders it.
-    expect(chat.json().rows[0].prompt_ids).toEqual([151644, 872, 198, 13048, 151645, 198, 151644, 77091, 198]);
+    // <|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n: Qwen3's template with thinking off, as SFT renders a reply.
+    expect(chat.json().rows[0].prompt_ids).toEqual([151644, 872, 198, 13048, 151645, 198, 151644, 77091, 198, 151667, 271, 151668, 271]);
     const stop = row.text.slice(3, 6);
     const cut = cli([
       'generate',

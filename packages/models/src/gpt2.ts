@@ -142,9 +142,12 @@ export class Gpt2Backbone implements Backbone {
       if (prepended > 0) mask = tf.concat([tf.ones([b, prepended]), mask], 1);
       // Positions start at each row's first real token, so a left-padded row (batched generation)
       // gets the positions it would have alone; right-padded rows keep 0, 1, 2... throughout.
-      const leadingPads = tf.sum(tf.cast(tf.equal(tf.cumsum(mask, 1), 0), 'float32'), 1, true);
+      // Counted on the input's own mask: a prompt-tuning prompt (always attended) goes in front.
+      const real = tf.cast(inputs.attentionMask, 'float32');
+      const leadingPads = tf.sum(tf.cast(tf.equal(tf.cumsum(real, 1), 0), 'float32'), 1, true);
       const index = tf.range(0, total, 1, 'float32');
-      const positionIds = tf.cast(tf.add(tf.maximum(tf.sub(index, leadingPads), 0), past), 'int32');
+      const shifted = tf.add(tf.maximum(tf.sub(index, tf.add(leadingPads, prepended)), 0), prepended);
+      const positionIds = tf.cast(tf.add(tf.where(tf.less(index, prepended), tf.broadcastTo(index, [b, total]), shifted), past), 'int32');
       let hidden: Tensor = tf.add(embeds, tf.gather(this.positions, positionIds));
       this.blocks.forEach((blk, i) => {
         // A scope per layer frees its intermediates as it ends (see BertBackbone.forward).

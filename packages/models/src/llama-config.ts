@@ -56,7 +56,7 @@ function ropeScaling(hf: Record<string, unknown>): RopeScaling {
   if (!SUPPORTED_ROPE.includes(type)) {
     throw new DeltaTuneError(
       `config.json: rope_scaling type "${type}" is not supported`,
-      `supported: ${SUPPORTED_ROPE.join(', ')}; a model that needs ${type} (e.g. yarn, dynamic) cannot be loaded yet`,
+      `supported: ${SUPPORTED_ROPE.join(', ')}; a model that needs "${type}" scaling cannot be loaded yet`,
     );
   }
   if (type === 'default') return { type };

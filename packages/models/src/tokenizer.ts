@@ -33,8 +33,14 @@ export interface TextTokenizer {
   decode?(ids: readonly number[], options?: { readonly skipSpecialTokens?: boolean }): string;
   /** Ids that end generation: generation_config.json's `eos_token_id` (one or a list), else the tokenizer's eos token. */
   readonly eosIds?: readonly number[];
-  /** `tokenizer_config.json`'s `chat_template` rendered (with its special tokens); absent when the model has none. */
-  applyChatTemplate?(messages: readonly ChatMessage[], options?: { readonly addGenerationPrompt?: boolean }): string;
+  /**
+   * `tokenizer_config.json`'s `chat_template` rendered (with its special tokens); absent when the
+   * model has none. `variables` reach the template as they are (Qwen3's `enable_thinking`).
+   */
+  applyChatTemplate?(
+    messages: readonly ChatMessage[],
+    options?: { readonly addGenerationPrompt?: boolean; readonly variables?: Readonly<Record<string, unknown>> },
+  ): string;
   /** Largest id it can produce + 1, added tokens included (a model's vocab_size must cover it). */
   readonly vocabularySize?: number;
 }

@@ -27,3 +27,47 @@ describe.each([
     model.dispose();
   });
 });
+
+describe('prompt tuning on decoders: positions and the causal-LM loss', () => {
+  it('GPT-2 with a prompt: a left-padded batch gives what each prompt gives alone', async () => {
+    const model = loadHuggingFaceFolder(new URL('../../../fixtures/peft-reference/gpt2', import.meta.url).pathname);
+    const delta = promptTuning({ virtualTokens: 2, init: 'random' }).attach(model);
+    const prompts = [
+      [3, 17, 42, 8, 19],
+      [5, 9],
+    ];
+    const alone = [];
+    for (const p of prompts) alone.push((await generate(model, [p], { maxNewTokens: 4, padId: 0 }))[0].newIds);
+    expect((await generate(model, prompts, { maxNewTokens: 4, padId: 0 })).map((r) => r.newIds)).toEqual(alone);
+    delta.detach();
+    model.dispose();
+  });
+
+  it.each(['llama', 'qwen3'])('%s: a prompt trains with --task lm (the loss reads the tokens, not the virtual positions)', async (name) => {
+    const tf = await import('@tensorflow/tfjs-core');
+    const { createTrainStep } = await import('@deltatune/train');
+    const ref = llmReference(name);
+    const model = loadHuggingFaceFolder(`${FIXTURES}${name}`);
+    const delta = promptTuning({ virtualTokens: 3, init: 'random' }).attach(model);
+    const inputs = {
+      inputIds: tf.tensor2d(ref.input_ids, undefined, 'int32'),
+      attentionMask: tf.tensor2d(ref.attention_mask, undefined, 'int32'),
+    };
+    const step = createTrainStep({
+      backbone: model,
+      task: 'lm',
+      deltas: [delta],
+      learningRate: 0.05,
+      schedule: 'constant',
+      totalSteps: 10,
+    });
+    const losses: number[] = [];
+    for (let i = 0; i < 6; i++) losses.push(await step.queue({ inputs }).loss);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[5]).toBeLessThan(losses[0]);
+    step.dispose();
+    tf.dispose([inputs.inputIds, inputs.attentionMask]);
+    delta.detach();
+    model.dispose();
+  });
+});

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Backbone } from '@deltatune/core';
 import { chunks, disposeBatch, makeBatch, targetTokens, type TokenizedSplit } from './batches';
-import { causalLmLoss, crossEntropy, type ClassificationHead } from './head';
+import { causalLmLoss, crossEntropy, tokenLogits, type ClassificationHead } from './head';
 import { classificationMetrics, type ClassificationMetrics, type LmMetrics } from './metrics';
 
 // Reads are asynchronous throughout: WebGPU in Node cannot read a GPU buffer synchronously.
@@ -73,7 +73,7 @@ export async function evaluateLm(backbone: Backbone, split: TokenizedSplit, batc
     const tokens = idx.reduce((n, i) => n + targetTokens(split, i), 0);
     const loss = tf.tidy(() => {
       const out = backbone.forward(batch.inputs);
-      return causalLmLoss(out.logits!, batch.inputs.inputIds, batch.inputs.attentionMask, batch.lossMask);
+      return causalLmLoss(tokenLogits(out), batch.inputs.inputIds, batch.inputs.attentionMask, batch.lossMask);
     });
     totalLoss += (await loss.data())[0] * tokens;
     totalTokens += tokens;

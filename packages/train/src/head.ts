@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor, Variable } from '@tensorflow/tfjs-core';
-import { createRng, ownedVariable, uniform } from '@deltatune/core';
+import { createRng, DeltaTuneError, ownedVariable, uniform, type BackboneOutputs } from '@deltatune/core';
 
 /**
  * The sequence-classification head: one dense layer over the backbone's pooled output. It trains
@@ -60,6 +60,16 @@ export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
  * mean to those tokens; it is shifted as the targets are, so `lossMask[t]` says whether token `t`
  * (predicted from position `t - 1`) counts. Without it every real token after the first does.
  */
+/**
+ * The logits of the input's own tokens: a prompt-tuning prompt puts its virtual positions in
+ * front (`prependedPositions`), which have no next token in the input to predict.
+ */
+export function tokenLogits(out: BackboneOutputs): Tensor {
+  if (!out.logits)
+    throw new DeltaTuneError('this backbone has no language-model head', 'train --task lm or sft on a decoder (GPT-2, Llama, Qwen...)');
+  return out.prependedPositions > 0 ? tf.slice(out.logits, [0, out.prependedPositions, 0]) : out.logits;
+}
+
 export function causalLmLoss(logits: Tensor, inputIds: Tensor, attentionMask: Tensor, lossMask?: Tensor): Tensor {
   const [b, s, v] = logits.shape as number[];
   const predicted = tf.slice(logits, [0, 0, 0], [b, s - 1, v]);

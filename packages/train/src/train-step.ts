@@ -4,7 +4,7 @@ import { DeltaTuneError, type BackboneInputs } from '@deltatune/core';
 // Training differentiates through tfjs ops: backends registers tfjs's gradients (tfjs-core alone has
 // none) and the fused kernels, on import.
 import '@deltatune/backends';
-import { causalLmLoss, crossEntropy } from './head';
+import { causalLmLoss, crossEntropy, tokenLogits } from './head';
 import { lowMemoryVariableGrads } from './low-memory-grads';
 import { AdamW, ADAMW_DEFAULTS, globalNormClip } from './optimizer';
 import { learningRate } from './schedule';
@@ -86,7 +86,12 @@ export function createTrainStep(o: TrainStepOptions): TrainStep {
     if ('features' in batch) return crossEntropy(head!.logits(batch.features), batch.labels);
     const out = o.backbone.forward(batch.inputs, { training: true });
     if (task === 'lm' || task === 'sft')
-      return causalLmLoss(out.logits!, batch.inputs.inputIds, batch.inputs.attentionMask, 'lossMask' in batch ? batch.lossMask : undefined);
+      return causalLmLoss(
+        tokenLogits(out),
+        batch.inputs.inputIds,
+        batch.inputs.attentionMask,
+        'lossMask' in batch ? batch.lossMask : undefined,
+      );
     if (!batch.labels) throw new DeltaTuneError('a classification batch needs labels', 'pass labels: an int32 tensor, one per row');
     return crossEntropy(head!.logits(out.pooled), batch.labels);
   };

@@ -67,6 +67,11 @@ describe('instruction tuning (task sft)', () => {
     const dataset = loadSftFile(data);
     const delta = attach(model, lora({ r: 4, targets: ['q_proj', 'v_proj'] }));
     const events: TrainEvent[] = [];
+    // After its first pass the backbone keeps one transposed copy of its frozen LM head (LlamaBackbone).
+    tf.tidy(() => {
+      const ids = tf.tensor2d([[1, 2]], undefined, 'int32');
+      model.forward({ inputIds: ids, attentionMask: tf.onesLike(ids) });
+    });
     const tensors = tf.memory().numTensors;
     const result = await train({
       backbone: model,

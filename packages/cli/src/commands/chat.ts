@@ -4,7 +4,7 @@ import { generate, type ChatMessage } from '@deltatune/models';
 import type { Flags } from '../args';
 import { flag } from '../command-line/flag-schema';
 import { prepare } from '../context';
-import { generationOptions, LM_FLAGS, padIdFor, TextStream } from '../generation-flags';
+import { generationOptions, LM_FLAGS, padIdFor, REPLY_PROMPT, TextStream } from '../generation-flags';
 import { openLmSession } from '../lm-session';
 import { defineCommand } from './command';
 
@@ -75,7 +75,7 @@ async function chat(flags: Flags<typeof CHAT_FLAGS>): Promise<void> {
 
   function tokenizerIds(m: readonly ChatMessage[]): number[] {
     const t = session.tokenizer!;
-    return t.encodeOne(t.applyChatTemplate!(m, { addGenerationPrompt: true }), { addSpecialTokens: false }).ids;
+    return t.encodeOne(t.applyChatTemplate!(m, REPLY_PROMPT), { addSpecialTokens: false }).ids;
   }
 }
 

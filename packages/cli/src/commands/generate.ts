@@ -1,9 +1,9 @@
 import { DeltaTuneError } from '@deltatune/core';
-import { generate } from '@deltatune/models';
+import { generate, isSampling } from '@deltatune/models';
 import type { Flags } from '../args';
 import { flag } from '../command-line/flag-schema';
 import { output, prepare } from '../context';
-import { generationOptions, LM_FLAGS, padIdFor, TextStream } from '../generation-flags';
+import { generationOptions, LM_FLAGS, padIdFor, REPLY_PROMPT, TextStream } from '../generation-flags';
 import { openLmSession } from '../lm-session';
 import { defineCommand } from './command';
 
@@ -74,7 +74,7 @@ async function generateText(flags: Flags<typeof GENERATE_FLAGS>): Promise<void> 
     const prompts = texts.length
       ? texts.map((t) =>
           chat
-            ? tokenizer!.encodeOne(tokenizer!.applyChatTemplate!([{ role: 'user', content: t }], { addGenerationPrompt: true }), {
+            ? tokenizer!.encodeOne(tokenizer!.applyChatTemplate!([{ role: 'user', content: t }], REPLY_PROMPT), {
                 addSpecialTokens: false,
               }).ids
             : tokenizer!.encodeOne(t).ids,
@@ -105,7 +105,7 @@ async function generateText(flags: Flags<typeof GENERATE_FLAGS>): Promise<void> 
         backend,
         model: flags.value('model'),
         deltas: session.deltas.map((d) => ({ name: d.name, method: d.method, merged: !!d.merged })),
-        sampling: options.doSample
+        sampling: isSampling(options)
           ? { temperature: options.temperature, top_k: options.topK, top_p: options.topP, seed: options.seed }
           : 'greedy',
         seconds,

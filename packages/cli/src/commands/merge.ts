@@ -97,7 +97,7 @@ async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
       `write the merged model to a new folder, e.g. --out ${model.replace(/\/+$/, '')}-merged`,
     );
   }
-  claimOutputDir(out, {
+  const claim = claimOutputDir(out, {
     kind: 'merge',
     replaces: ['merge'],
     overwrite: flags.value('overwrite'),
@@ -118,6 +118,10 @@ async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
     d.merge();
   }
   const stale = weightFiles(out);
+  // An earlier merge here stops being a model until this one is complete (config.json comes last):
+  // a kill half-way leaves no folder that loads with some shards old and some new. Only a merge's
+  // own config.json: a folder deltatune did not write keeps its files until they are replaced.
+  if (claim.previous?.kind === 'merge') rmSync(join(out, 'config.json'), { force: true });
   const written = await writeWeights(model, out, original, backbone, config.model_type as string, dtype && STORED[dtype]);
   // A previous merge's weights in another layout would shadow or mix with these (model.safetensors wins over an index).
   for (const file of stale) if (!written.files.includes(file)) rmSync(join(out, file), { force: true });
