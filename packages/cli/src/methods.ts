@@ -4,11 +4,18 @@ import { pathToFileURL } from 'node:url';
 import { DeltaTuneError, registerMethod, type DeltaMethod } from '@deltatune/core';
 import { adapterMethod } from '@deltatune/adapter';
 import { bitfitMethod } from '@deltatune/bitfit';
-import { loraMethod } from '@deltatune/lora';
+import { doraMethod, loraMethod } from '@deltatune/lora';
 import { prefixMethod, promptMethod } from '@deltatune/prefix';
 
 /** Methods shipped with the CLI. Others come from `--plugin`. */
-export const BUILTIN_METHODS: readonly DeltaMethod<any>[] = [loraMethod, adapterMethod, bitfitMethod, prefixMethod, promptMethod];
+export const BUILTIN_METHODS: readonly DeltaMethod<any>[] = [
+  loraMethod,
+  doraMethod,
+  adapterMethod,
+  bitfitMethod,
+  prefixMethod,
+  promptMethod,
+];
 
 export function registerBuiltinMethods(): void {
   for (const m of BUILTIN_METHODS) registerMethod(m);

@@ -9,7 +9,7 @@ export function peftKey(site: string, suffix: string): string {
 }
 
 /** An `adapter_config.json` that Python PEFT loads (`PeftModel.from_pretrained`). */
-export function configToPeft(o: LoraOptions, backbone: Backbone, sites: readonly LinearSite[]): Record<string, unknown> {
+export function configToPeft(o: LoraOptions, backbone: Backbone, sites: readonly LinearSite[], dora = false): Record<string, unknown> {
   return {
     peft_type: 'LORA',
     task_type: null,
@@ -30,7 +30,7 @@ export function configToPeft(o: LoraOptions, backbone: Backbone, sites: readonly
     modules_to_save: null,
     rank_pattern: {},
     alpha_pattern: {},
-    use_dora: false,
+    use_dora: dora,
     lora_bias: false,
   };
 }
@@ -94,7 +94,10 @@ const BIAS = ['none', 'all', 'lora_only'] as const;
  * wrong type or range, are an error naming the field; unknown fields come back as warnings (the CLI
  * prints them), never silently change outputs.
  */
-export function optionsFromPeft(raw: Record<string, unknown>): { options: Partial<LoraOptions>; warnings: string[] } {
+export function optionsFromPeft(
+  raw: Record<string, unknown>,
+  { dora = false }: { dora?: boolean } = {},
+): { options: Partial<LoraOptions>; warnings: string[] } {
   const config = configObject(raw);
   if (config.peft_type !== 'LORA') {
     throw new DeltaTuneError(
@@ -103,7 +106,14 @@ export function optionsFromPeft(raw: Record<string, unknown>): { options: Partia
     );
   }
   for (const [key, isSet] of Object.entries(UNSUPPORTED)) {
+    if (dora && key === 'use_dora') continue;
     if (key in config && isSet(config[key])) {
+      if (key === 'use_dora') {
+        throw new DeltaTuneError(
+          'adapter_config.json is a DoRA adapter (use_dora: true), not plain LoRA',
+          'load it with dora() / --method dora (a PEFT folder loads as DoRA by itself)',
+        );
+      }
       throw new DeltaTuneError(
         `adapter_config.json: PEFT LoRA option ${key}=${clip(JSON.stringify(config[key]))} is not supported by @deltatune/lora`,
         `save the adapter without ${key} (or merge it in Python first)`,
@@ -123,6 +133,12 @@ export function optionsFromPeft(raw: Record<string, unknown>): { options: Partia
   // Only merging reads it (the A/B layout does not change), and PEFT corrects a wrong value with a
   // warning; the method compares it with the backbone at attach.
   bool(config, 'fan_in_fan_out');
+  if (dora && config.use_dora !== true) {
+    throw new DeltaTuneError(
+      'adapter_config.json has no "use_dora": true: it is a plain LoRA adapter, not DoRA',
+      'load it with --method lora (or as a PEFT folder, which reads use_dora itself)',
+    );
+  }
   const targets = namesOrRegex(config, 'target_modules');
   if (Array.isArray(targets) && targets.length === 0) {
     throw fieldError(

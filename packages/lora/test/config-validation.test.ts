@@ -51,7 +51,6 @@ describe('lora adapter_config.json validation', () => {
     ['layers_to_transform', [0.5], /"layers_to_transform" is the array \[0\.5\]/],
     ['layers_to_transform', -1, /"layers_to_transform" is number -1/],
     ['fan_in_fan_out', 'no', /"fan_in_fan_out" is the string "no", not true or false/],
-    ['use_dora', true, /use_dora=true is not supported/],
     ['use_dora', 'true', /"use_dora" is the string "true", not true or false/],
     ['lora_bias', true, /lora_bias=true is not supported/],
     ['rank_pattern', { query: 8 }, /rank_pattern=\{"query":8\} is not supported/],

@@ -1,4 +1,4 @@
-import { lora } from '@deltatune/lora';
+import { dora, lora } from '@deltatune/lora';
 import { describeConformance } from '../../../test-conformance';
 
 describeConformance('LoRA', () => lora({ r: 4 }), { identityAtInit: true });
@@ -16,3 +16,10 @@ describeConformance(
   'llama',
 );
 describeConformance('LoRA', () => lora({ r: 2 }), { identityAtInit: true }, 'qwen3');
+describeConformance('DoRA', () => dora({ r: 4 }), { identityAtInit: true });
+describeConformance(
+  'DoRA on every projection (q, k, v, o, gate, up, down)',
+  () => dora({ r: 2, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }),
+  { identityAtInit: true },
+  'llama',
+);

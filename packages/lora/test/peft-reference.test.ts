@@ -138,7 +138,9 @@ describe('LoRA on its own', () => {
   });
 
   it('rejects PEFT options it cannot reproduce, and a bad target lists close names', () => {
-    expect(() => loraMethod.fromConfig({ peft_type: 'LORA', r: 4, use_dora: true })).toThrow(/use_dora.*not supported/);
+    expect(() => loraMethod.fromConfig({ peft_type: 'LORA', r: 4, lora_bias: true })).toThrow(/lora_bias.*not supported/);
+    // use_dora is not refused: such a folder loads as DoRA (dora.test.ts).
+    expect(loraMethod.fromConfig({ peft_type: 'LORA', r: 4, use_dora: true }).method).toBe('dora');
     expect(() => attach(model, lora({ targets: ['qeury'] }))).toThrow(/"qeury" matches no linear site; closest: .*query/);
   });
 });
