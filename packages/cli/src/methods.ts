@@ -4,13 +4,14 @@ import { pathToFileURL } from 'node:url';
 import { DeltaTuneError, registerMethod, type DeltaMethod } from '@deltatune/core';
 import { adapterMethod } from '@deltatune/adapter';
 import { bitfitMethod } from '@deltatune/bitfit';
-import { doraMethod, loraMethod } from '@deltatune/lora';
+import { doraMethod, loraMethod, veraMethod } from '@deltatune/lora';
 import { prefixMethod, promptMethod } from '@deltatune/prefix';
 
 /** Methods shipped with the CLI. Others come from `--plugin`. */
 export const BUILTIN_METHODS: readonly DeltaMethod<any>[] = [
   loraMethod,
   doraMethod,
+  veraMethod,
   adapterMethod,
   bitfitMethod,
   prefixMethod,

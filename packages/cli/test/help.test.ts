@@ -27,7 +27,8 @@ describe('deltatune <command> --help', () => {
     expect(lora).toMatch(/^ {2}lora \(@deltatune\/lora [\d.]+\): /m);
     expect(line(lora, 'r')).toMatch(/^ {4}r\s+a positive integer\s+rank of the update \(default 8\)$/);
     expect(line(lora, 'dropout')).toMatch(/a number in \[0, 1\)/);
-    for (const method of ['dora', 'adapter', 'bitfit', 'prefix', 'prompt']) expect(r.stdout).toMatch(new RegExp(`^ {2}${method} \\(`, 'm'));
+    for (const method of ['dora', 'vera', 'adapter', 'bitfit', 'prefix', 'prompt'])
+      expect(r.stdout).toMatch(new RegExp(`^ {2}${method} \\(`, 'm'));
     expect(r.stdout).not.toMatch(/^ {2}ia3 /m);
   });
 

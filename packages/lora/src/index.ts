@@ -6,3 +6,5 @@ export { loraMethod, doraMethod } from './method';
 export { LORA_OPTIONS, LORA_DEFAULTS, DEFAULT_TARGETS, scaling } from './options';
 export type { LoraOptions } from './options';
 export { optionsFromPeft, configToPeft, peftKey } from './peft';
+export { vera, veraMethod, veraProjections, veraOptionsFromPeft, VERA_OPTIONS, VERA_A, VERA_B } from './vera';
+export type { VeraOptions } from './vera';
