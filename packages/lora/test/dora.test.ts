@@ -3,56 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  attach,
-  DeltaTuneError,
-  readSafetensorsHeader,
-  registerMethod,
-  runLinear,
-  type Backbone,
-  type Delta,
-  type LinearSite,
-} from '@deltatune/core';
-import { loadHuggingFaceFolder } from '@deltatune/models/node';
+import { attach, DeltaTuneError, readSafetensorsHeader, registerMethod, runLinear, type Delta, type LinearSite } from '@deltatune/core';
 import { loadDelta, saveDelta } from '@deltatune/node';
 import { dora, doraMethod, loraMethod, optionsFromPeft, peftKey } from '@deltatune/lora';
-import { LLM_FIXTURES, llmReference } from '../../../test-llm';
-
-const PEFT = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
-const bertRef = JSON.parse(readFileSync(`${PEFT}bert-reference.json`, 'utf8'));
-const llamaRef = llmReference('llama');
-
-type Model = 'bert' | 'llama';
-const load = (m: Model): Backbone => loadHuggingFaceFolder(m === 'bert' ? `${PEFT}bert` : `${LLM_FIXTURES}llama`);
-const ALL_LLAMA = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
-
-/** The model's output as plain numbers: BERT's last hidden state, Llama's logits. */
-function forward(model: Backbone, m: Model): Float32Array {
-  return tf.tidy(() => {
-    const r = m === 'bert' ? bertRef : llamaRef;
-    const out = model.forward({
-      inputIds: tf.tensor2d(r.input_ids, undefined, 'int32'),
-      attentionMask: tf.tensor2d(r.attention_mask, undefined, 'int32'),
-      tokenTypeIds: r.token_type_ids ? tf.tensor2d(r.token_type_ids, undefined, 'int32') : undefined,
-    });
-    return (m === 'bert' ? out.lastHiddenState! : out.logits!).dataSync() as Float32Array;
-  });
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return Number.isNaN(d) ? Infinity : d;
-}
-
-/** Moves every variable of the delta (A, B and the magnitude) to a seeded random place. */
-function perturb(delta: Delta, seed: number, std = 0.1): void {
-  let s = seed;
-  for (const v of delta.variables.values()) tf.tidy(() => v.assign(tf.add(v, tf.randomNormal(v.shape, 0, std, 'float32', s++))));
-}
-
-const site = (model: Backbone, name: string) => model.sites.find((s): s is LinearSite => s.kind === 'linear' && s.name === name)!;
+import { ALL_LLAMA, forward, load, maxDiff, perturb, site } from './fixtures/method-models';
 
 beforeAll(() => {
   registerMethod(loraMethod);
@@ -133,7 +87,7 @@ describe('DoRA with random A, B and m', () => {
   const name = 'encoder.layer.0.attention.self.query';
   const s = site(model, name);
   const delta = attach(model, dora({ r: 4, alpha: 6, init: 'random', seed: 3, targets: [name] }));
-  perturb(delta, 11);
+  perturb(delta, 11, 0.1);
   const x = tf.randomNormal([3, s.inFeatures], 0, 1, 'float32', 5);
   const p = piecesOf(delta, s, 6 / 4);
   const xs = x.arraySync() as number[][];
@@ -218,7 +172,7 @@ describe('DoRA with dropout in training', () => {
     const name = 'encoder.layer.0.attention.self.value';
     const s = site(model, name);
     const delta = attach(model, dora({ r: 4, init: 'random', seed: 2, dropout: 1e-9, targets: [name] }));
-    perturb(delta, 41);
+    perturb(delta, 41, 0.1);
     const x = tf.randomNormal([3, s.inFeatures], 0, 1, 'float32', 6);
     const p = piecesOf(delta, s, 8 / 4);
     const y = tf.tidy(() => runLinear(model.hooks, s, x, { training: true }).arraySync() as number[][]);
@@ -236,7 +190,7 @@ describe('DoRA merge', () => {
   ] as const)('merged gives the unmerged %s output (1e-5); unmerge restores the base weights bit for bit', (m, extra) => {
     const model = load(m);
     const delta = attach(model, dora({ r: 4, init: 'random', seed: 1, ...extra }));
-    perturb(delta, 21);
+    perturb(delta, 21, 0.1);
     const kernels = delta.sites.map((n) => site(model, n).kernel);
     const before = kernels.map((k) => k.dataSync().slice());
     const unmerged = forward(model, m);
@@ -260,7 +214,7 @@ describe('DoRA in PEFT folders', () => {
   it('saves use_dora and lora_magnitude_vector under PEFT names; loads back (by stamp, and stamp-less via lora) to the same output', async () => {
     const model = load('bert');
     const delta = attach(model, dora({ r: 4, alpha: 8, init: 'random', seed: 7 }), 'mine');
-    perturb(delta, 31);
+    perturb(delta, 31, 0.1);
     const expected = forward(model, 'bert');
     await saveDelta(join(dir, 'saved'), delta);
     delta.detach();

@@ -3,47 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { attach, readSafetensorsHeader, registerMethod, runLinear, type Backbone, type Delta, type LinearSite } from '@deltatune/core';
-import { loadHuggingFaceFolder } from '@deltatune/models/node';
+import { attach, readSafetensorsHeader, registerMethod, runLinear } from '@deltatune/core';
 import { loadDelta, saveDelta } from '@deltatune/node';
 import { peftKey, vera, veraMethod, VERA_A, VERA_B } from '@deltatune/lora';
 import { describeConformance } from '../../../test-conformance';
-import { LLM_FIXTURES, llmReference } from '../../../test-llm';
-
-const PEFT = new URL('../../../fixtures/peft-reference/', import.meta.url).pathname;
-const bertRef = JSON.parse(readFileSync(`${PEFT}bert-reference.json`, 'utf8'));
-const llamaRef = llmReference('llama');
-
-type Model = 'bert' | 'llama';
-const load = (m: Model): Backbone => loadHuggingFaceFolder(m === 'bert' ? `${PEFT}bert` : `${LLM_FIXTURES}llama`);
-const ALL_LLAMA = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
-
-function forward(model: Backbone, m: Model): Float32Array {
-  return tf.tidy(() => {
-    const r = m === 'bert' ? bertRef : llamaRef;
-    const out = model.forward({
-      inputIds: tf.tensor2d(r.input_ids, undefined, 'int32'),
-      attentionMask: tf.tensor2d(r.attention_mask, undefined, 'int32'),
-      tokenTypeIds: r.token_type_ids ? tf.tensor2d(r.token_type_ids, undefined, 'int32') : undefined,
-    });
-    return (m === 'bert' ? out.lastHiddenState! : out.logits!).dataSync() as Float32Array;
-  });
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return Number.isNaN(d) ? Infinity : d;
-}
-
-/** Moves every trainable variable (the lambdas) to a seeded random place. */
-function perturb(delta: Delta, seed: number, std = 0.5): void {
-  let s = seed;
-  for (const v of delta.variables.values()) tf.tidy(() => v.assign(tf.add(v, tf.randomNormal(v.shape, 0, std, 'float32', s++))));
-}
-
-const site = (model: Backbone, name: string) => model.sites.find((s): s is LinearSite => s.kind === 'linear' && s.name === name)!;
+import { ALL_LLAMA, forward, load, maxDiff, perturb, site } from './fixtures/method-models';
 
 beforeAll(() => registerMethod(veraMethod));
 
@@ -76,7 +40,7 @@ describe('VeRA with random lambdas', () => {
     const model = load('llama');
     // Sites of different shapes, so the top-left slicing of the shared pair is exercised.
     const delta = attach(model, vera({ r: 4, seed: 3, targets: ['layers.0.self_attn.k_proj', 'layers.0.mlp.down_proj'] }));
-    perturb(delta, 11);
+    perturb(delta, 11, 0.5);
     const { tensors } = delta.save();
     const A = tensors.get(VERA_A)!.arraySync() as number[][]; // [r, maxIn]
     const B = tensors.get(VERA_B)!.arraySync() as number[][]; // [maxOut, r]
@@ -117,7 +81,7 @@ describe('VeRA merge', () => {
   ] as const)('merged gives the unmerged %s output (1e-5); unmerge restores the base weights bit for bit', (m, extra) => {
     const model = load(m);
     const delta = attach(model, vera({ r: 4, seed: 1, ...extra }));
-    perturb(delta, 21);
+    perturb(delta, 21, 0.5);
     const kernels = delta.sites.map((n) => site(model, n).kernel);
     const before = kernels.map((k) => k.dataSync().slice());
     const unmerged = forward(model, m);
@@ -141,7 +105,7 @@ describe('VeRA in PEFT folders', () => {
   it('saves peft_type VERA with vera_A / vera_B and per-site lambdas under PEFT names; loads back to the same output', async () => {
     const model = load('bert');
     const delta = attach(model, vera({ r: 4, seed: 7 }), 'mine');
-    perturb(delta, 31);
+    perturb(delta, 31, 0.5);
     const expected = forward(model, 'bert');
     await saveDelta(join(dir, 'saved'), delta);
     delta.detach();
@@ -186,7 +150,7 @@ describe('VeRA in PEFT folders', () => {
   it('save_projection false: no A/B in the file; reload regenerates them from the seed to the same output; PEFT-written ones are refused', async () => {
     const model = load('llama');
     const delta = attach(model, vera({ r: 4, seed: 5, saveProjection: false, targets: ALL_LLAMA }));
-    perturb(delta, 41);
+    perturb(delta, 41, 0.5);
     const expected = forward(model, 'llama');
     await saveDelta(join(dir, 'noproj'), delta);
     delta.detach();
