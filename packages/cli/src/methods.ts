@@ -5,6 +5,7 @@ import { DeltaTuneError, registerMethod, type DeltaMethod } from '@deltatune/cor
 import { adapterMethod } from '@deltatune/adapter';
 import { bitfitMethod } from '@deltatune/bitfit';
 import { doraMethod, loraMethod, veraMethod } from '@deltatune/lora';
+import { lohaMethod, lokrMethod } from '@deltatune/lycoris';
 import { prefixMethod, promptMethod } from '@deltatune/prefix';
 
 /** Methods shipped with the CLI. Others come from `--plugin`. */
@@ -12,6 +13,8 @@ export const BUILTIN_METHODS: readonly DeltaMethod<any>[] = [
   loraMethod,
   doraMethod,
   veraMethod,
+  lohaMethod,
+  lokrMethod,
   adapterMethod,
   bitfitMethod,
   prefixMethod,

@@ -187,6 +187,23 @@ describe('deltatune inspect', () => {
     }
   });
 
+  it("reports DoRA, VeRA, LoHa and LoKr counts by each method's definition (r=4 on query, value; H=32, L=2)", () => {
+    const H = 32;
+    const L = 2;
+    const cases: Array<[string, number]> = [
+      ['dora', 2 * L * (8 * H + H)], // LoRA's r(in + out) plus a magnitude per output feature
+      ['vera', 2 * L * (4 + H)], // lambda_d (r) and lambda_b (out); the shared A, B are frozen buffers
+      ['loha', 2 * L * (16 * H)], // two rank-r pairs: 2 r (in + out)
+      ['lokr', 2 * L * (4 * 4 + 8 * 8)], // 32 = 4 x 8: w1 [4, 4] and, with r = 4 >= 8 / 2, a full w2 [8, 8]
+    ];
+    for (const [method, expected] of cases) {
+      const r = cli(['inspect', '--model', join(FIX, 'bert'), '--method', method, '--opt', 'r=4', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.json().deltas[0].parameters).toBe(expected);
+      expect(r.json().parameters.trainable).toBe(expected);
+    }
+  });
+
   it('reports adapter and BitFit counts on all three architectures', () => {
     const cases: Array<[string, number, number]> = [
       // model, houlsby adapter (reduction 16: m = hidden/16), all biases + layer norms

@@ -27,8 +27,13 @@ describe('deltatune <command> --help', () => {
     expect(lora).toMatch(/^ {2}lora \(@deltatune\/lora [\d.]+\): /m);
     expect(line(lora, 'r')).toMatch(/^ {4}r\s+a positive integer\s+rank of the update \(default 8\)$/);
     expect(line(lora, 'dropout')).toMatch(/a number in \[0, 1\)/);
-    for (const method of ['dora', 'vera', 'adapter', 'bitfit', 'prefix', 'prompt'])
+    for (const method of ['dora', 'vera', 'loha', 'lokr', 'adapter', 'bitfit', 'prefix', 'prompt'])
       expect(r.stdout).toMatch(new RegExp(`^ {2}${method} \\(`, 'm'));
+    // The LyCORIS package's options, under its own heading.
+    const lokr = r.stdout.slice(r.stdout.indexOf('\n  lokr ('));
+    expect(lokr).toMatch(/^ {2}lokr \(@deltatune\/lycoris [\d.]+\): /m);
+    expect(line(lokr, 'decomposeFactor')).toMatch(/an integer .*\(default -1\)$/);
+    expect(line(lokr, 'init')).toMatch(/one of default, lycoris, random/);
     expect(r.stdout).not.toMatch(/^ {2}ia3 /m);
   });
 

@@ -113,3 +113,16 @@ export function namesOrRegex(c: Record<string, unknown>, key: string): string | 
     `set "${key}" to module names such as ["query", "value"], or to one regex string`,
   );
 }
+
+/** PEFT's `layers_to_transform`: one layer index or a list of them; absent means every layer. */
+export function layersToTransform(c: Record<string, unknown>): number[] | undefined {
+  const v = c.layers_to_transform;
+  if (absent(v)) return undefined;
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length > 0 && list.every((n) => Number.isInteger(n) && (n as number) >= 0)) return list as number[];
+  throw fieldError(
+    'layers_to_transform',
+    `is ${describe(v)}, not a layer index or a list of them`,
+    'set "layers_to_transform" to null (every layer), 0, or a list such as [0, 1]',
+  );
+}

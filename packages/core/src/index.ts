@@ -19,7 +19,7 @@ export type {
 } from './hooks';
 export type { Backbone, BackboneInputs, BackboneOutputs } from './backbone';
 export { runLinear, runSublayer, runAttention, runEmbeddings, runNorm, denseLastAxis } from './run-hooks';
-export { selectSites, compilePattern, closestNames } from './targeting';
+export { selectSites, compilePattern, closestNames, PEFT_DEFAULT_TARGETS } from './targeting';
 export type { TargetPattern, Targeting } from './targeting';
 export type { Delta, DeltaSpec, DeltaState, DeltaMethod } from './method';
 export { registerMethod, unregisterMethod, getMethod, findMethodByPeftType, listMethods } from './method-registry';

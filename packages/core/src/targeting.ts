@@ -55,6 +55,21 @@ function inLayers(site: Site, layers: Targeting['layers']): boolean {
 }
 
 /**
+ * PEFT's default targets per architecture for the LoRA family (LoRA, DoRA, VeRA, LoHa, LoKr: PEFT
+ * copies one table for all of them), used when a method's `targets` is not given.
+ */
+export const PEFT_DEFAULT_TARGETS: Readonly<Record<string, readonly TargetPattern[]>> = {
+  bert: ['query', 'value'],
+  roberta: ['query', 'value'],
+  'use-lite': ['query', 'value'],
+  gpt2: ['c_attn'],
+  llama: ['q_proj', 'v_proj'],
+  mistral: ['q_proj', 'v_proj'],
+  qwen2: ['q_proj', 'v_proj'],
+  qwen3: ['q_proj', 'v_proj'],
+};
+
+/**
  * The sites of one kind that a method's targeting selects. Every pattern in `targets` must match at
  * least one site of that kind, else the error lists the closest site names: a typo never silently
  * selects nothing.

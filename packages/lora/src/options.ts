@@ -1,4 +1,4 @@
-import { defineOptions, option, TARGETING_OPTIONS, type OptionsOf, type TargetPattern } from '@deltatune/core';
+import { defineOptions, option, PEFT_DEFAULT_TARGETS, TARGETING_OPTIONS, type OptionsOf } from '@deltatune/core';
 
 /** LoRA's options, declared once: the type, the `--opt` parser, the checks and the help text. */
 export const LORA_OPTIONS = defineOptions('lora', {
@@ -24,18 +24,8 @@ export type LoraOptions = OptionsOf<typeof LORA_OPTIONS>;
 
 export const LORA_DEFAULTS = LORA_OPTIONS.defaults;
 
-/** Targets used when none are given, per architecture (PEFT's defaults where it has them). */
-export const DEFAULT_TARGETS: Record<string, readonly TargetPattern[]> = {
-  bert: ['query', 'value'],
-  roberta: ['query', 'value'],
-  'use-lite': ['query', 'value'],
-  gpt2: ['c_attn'],
-  // PEFT's defaults for the Llama family.
-  llama: ['q_proj', 'v_proj'],
-  mistral: ['q_proj', 'v_proj'],
-  qwen2: ['q_proj', 'v_proj'],
-  qwen3: ['q_proj', 'v_proj'],
-};
+/** Targets used when none are given, per architecture: PEFT's table (core holds it for the LoRA family). */
+export const DEFAULT_TARGETS = PEFT_DEFAULT_TARGETS;
 
 /** The factor on `x A B`: `alpha / r`, or `alpha / sqrt(r)` with rsLoRA. */
 export function scaling(o: Pick<LoraOptions, 'alpha' | 'r' | 'rsLoRA'>): number {

@@ -1,7 +1,7 @@
 import { DeltaTuneError, type Backbone, type LinearSite, configFields } from '@deltatune/core';
 import type { LoraOptions } from './options';
 
-const { bool, clip, configObject, describe, fieldError, namesOrRegex, num, oneOf, requiredNum } = configFields;
+const { bool, clip, configObject, fieldError, layersToTransform, namesOrRegex, num, oneOf, requiredNum } = configFields;
 
 /** PEFT's tensor name for a module path: `base_model.model.<site>.<suffix>`. */
 export function peftKey(site: string, suffix: string): string {
@@ -163,17 +163,4 @@ export function optionsFromPeft(
     },
     warnings,
   };
-}
-
-/** PEFT's `layers_to_transform`: one layer index or a list of them. */
-function layersToTransform(config: Record<string, unknown>): number[] | undefined {
-  const v = config.layers_to_transform;
-  if (v === null || v === undefined) return undefined;
-  const list = Array.isArray(v) ? v : [v];
-  if (list.length > 0 && list.every((n) => Number.isInteger(n) && (n as number) >= 0)) return list as number[];
-  throw fieldError(
-    'layers_to_transform',
-    `is ${describe(v)}, not a layer index or a list of them`,
-    'set "layers_to_transform" to null (every layer), 0, or a list such as [0, 1]',
-  );
 }

@@ -1,0 +1,10 @@
+export { loha, lohaUpdate, lohaParameterFormula, LOHA_FACTORS } from './loha';
+export { lokr, lokrUpdate, lokrShape, lokrSiteParameters, lokrParameterFormula, kron } from './lokr';
+export type { LokrShape } from './lokr';
+export { factorization } from './factorization';
+export { lohaMethod, lokrMethod, methods } from './method';
+export { lohaOptionsFromPeft, lokrOptionsFromPeft } from './peft-config';
+export { peftKey } from './lycoris-delta';
+export { LOHA_OPTIONS, LOKR_OPTIONS, scaling } from './options';
+export type { LohaOptions, LokrOptions } from './options';
+export { LYCORIS_VERSION, LYCORIS_CORE_RANGE } from './version';
