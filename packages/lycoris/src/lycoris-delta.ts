@@ -53,6 +53,12 @@ function dropUpdate(update: Tensor, p: LycorisParts, ctx: PassContext, outFeatur
  * core's snapshot makes unmerge exact.
  */
 export function defineLycorisDelta(p: LycorisParts): Delta {
+  if (p.backbone.architecture === 'gpt2') {
+    // PEFT's LyCORIS tuners take nn.Linear and convolutions only, not transformers' Conv1D.
+    console.warn(
+      `warning: ${p.method} on GPT-2: PEFT cannot load LoHa/LoKr on GPT-2's Conv1D layers, so this delta's folder loads in deltatune only`,
+    );
+  }
   const variables = new Map<string, Variable>();
   for (const s of p.sites) for (const [suffix, v] of s.factors) variables.set(peftKey(s.site.name, suffix), v);
   return defineDelta({

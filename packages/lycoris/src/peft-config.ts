@@ -86,7 +86,7 @@ function initOf(config: Record<string, unknown>, allowLycoris: boolean): 'defaul
   const v = config.init_weights;
   if (v === undefined || v === null || v === true) return 'default';
   if (v === false) return 'random';
-  if (allowLycoris && v === 'lycoris') return 'lycoris';
+  if (v === 'lycoris') return allowLycoris ? 'lycoris' : 'default'; // PEFT's LoHa tests it for truth only
   throw fieldError(
     'init_weights',
     `is ${clip(JSON.stringify(v))}, not ${allowLycoris ? 'true, false or "lycoris"' : 'true or false'}`,

@@ -75,11 +75,8 @@ describe('lokr-only fields', () => {
   ])('refuses %s = %j', (key, value, message) => {
     rejects(() => lokrMethod.fromConfig({ ...good, [key]: value }), new RegExp(`^adapter_config\\.json: ${message.source}`));
   });
-  it('reads init_weights "lycoris", which LoHa refuses', () => {
+  it('reads init_weights "lycoris"; LoHa, which tests it for truth only as PEFT does, reads it as the default init', () => {
     expect(lokrMethod.fromConfig({ ...good, init_weights: 'lycoris' }).options).toMatchObject({ init: 'lycoris' });
-    rejects(
-      () => lohaMethod.fromConfig({ ...savedConfig('loha'), init_weights: 'lycoris' }),
-      /"init_weights" is "lycoris", not true or false/,
-    );
+    expect(lohaMethod.fromConfig({ ...savedConfig('loha'), init_weights: 'lycoris' }).options).toMatchObject({ init: 'default' });
   });
 });

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { attach, countParameters, readSafetensorsHeader, registerMethod, runLinear, type Backbone, type LinearSite } from '@deltatune/core';
 import { loadHuggingFaceFolder } from '@deltatune/models/node';
@@ -189,6 +189,29 @@ describe('PEFT folder written by save', () => {
   });
 });
 
+describe('GPT-2 (Conv1D layers in PyTorch)', () => {
+  it('trains and merges in deltatune, and warns that PEFT cannot load the folder', () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const model = loadHuggingFaceFolder(`${FIXTURES}peft-reference/gpt2`);
+    const delta = attach(model, lokr({ r: 2, init: 'random' }));
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/PEFT cannot load LoHa\/LoKr on GPT-2's Conv1D layers/));
+    warn.mockRestore();
+    const s = site(model, 'transformer.h.0.attn.c_attn'); // [in 32, out 96]
+    const x = tf.randomNormal([2, 32], 0, 1, 'float32', 4);
+    const out = () => tf.tidy(() => Array.from(runLinear(model.hooks, s, x, { training: false }).dataSync()));
+    const unmerged = out();
+    const base = tf.tidy(() => Array.from(tf.add(tf.matMul(x, s.kernel), s.bias!).dataSync()));
+    expect(Math.max(...unmerged.map((v, i) => Math.abs(v - base[i])))).toBeGreaterThan(1e-3);
+    delta.merge!();
+    const merged = out();
+    expect(Math.max(...merged.map((v, i) => Math.abs(v - unmerged[i])))).toBeLessThan(1e-5);
+    delta.unmerge!();
+    x.dispose();
+    delta.detach();
+    model.dispose();
+  });
+});
+
 describe('training-time dropouts (PEFT rank_dropout, module_dropout)', () => {
   const model = llama();
   const s = site(model, 'model.layers.0.self_attn.k_proj'); // [in 64, out 32]
@@ -230,5 +253,21 @@ describe('training-time dropouts (PEFT rank_dropout, module_dropout)', () => {
     const kept = zeroColumns.findIndex((z) => !z);
     expect(dropped[0][kept] / rows[0][kept]).toBeCloseTo(32 / (32 - zeros), 4);
     ranked.detach();
+  });
+
+  it.each([
+    [false, 'keeps the kept features as they are'],
+    [true, 'rescales the kept features by 1 / (fraction kept)'],
+  ])('LoKr with rankDropoutScale %s %s', (rescale) => {
+    const delta = attach(model, lokr({ r: 2, init: 'random', targets: ['k_proj'], rankDropout: 0.5, rankDropoutScale: rescale }));
+    const rows = update(false);
+    const dropped = update(true);
+    const zeroColumns = rows[0].map((_, o) => dropped.every((row) => row[o] === 0));
+    const zeros = zeroColumns.filter(Boolean).length;
+    expect(zeros).toBeGreaterThan(4);
+    expect(zeros).toBeLessThan(28);
+    const kept = zeroColumns.findIndex((z) => !z);
+    expect(dropped[0][kept] / rows[0][kept]).toBeCloseTo(rescale ? 32 / (32 - zeros) : 1, 4);
+    delta.detach();
   });
 });
