@@ -1,7 +1,11 @@
 export { Composition, compose } from './composition';
 export type { Member } from './composition';
-export { combineLoras } from './combine-lora';
-export type { LoraCombination } from './combine-lora';
+export { combineLoras, LORA_COMBINATIONS } from './combine-lora';
+export type { CombineLorasOptions, LoraCombination } from './combine-lora';
+export { mergeWeightDeltas } from './merge-weights';
+export type { MergedWeights, MergeWeightDeltasOptions } from './merge-weights';
+export { TASK_COMBINATIONS } from './merge-utils';
+export type { MajoritySignMethod, PruneOptions, TaskCombination } from './merge-utils';
 export { manifestOf, parseManifest } from './manifest';
 export type { CompositionManifest } from './manifest';
 export { truncatedSvd, jacobiEigen } from './svd';

@@ -10,6 +10,7 @@ import {
   type SafetensorsDtype,
   type TensorToWrite,
 } from '@deltatune/core';
+import { mergeWeightDeltas, TASK_COMBINATIONS, type MergeWeightDeltasOptions, type TaskCombination } from '@deltatune/compose';
 import { backboneFromHuggingFace, checkpointNameMap } from '@deltatune/models';
 import { USE_LITE, readModelTensors } from '@deltatune/models/node';
 import { claimOutputDir, writeFileAtomic } from '@deltatune/node';
@@ -35,6 +36,38 @@ const MERGE_FLAGS = {
     help: "the floating-point weights' dtype (config.json's torch_dtype follows)",
     placeholder: 'DTYPE',
     defaultText: 'each as --model stores it',
+  }),
+  combination: flag({
+    type: { choices: TASK_COMBINATIONS },
+    help: "combine the deltas' weight changes: linear is task arithmetic (the weighted sum), the others PEFT's pruned merges",
+    placeholder: 'TYPE',
+    defaultText: 'none: each delta folded in on top of the last',
+  }),
+  weights: flag({
+    type: 'text',
+    accepts: 'comma-separated numbers, one per --delta',
+    help: "each delta's weight in the combination",
+    placeholder: 'W1,W2,...',
+    defaultText: '1 each',
+  }),
+  // Text, read here: one message for every value outside (0, 1], "abc" included.
+  density: flag({
+    type: 'text',
+    accepts: 'a number in (0, 1]',
+    help: 'ties, dare_*, magnitude_prune: the fraction of each weight change kept',
+    placeholder: 'D',
+  }),
+  'majority-sign-method': flag({
+    type: { choices: ['total', 'frequency'] },
+    help: "ties, dare_ties: elect each element's sign by the sum of the values or by the count of signs",
+    placeholder: 'METHOD',
+    defaultText: 'total',
+  }),
+  seed: flag({
+    type: 'integer',
+    help: "dare_*: seed of the random drop masks (deltatune's mulberry32)",
+    placeholder: 'N',
+    defaultText: '0',
   }),
   ...COMMON_FLAGS,
 } as const;
@@ -63,10 +96,13 @@ export const mergeCommand = defineCommand({
   name: 'merge',
   summary: 'fold LoRA/BitFit deltas into a Hugging Face folder',
   about: `deltatune merge --model <HF folder> --delta DIR [--delta DIR]... --out <folder> [--dtype float32|bfloat16|float16]
+                [--combination linear|ties|dare_linear|dare_ties|magnitude_prune --weights W1,W2,... --density D]
   Folds merge-able deltas (LoRA family, BitFit) into the weights and writes a Hugging Face folder
   (config.json, the weights in the input's layout: model.safetensors or the same shards and index,
   PyTorch layouts; generation config and tokenizer files copied) that transformers loads without PEFT.
-  Each tensor keeps the dtype it has in --model (a bfloat16 model stays bfloat16) unless --dtype says.`,
+  Each tensor keeps the dtype it has in --model (a bfloat16 model stays bfloat16) unless --dtype says.
+  With --combination or --weights, each delta's change to the weights is measured on its own and the
+  changes are combined as PEFT's merge types do (task arithmetic, TIES, DARE, magnitude pruning).`,
   flags: MERGE_FLAGS,
   run: (flags) => merge(flags),
 });
@@ -85,6 +121,7 @@ async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
       'apply the delta at load time instead: deltatune forward --model use-lite --delta DIR --merge',
     );
   if (deltaDirs.length === 0) throw new DeltaTuneError('deltatune merge needs at least one --delta', 'e.g. --delta runs/x/delta');
+  const combine = combinationFlags(flags, deltaDirs.length);
   if (!existsSync(join(model, 'config.json')))
     throw new DeltaTuneError(
       `--model ${model} is not a Hugging Face folder (no config.json)`,
@@ -101,7 +138,7 @@ async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
     kind: 'merge',
     replaces: ['merge'],
     overwrite: flags.value('overwrite'),
-    settings: { model: modelArg, deltas: deltaDirs },
+    settings: { model: modelArg, deltas: deltaDirs, ...(combine && { combination: combine.options, weights: combine.weights }) },
   });
   const dtype = flags.value('dtype');
   // One read of the weights serves both the backbone and the tensors it does not hold (heads).
@@ -115,8 +152,15 @@ async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
         `delta "${d.name}" (${d.method}) cannot be merged into the weights`,
         'merge only LoRA-family and BitFit deltas; keep others as adapters',
       );
-    d.merge();
   }
+  if (combine) {
+    if (deltas.length !== deltaDirs.length)
+      throw new DeltaTuneError(
+        `--combination and --weights take one delta per --delta, and ${deltaDirs.length} --delta folder(s) held ${deltas.length} deltas`,
+        'pass each delta of a composition or run folder as its own --delta',
+      );
+    await mergeWeightDeltas(backbone, deltas, combine.weights, combine.options);
+  } else for (const d of deltas) d.merge!();
   const stale = weightFiles(out);
   // An earlier merge here stops being a model until this one is complete (config.json comes last):
   // a kill half-way leaves no folder that loads with some shards old and some new. Only a merge's
@@ -133,14 +177,98 @@ async function merge(flags: Flags<typeof MERGE_FLAGS>): Promise<void> {
   const shards = written.files.length - 1;
   output(
     json,
-    { backend, model, merged: deltas.map((d) => ({ name: d.name, method: d.method })), out, files: written.files, dtypes: written.dtypes },
+    {
+      backend,
+      model,
+      merged: deltas.map((d) => ({ name: d.name, method: d.method })),
+      ...(combine && { combination: combine.options, weights: combine.weights }),
+      out,
+      files: written.files,
+      dtypes: written.dtypes,
+    },
     () =>
-      `merged ${deltas.map((d) => `${d.name} (${d.method})`).join(', ')} into ${out}: ${
+      `merged ${deltas.map((d) => `${d.name} (${d.method})`).join(', ')}${combine ? ` (${describe(combine)})` : ''} into ${out}: ${
         shards === 0 ? written.files[0] : `${shards} shard${shards === 1 ? '' : 's'} + ${INDEX}`
       } (${written.dtypes.join('/')})`,
   );
   for (const d of deltas) d.detach();
   backbone.dispose();
+}
+
+interface Combine {
+  readonly weights: number[];
+  readonly options: MergeWeightDeltasOptions & { combination: TaskCombination };
+}
+
+/**
+ * The combination flags, checked before anything is loaded; undefined when none is given (then the
+ * deltas are folded in one after the other, as before these flags existed).
+ */
+function combinationFlags(flags: Flags<typeof MERGE_FLAGS>, deltaCount: number): Combine | undefined {
+  const given = (['combination', 'weights', 'density', 'majority-sign-method', 'seed'] as const).filter((f) => flags.given(f));
+  if (given.length === 0) return undefined;
+  const combination = flags.value('combination') ?? 'linear';
+  const example = `e.g. --combination ties --density 0.5${deltaCount > 1 ? ` --weights ${Array(deltaCount).fill(1).join(',')}` : ''}`;
+  if (!flags.given('combination') && given.some((f) => f !== 'weights'))
+    throw new DeltaTuneError(`--${given.find((f) => f !== 'weights')} needs --combination`, example);
+  const weights = flags.given('weights') ? parseWeights(flags.value('weights')!, deltaCount) : Array<number>(deltaCount).fill(1);
+  const densityText = flags.value('density');
+  const density = densityText === undefined ? undefined : Number(densityText.trim() === '' ? NaN : densityText);
+  const prunes = combination !== 'linear';
+  if (density !== undefined && !prunes)
+    throw new DeltaTuneError(
+      '--density is for ties, dare_linear, dare_ties and magnitude_prune; linear keeps every value',
+      'drop --density, or pick --combination ties',
+    );
+  if (prunes && density === undefined)
+    throw new DeltaTuneError(
+      `--combination ${combination} needs --density (the fraction of each weight change kept)`,
+      `e.g. --combination ${combination} --density 0.5`,
+    );
+  if (density !== undefined && !(density > 0 && density <= 1))
+    throw new DeltaTuneError(`--density must be a number in (0, 1], got "${densityText}"`, 'e.g. --density 0.5 (1 keeps every value)');
+  const sign = flags.value('majority-sign-method');
+  if (sign !== undefined && combination !== 'ties' && combination !== 'dare_ties')
+    throw new DeltaTuneError(`--majority-sign-method is for ties and dare_ties, not ${combination}`, 'drop it, or pick --combination ties');
+  const seed = flags.value('seed');
+  if (seed !== undefined && combination !== 'dare_linear' && combination !== 'dare_ties')
+    throw new DeltaTuneError(
+      `--seed is for dare_linear and dare_ties (${combination} draws nothing at random)`,
+      'drop --seed, or pick --combination dare_ties',
+    );
+  return {
+    weights,
+    options: {
+      combination,
+      ...(density !== undefined && { density }),
+      ...(sign !== undefined && { majoritySignMethod: sign }),
+      ...(seed !== undefined && { seed }),
+    },
+  };
+}
+
+function parseWeights(text: string, deltaCount: number): number[] {
+  const parts = text.split(',').map((p) => p.trim());
+  const example = `e.g. --weights ${Array(deltaCount)
+    .fill(deltaCount > 1 ? 0.5 : 1)
+    .join(',')}`;
+  const bad = parts.find((p) => p === '' || !Number.isFinite(Number(p)));
+  if (bad !== undefined) throw new DeltaTuneError(`--weights must be comma-separated numbers, got "${text}"`, example);
+  if (parts.length !== deltaCount)
+    throw new DeltaTuneError(
+      `--weights has ${parts.length} value${parts.length === 1 ? '' : 's'} for ${deltaCount} --delta`,
+      `give one weight per --delta, in order: ${example}`,
+    );
+  return parts.map(Number);
+}
+
+function describe({ weights, options }: Combine): string {
+  const extra = [
+    options.density !== undefined && `density ${options.density}`,
+    options.majoritySignMethod && `${options.majoritySignMethod} sign`,
+    options.seed !== undefined && `seed ${options.seed}`,
+  ].filter(Boolean);
+  return [options.combination, `weights ${weights.join(',')}`, ...extra].join(', ');
 }
 
 /**
