@@ -226,6 +226,19 @@ describe('training-time dropouts (PEFT rank_dropout, module_dropout)', () => {
       return tf.sub(withDelta, tf.add(tf.matMul(x, s.kernel), s.bias ?? 0)).arraySync() as number[][];
     });
 
+  /** Rank dropout 0.5 on k_proj's 32 output features: whole features zeroed, the rest scaled by `ratio(zeros)`. */
+  function expectRankDropout(ratio: (zeros: number) => number): void {
+    const rows = update(false);
+    const dropped = update(true);
+    const zeroColumns = rows[0].map((_, o) => dropped.every((row) => row[o] === 0));
+    const zeros = zeroColumns.filter(Boolean).length;
+    // About half of the 32 features dropped (P(outside 4..28) < 1e-4), the same ones for every row.
+    expect(zeros).toBeGreaterThan(4);
+    expect(zeros).toBeLessThan(28);
+    const kept = zeroColumns.findIndex((z) => !z);
+    expect(dropped[0][kept] / rows[0][kept]).toBeCloseTo(ratio(zeros), 4);
+  }
+
   it('module dropout skips whole updates in training only; rank dropout zeroes whole output features', () => {
     const skipping = attach(model, loha({ r: 2, init: 'random', targets: ['k_proj'], moduleDropout: 0.5 }));
     const full = update(false).flat();
@@ -242,16 +255,8 @@ describe('training-time dropouts (PEFT rank_dropout, module_dropout)', () => {
     expect(skipped).toBeLessThan(32);
     skipping.detach();
     const ranked = attach(model, loha({ r: 2, init: 'random', targets: ['k_proj'], rankDropout: 0.5 }));
-    const rows = update(false);
-    const dropped = update(true);
-    const zeroColumns = rows[0].map((_, o) => dropped.every((row) => row[o] === 0));
-    const zeros = zeroColumns.filter(Boolean).length;
-    // About half of the 32 features dropped (P(outside 4..28) < 1e-4), the same ones for every row.
-    expect(zeros).toBeGreaterThan(4);
-    expect(zeros).toBeLessThan(28);
-    // LoHa rescales the kept ones by 1 / (fraction kept).
-    const kept = zeroColumns.findIndex((z) => !z);
-    expect(dropped[0][kept] / rows[0][kept]).toBeCloseTo(32 / (32 - zeros), 4);
+    // LoHa always rescales the kept features by 1 / (fraction kept).
+    expectRankDropout((zeros) => 32 / (32 - zeros));
     ranked.detach();
   });
 
@@ -260,14 +265,7 @@ describe('training-time dropouts (PEFT rank_dropout, module_dropout)', () => {
     [true, 'rescales the kept features by 1 / (fraction kept)'],
   ])('LoKr with rankDropoutScale %s %s', (rescale) => {
     const delta = attach(model, lokr({ r: 2, init: 'random', targets: ['k_proj'], rankDropout: 0.5, rankDropoutScale: rescale }));
-    const rows = update(false);
-    const dropped = update(true);
-    const zeroColumns = rows[0].map((_, o) => dropped.every((row) => row[o] === 0));
-    const zeros = zeroColumns.filter(Boolean).length;
-    expect(zeros).toBeGreaterThan(4);
-    expect(zeros).toBeLessThan(28);
-    const kept = zeroColumns.findIndex((z) => !z);
-    expect(dropped[0][kept] / rows[0][kept]).toBeCloseTo(rescale ? 32 / (32 - zeros) : 1, 4);
+    expectRankDropout((zeros) => (rescale ? 32 / (32 - zeros) : 1));
     delta.detach();
   });
 });
