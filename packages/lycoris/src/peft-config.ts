@@ -51,6 +51,10 @@ function sharedOptions(raw: Record<string, unknown>, peftType: 'LOHA' | 'LOKR', 
       );
     }
   }
+  // PEFT always writes them, and a null would crash PEFT's own scaling (alpha / r): never a silent default.
+  for (const key of ['alpha', 'decompose_factor']) {
+    if (key in config && config[key] === null) throw fieldError(key, 'is null', `set "${key}" to the number the adapter was trained with`);
+  }
   bool(config, 'use_effective_conv2d');
   const targets = namesOrRegex(config, 'target_modules');
   if (Array.isArray(targets) && targets.length === 0) {

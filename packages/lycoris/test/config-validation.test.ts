@@ -38,6 +38,7 @@ describe.each([
   it.each([
     ['r', undefined, /"r" is missing/],
     ['r', 0, /"r" is 0, not a positive integer/],
+    ['alpha', null, /"alpha" is null/],
     ['alpha', 'eight', /"alpha" is the string "eight"; it must be a finite number/],
     ['rank_dropout', 1.5, /"rank_dropout" is 1.5, not a number in \[0, 1\)/],
     ['module_dropout', -0.1, /"module_dropout" is -0.1, not a number in \[0, 1\)/],
