@@ -9,8 +9,40 @@ export const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'tensorflow
 /** How optional packages are loaded; tests replace it to simulate a missing package. */
 export type PackageLoader = (specifier: string) => Promise<any>;
 
-// A computed specifier keeps bundlers from resolving optional packages at build time.
-const defaultLoader: PackageLoader = (specifier) => import(/* @vite-ignore */ specifier);
+/**
+ * The backends a page can run, imported by literal specifiers so a bundler finds them and splits
+ * each into a chunk loaded on first use: `selectBackend('wasm')` works in a bundle as in Node. The
+ * `.catch` is what lets a bundler build an app that did not install one of these optional peers
+ * (esbuild leaves an unresolvable `import()` that has a handler to fail at run time, where the
+ * error reads as "not installed"; Vite puts in a stand-in, an empty module).
+ */
+const rethrow = (e: unknown): never => {
+  throw e;
+};
+const BROWSER_PACKAGES: Partial<Record<string, () => Promise<any>>> = {
+  '@tensorflow/tfjs-backend-wasm': () => import('@tensorflow/tfjs-backend-wasm').catch(rethrow),
+  '@tensorflow/tfjs-backend-webgpu': () => import('@tensorflow/tfjs-backend-webgpu').catch(rethrow),
+  '@tensorflow/tfjs-backend-cpu': () => import('@tensorflow/tfjs-backend-cpu').catch(rethrow),
+};
+
+// Node-only packages (native addons) keep a computed specifier: a bundler must not pull them into a page.
+const defaultLoader: PackageLoader = async (specifier) => {
+  const literal = BROWSER_PACKAGES[specifier];
+  const mod = literal ? await literal() : await import(/* @vite-ignore */ specifier);
+  if (literal && isEmptyStandIn(mod)) throw new Error(`Cannot find package '${specifier}'`);
+  return mod;
+};
+
+/** Vite's production stand-in for a missing optional peer is an empty module; a real backend package exports something. */
+function isEmptyStandIn(mod: unknown): boolean {
+  if (typeof mod !== 'object' || mod === null) return true;
+  const keys = Object.keys(mod).filter((k) => k !== 'default' && k !== '__esModule');
+  const fallback = (mod as { default?: unknown }).default;
+  return (
+    keys.length === 0 &&
+    (fallback === undefined || (typeof fallback === 'object' && fallback !== null && Object.keys(fallback).length === 0))
+  );
+}
 
 const INSTALL: Record<Exclude<BackendChoice, 'auto'>, string> = {
   tensorflow: 'npm install @tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8.1) or @tensorflow/tfjs-node (CPU)',

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { DeltaTuneError } from './errors';
-import type { DeltaState } from './method';
+import type { Delta, DeltaState } from './method';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from './safetensors';
 
 /**
@@ -28,6 +28,34 @@ export async function encodeCheckpoint(state: DeltaState): Promise<CheckpointFil
     [CONFIG_FILE]: JSON.stringify(state.config, null, 2) + '\n',
     [WEIGHTS_FILE]: writeSafetensors(tensors, { format: 'pt' }),
   };
+}
+
+/** What is saved beside a delta's own state: PEFT's `base_model_name_or_path`, more config and tensors. */
+export interface DeltaFileExtras {
+  readonly config?: Record<string, unknown>;
+  readonly tensors?: ReadonlyMap<string, Tensor>;
+  /** The model the delta was trained on (a Hugging Face folder or id). */
+  readonly baseModel?: string;
+}
+
+/**
+ * A delta's two checkpoint files, in memory: what a Node folder write and a page's download share.
+ * Tensors the method made only for saving (transposes) are disposed; its own variables are not.
+ */
+export async function encodeDelta(delta: Delta, extras: DeltaFileExtras = {}): Promise<CheckpointFiles> {
+  const state = delta.save();
+  try {
+    return await encodeCheckpoint({
+      config: {
+        ...state.config,
+        ...extras.config,
+        ...(extras.baseModel !== undefined ? { base_model_name_or_path: extras.baseModel } : {}),
+      },
+      tensors: new Map([...state.tensors, ...(extras.tensors ?? [])]),
+    });
+  } finally {
+    for (const [name, t] of state.tensors) if (delta.variables.get(name) !== t) t.dispose();
+  }
 }
 
 /** Parses checkpoint files into a config and tensors (the caller disposes the tensors). */

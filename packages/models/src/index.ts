@@ -25,3 +25,5 @@ export type { ChatMessage } from './tokenizer';
 export type { HuggingFaceTokenizerOptions, ChatTemplateOptions } from './hf-tokenizer';
 export { generationDefaults } from './generation-config';
 export { checkTokenizerFits } from './tokenizer-fits';
+export { loadModelFiles, loadUseLiteFiles, useLiteShardNames } from './model-files';
+export type { ModelFiles, UseLiteFiles } from './model-files';

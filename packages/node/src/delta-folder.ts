@@ -5,7 +5,7 @@ import {
   CONFIG_FILE,
   decodeCheckpoint,
   DeltaTuneError,
-  encodeCheckpoint,
+  encodeDelta,
   findMethodByPeftType,
   getMethod,
   WEIGHTS_FILE,
@@ -13,31 +13,21 @@ import {
   type Backbone,
   type Delta,
   type DeltaSpec,
+  type DeltaFileExtras,
   type DeltaState,
 } from '@deltatune/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { recoverFolder, writeFolderAtomic } from './atomic';
 
 /** Extra tensors/config saved beside a delta (a task head: PEFT's `modules_to_save`). */
-export interface SaveExtras {
-  readonly config?: Record<string, unknown>;
-  readonly tensors?: ReadonlyMap<string, tf.Tensor>;
-  /** The model the delta was trained on (a Hugging Face folder or id): PEFT's `base_model_name_or_path`. */
-  readonly baseModel?: string;
+export interface SaveExtras extends DeltaFileExtras {
   /** More files for the folder (a task head), written in the same atomic swap as the delta. */
   readonly files?: Readonly<Record<string, string | Uint8Array>>;
 }
 
 /** Saves a delta as `adapter_config.json` + `adapter_model.safetensors`, atomically. */
 export async function saveDelta(dir: string, delta: Delta, extras: SaveExtras = {}): Promise<void> {
-  const state = delta.save();
-  const merged: DeltaState = {
-    config: { ...state.config, ...extras.config, ...(extras.baseModel !== undefined ? { base_model_name_or_path: extras.baseModel } : {}) },
-    tensors: new Map([...state.tensors, ...(extras.tensors ?? [])]),
-  };
-  const files = await encodeCheckpoint(merged);
-  // Tensors the method made only for saving (transposes) are disposed; its own variables are not.
-  for (const [name, t] of state.tensors) if (!delta.variables.has(name) || delta.variables.get(name) !== t) t.dispose();
+  const files = await encodeDelta(delta, extras);
   // The weights first, the config last: a folder is loadable only once its config is in place.
   writeFolderAtomic(dir, { ...extras.files, [WEIGHTS_FILE]: files[WEIGHTS_FILE], [CONFIG_FILE]: files[CONFIG_FILE] });
 }

@@ -67,6 +67,11 @@ export interface TrainOptions {
    */
   readonly divergenceFactor?: number;
   readonly onEvent?: (event: TrainEvent) => void;
+  /**
+   * Stops training after the step in flight when aborted (a page's stop button). The run then
+   * validates, restores its best state and scores the test split as at the end: `stopped` is set.
+   */
+  readonly signal?: AbortSignal;
   /** Continue with this head (sequential stages share one); a new one is made when absent. */
   readonly head?: ClassificationHead;
 }
@@ -96,6 +101,8 @@ export interface TrainResult {
   readonly test: ClassificationMetrics | LmMetrics;
   readonly head?: ClassificationHead;
   readonly trainedParameters: number;
+  /** The `signal` stopped training at `steps`, before the planned number. */
+  readonly stopped?: boolean;
   /** `sft`: per split, the examples truncation left nothing to train on (left out). */
   readonly dropped?: Readonly<Record<'train' | 'validation' | 'test', number>>;
 }

@@ -93,7 +93,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 
     emit({ type: 'phase', name: 'train', total: totalSteps });
     let stopped = false;
-    while (state.step < totalSteps && !stopped) {
+    const aborted = () => o.signal?.aborted === true;
+    while (state.step < totalSteps && !stopped && !aborted()) {
+      // On wasm and cpu a step's reads resolve as microtasks, so the loop never lets an event in: a
+      // worker would not see its stop message until the end. A macrotask turn per step lets it.
+      if (o.signal) await new Promise((resolve) => setTimeout(resolve, 0));
       const batch = trainingBatch(splits.train, stepRows(o.seed, state.step, rows, o.batchSize), padId, features?.train);
       const queued = step.queue(batch.batch);
       batch.dispose();
@@ -126,6 +130,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       head,
       trainedParameters: step.trainedParameters,
       ...(dropped ? { dropped } : {}),
+      ...(state.step < totalSteps && aborted() ? { stopped: true } : {}),
     };
   } finally {
     await queue?.drain();

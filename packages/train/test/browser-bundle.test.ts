@@ -36,6 +36,10 @@ describe('@deltatune/train in a browser', () => {
     const inputs = Object.keys(result.metafile.inputs);
     expect(inputs.some((f) => f.endsWith('train/src/trainer.ts'))).toBe(true);
     expect(inputs.some((f) => f.endsWith('train/src/train-step.ts'))).toBe(true);
+    // So are the file datasets a page loads from a dropped file, with csv-parse's browser build
+    // (its Node build bundles too, but needs Node's global Buffer at run time).
+    expect(inputs.some((f) => f.endsWith('train/src/datasets/file-dataset.ts'))).toBe(true);
+    expect(inputs.filter((f) => f.includes('node_modules/csv-parse/'))).toEqual(['node_modules/csv-parse/dist/esm/sync.js']);
     expect(inputs.filter((f) => /train\/src\/node(\/|\.ts)|packages\/node\//.test(f))).toEqual([]);
   });
 

@@ -57,6 +57,41 @@ describe('training on spam with USE-lite', () => {
     expect(tf.memory().numTensors).toBe(before - delta.variables.size);
   });
 
+  it('an aborted signal stops after the step in flight, then scores the test split (a stop button)', async () => {
+    const controller = new AbortController();
+    const steps: number[] = [];
+    const delta = attach(backbone, lora({ r: 4, alpha: 8, seed: 3 }));
+    const small = limitDataset(data, { train: 64, validation: 16, test: 32 });
+    const result = await train({
+      backbone,
+      tokenizer,
+      dataset: small,
+      deltas: [delta],
+      ...common,
+      steps: 40,
+      onEvent: (e) => {
+        if (e.type !== 'step') return;
+        steps.push(e.step);
+        // From a later task, as a worker's stop message arrives: only a loop that yields sees it.
+        if (e.step === 3) setTimeout(() => controller.abort(), 0);
+      },
+      signal: controller.signal,
+    });
+    result.head!.dispose();
+    delta.detach();
+    // The loop reads losses one step behind, so at most one more step is already queued.
+    expect(result.steps).toBeGreaterThanOrEqual(3);
+    expect(result.steps).toBeLessThanOrEqual(5);
+    expect(result.stopped).toBe(true);
+    expect(steps.at(-1)).toBe(result.steps);
+    expect((result.test as ClassificationMetrics).examples).toBe(32);
+    // Not aborted: no flag.
+    const full = await train({ backbone, tokenizer, dataset: small, ...common, steps: 2, signal: new AbortController().signal });
+    full.head!.dispose();
+    expect(full.steps).toBe(2);
+    expect(full.stopped).toBeUndefined();
+  });
+
   it('stops on a NaN/Inf loss with a clear error, keeping the last good checkpoint', async () => {
     const runDir = mkdtempSync(join(tmpdir(), 'nan-'));
     // A delta that scales the pooler's output by a trained `scale`, and from its 5th training pass
