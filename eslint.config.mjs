@@ -50,6 +50,8 @@ export default tseslint.config(
       'packages/core/src/option-schema.ts',
       'packages/core/src/testing/conformance.ts',
       'packages/cli/src/methods.ts',
+      'apps/studio/src/methods.ts',
+      'apps/studio/src/method-form.ts',
     ],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
@@ -60,7 +62,7 @@ export default tseslint.config(
   },
   {
     // Parsed Hugging Face config.json files: free-form JSON that the loaders check field by field.
-    files: ['packages/models/src/node.ts'],
+    files: ['packages/models/src/node.ts', 'packages/models/src/model-files.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {

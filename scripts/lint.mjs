@@ -3,6 +3,7 @@
 // 1. Browser-safe packages (core, the delta methods, train) import no Node built-ins outside a `/node` entry.
 // 2. No package reaches into another's internals (`@deltatune/x/src/...`, `/dist/...`).
 // 3. Example plugins use only the published entry points of @deltatune packages.
+// 4. App page code (apps/*/src) imports no Node built-in and nothing Node-only.
 import { readdirSync, readFileSync, statSync, existsSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -50,6 +51,17 @@ for (const example of existsSync(join(root, 'examples')) ? readdirSync(join(root
       if (spec.startsWith('@deltatune/') && spec.split('/').length > 2)
         problems.push(`${relative(root, file)}: "${spec}" is not a published entry point`);
       if (spec.includes('packages/')) problems.push(`${relative(root, file)}: "${spec}" reaches into the monorepo`);
+    }
+  }
+}
+for (const app of existsSync(join(root, 'apps')) ? readdirSync(join(root, 'apps')) : []) {
+  for (const file of files(join(root, 'apps', app, 'src'))) {
+    for (const spec of imports(file)) {
+      const where = relative(root, file);
+      if (builtins.has(spec)) problems.push(`${where}: imports Node built-in "${spec}" (page code runs in a browser)`);
+      if (spec === '@deltatune/node' || /^@deltatune\/[^/]+\/node$/.test(spec))
+        problems.push(`${where}: imports "${spec}", which needs Node`);
+      if (/^@deltatune\/[^/]+\/(src|dist)\//.test(spec)) problems.push(`${where}: deep import "${spec}" (import the package entry)`);
     }
   }
 }
