@@ -230,13 +230,20 @@ describe('training-time dropouts (PEFT rank_dropout, module_dropout)', () => {
   function expectRankDropout(ratio: (zeros: number) => number): void {
     const rows = update(false);
     const dropped = update(true);
-    const zeroColumns = rows[0].map((_, o) => dropped.every((row) => row[o] === 0));
+    // The update is (x W' + b) - (x W + b), a difference of two rounded outputs: a dropped feature
+    // reads as zero only up to that rounding, so a feature counts as dropped when it lost most of
+    // its update (a kept one keeps all of it, or more when rescaled).
+    const size = (m: number[][], o: number) => m.reduce((n, row) => n + Math.abs(row[o]), 0);
+    const zeroColumns = rows[0].map((_, o) => size(dropped, o) < 0.5 * size(rows, o));
     const zeros = zeroColumns.filter(Boolean).length;
     // About half of the 32 features dropped (P(outside 4..28) < 1e-4), the same ones for every row.
     expect(zeros).toBeGreaterThan(4);
     expect(zeros).toBeLessThan(28);
-    const kept = zeroColumns.findIndex((z) => !z);
-    expect(dropped[0][kept] / rows[0][kept]).toBeCloseTo(ratio(zeros), 4);
+    // The ratio on the kept feature with the largest update, where that rounding matters least.
+    let kept = -1;
+    for (let o = 0; o < zeroColumns.length; o++)
+      if (!zeroColumns[o] && (kept < 0 || Math.abs(rows[0][o]) > Math.abs(rows[0][kept]))) kept = o;
+    expect(Math.abs(dropped[0][kept] / rows[0][kept] / ratio(zeros) - 1)).toBeLessThan(1e-3);
   }
 
   it('module dropout skips whole updates in training only; rank dropout zeroes whole output features', () => {
