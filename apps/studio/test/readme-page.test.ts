@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build } from 'vite';
+import type { Page } from 'playwright-core';
 import { HAVE_CHROMIUM, launchChromium } from './chromium';
 import { serveFolder } from './serve';
 
@@ -19,6 +20,26 @@ function pageExample(): string {
   return code;
 }
 
+/** Bundles `main` (a page's module) with Vite, no config: what an app's own build would do. */
+async function bundlePage(dir: string, main: string): Promise<string> {
+  writeFileSync(join(dir, 'main.ts'), main);
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="./main.ts"></script>\n');
+  const out = join(dir, 'dist');
+  await build({ root: dir, base: './', logLevel: 'warn', build: { outDir: out, target: 'es2022' }, configFile: false });
+  return out;
+}
+
+/** Opens the page and returns the first JSON line it logs; any uncaught error in the page fails at once. */
+async function firstJsonLog(page: Page, url: string, seconds: number): Promise<unknown> {
+  const logged = new Promise<string>((resolve, reject) => {
+    page.on('console', (m) => m.text().startsWith('{') && resolve(m.text()));
+    page.on('pageerror', (e) => reject(new Error(`the page threw: ${String(e)}`)));
+    setTimeout(() => reject(new Error(`the page logged no result in ${seconds} s`)), seconds * 1000);
+  });
+  await page.goto(url);
+  return JSON.parse(await logged);
+}
+
 describe.skipIf(!HAVE_CHROMIUM)("the README's page example, bundled by Vite, in Chromium", () => {
   // Inside the app's folder, so the bundler resolves the workspace's packages as an app's would.
   let project: string;
@@ -26,22 +47,12 @@ describe.skipIf(!HAVE_CHROMIUM)("the README's page example, bundled by Vite, in 
   afterAll(() => project && rmSync(project, { recursive: true, force: true }));
 
   it('bundles unchanged (no loader option, no alias) and trains LoRA in the page', async () => {
-    writeFileSync(join(project, 'main.ts'), pageExample());
-    writeFileSync(join(project, 'index.html'), '<!doctype html><script type="module" src="./main.ts"></script>\n');
-    const out = join(project, 'dist');
-    await build({ root: project, base: './', logLevel: 'warn', build: { outDir: out, target: 'es2022' }, configFile: false });
+    const out = await bundlePage(project, pageExample());
     const server = await serveFolder(out, { mounts: { '/use-lite/': USE_LITE } });
     const context = await launchChromium();
     try {
-      const page = await context.newPage();
-      // The example logs its test metrics as JSON; any uncaught error in the page fails at once.
-      const logged = new Promise<string>((resolve, reject) => {
-        page.on('console', (m) => m.text().startsWith('{') && resolve(m.text()));
-        page.on('pageerror', (e) => reject(new Error(`the page threw: ${String(e)}`)));
-        setTimeout(() => reject(new Error('the example logged no result in 240 s')), 240_000);
-      });
-      await page.goto(server.url);
-      const test = JSON.parse(await logged);
+      // The example logs its test metrics as JSON.
+      const test = (await firstJsonLog(await context.newPage(), server.url, 240)) as { examples: number; accuracy: number; loss: number };
       expect(test.examples).toBe(6);
       expect(test.accuracy * test.examples).toBeCloseTo(Math.round(test.accuracy * test.examples), 9);
       expect(Number.isFinite(test.loss)).toBe(true);
@@ -56,25 +67,16 @@ describe.skipIf(!HAVE_CHROMIUM)("the README's page example, bundled by Vite, in 
   it('selectBackend loads a backend package the page never imported: the bundler follows its import', async () => {
     const dir = mkdtempSync(join(STUDIO, '.select-backend-'));
     try {
-      writeFileSync(
-        join(dir, 'main.ts'),
+      const out = await bundlePage(
+        dir,
         "import * as tf from '@tensorflow/tfjs-core';\nimport { selectBackend } from '@deltatune/backends';\n" +
           "const name = await selectBackend('cpu');\nconsole.log(JSON.stringify({ name, sum: tf.add(1, 2).dataSync()[0] }));\n",
       );
-      writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="./main.ts"></script>\n');
-      await build({ root: dir, base: './', logLevel: 'warn', build: { outDir: join(dir, 'dist'), target: 'es2022' }, configFile: false });
       // tfjs-backend-cpu is a chunk of its own, fetched when selectBackend asks for it.
-      const server = await serveFolder(join(dir, 'dist'));
+      const server = await serveFolder(out);
       const context = await launchChromium();
       try {
-        const page = await context.newPage();
-        const logged = new Promise<string>((resolve, reject) => {
-          page.on('console', (m) => m.text().startsWith('{') && resolve(m.text()));
-          page.on('pageerror', (e) => reject(new Error(`the page threw: ${String(e)}`)));
-          setTimeout(() => reject(new Error('no result in 60 s')), 60_000);
-        });
-        await page.goto(server.url);
-        expect(JSON.parse(await logged)).toEqual({ name: 'cpu', sum: 3 });
+        expect(await firstJsonLog(await context.newPage(), server.url, 60)).toEqual({ name: 'cpu', sum: 3 });
         expect(server.fetched.filter((p) => p.endsWith('.js')).length).toBeGreaterThan(1);
       } finally {
         await context.close();
