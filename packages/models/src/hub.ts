@@ -10,6 +10,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { once } from 'node:events';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
@@ -298,6 +299,7 @@ async function downloadBlob(ctx: Download, file: string, meta: FileMeta, blob: s
     let done = have;
     const total = meta.size ?? Number(res.headers.get('content-length') ?? 0) + have;
     ctx.onProgress?.(file, done, total);
+    const out = createWriteStream(part, { flags: have ? 'a' : 'w' });
     try {
       await pipeline(
         Readable.fromWeb(res.body as NodeReadableStream<Uint8Array>),
@@ -308,9 +310,12 @@ async function downloadBlob(ctx: Download, file: string, meta: FileMeta, blob: s
             yield chunk;
           }
         },
-        createWriteStream(part, { flags: have ? 'a' : 'w' }),
+        out,
       );
     } catch (e) {
+      // pipeline rejects while a write may still be in flight; measured before it lands, the part
+      // would grow behind our back and the next run's Range (or append) would double its tail.
+      if (!out.closed) await once(out, 'close').catch(() => undefined);
       const size = existsSync(part) ? statSync(part).size : 0;
       throw new DeltaTuneError(
         `the download of ${ctx.model}/${file} stopped at ${size} of ${total} bytes (${reason(e)})`,
