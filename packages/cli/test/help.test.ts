@@ -50,7 +50,8 @@ describe('deltatune <command> --help', () => {
     const experiment = cli(['experiment', '--help']);
     expect(experiment.code, experiment.stderr).toBe(0);
     expect(experiment.stdout).toMatch(/methods for a grid delta's "method"/);
-    expect(line(experiment.stdout, '--workers')).toMatch(/a whole number >= 1 .*\(default 1\)$/);
+    expect(line(experiment.stdout, '--workers')).toMatch(/a whole number >= 0 .*\(default 1, or 0 with --queue\)$/);
+    expect(line(experiment.stdout, '--queue')).toMatch(/a redis:\/\/ or rediss:\/\/ URL/);
     // --shard is what the command passes its own workers.
     expect(line(experiment.stdout, '--shard')).toBeUndefined();
     expect(cli(['inspect', '--help']).stdout).toMatch(/^ {2}lora \(/m);
@@ -77,7 +78,7 @@ describe('deltatune <command> --help', () => {
   it('every command has a help that lists its flags; the top-level help names every command', () => {
     const top = cli(['--help']);
     expect(top.code).toBe(0);
-    const commands = ['demo', 'train', 'eval', 'forward', 'inspect', 'merge', 'experiment', 'bench'];
+    const commands = ['demo', 'train', 'eval', 'forward', 'inspect', 'merge', 'experiment', 'worker', 'bench'];
     for (const c of commands) {
       expect(top.stdout).toMatch(new RegExp(`^ {2}${c} `, 'm'));
       const r = cli([c, '--help']);

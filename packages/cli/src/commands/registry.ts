@@ -11,6 +11,7 @@ import { generateCommand } from './generate';
 import { inspectCommand } from './inspect';
 import { mergeCommand } from './merge';
 import { trainCommand } from './train';
+import { workerCommand } from './worker';
 
 const bench = defineCommand({
   name: 'bench',
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   inspectCommand,
   mergeCommand,
   experimentCommand,
+  workerCommand,
   bench,
   benchLlmCommand,
 ];

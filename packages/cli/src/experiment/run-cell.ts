@@ -38,13 +38,18 @@ export function cellSpec(cell: Cell, model: string, target: number): string {
 
 const datasets = new Map<string, Dataset>();
 
-/** Runs one cell on a loaded backbone; every delta is detached afterwards. */
+/**
+ * Runs one cell on a loaded backbone; every delta is detached afterwards. An aborted `signal` (a
+ * queue worker stopping, or losing its job) ends the cell after the step in flight, with an error:
+ * a cell cut short has no result.
+ */
 export async function runCell(
   backbone: Backbone,
   tokenizer: TextTokenizer,
   cell: Cell,
   target: number,
   model = 'use-lite',
+  signal?: AbortSignal,
 ): Promise<CellResult> {
   const spec = cellRunSpec(cell, model);
   const key = JSON.stringify(spec.data);
@@ -91,7 +96,9 @@ export async function runCell(
         head,
         deltaLearningRates: ownRates(stage.trainable),
         onEvent,
+        signal,
       });
+      if (signal?.aborted) throw new Error(`cell ${cell.id} stopped at step ${offset + last.steps}: ${String(signal.reason ?? 'aborted')}`);
       for (const e of last.evals) curve.push([offset + e.step, e.metrics.accuracy]);
       offset += stage.steps;
     }
