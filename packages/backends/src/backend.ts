@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { DeltaTuneError } from '@deltatune/core';
+import { installWasmGather } from './wasm-gather';
+import { installWasmIdentity } from './wasm-identity';
 import { installWasmMatMul } from './wasm-matmul';
+import { installWasmLeadingSum } from './wasm-sum';
 import { installWasmUnsortedSegmentSum } from './wasm-segment-sum';
 
 export type BackendChoice = 'auto' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
@@ -156,6 +159,9 @@ const loaders: Record<Exclude<BackendChoice, 'auto'>, Loader> = {
       throw missing('wasm', 'its .wasm files did not load', WASM_FILES_FIX);
     }
     installWasmMatMul();
+    installWasmIdentity();
+    installWasmGather();
+    installWasmLeadingSum();
     installWasmUnsortedSegmentSum();
   },
   async cpu(load) {

@@ -117,22 +117,27 @@ describe('wasm kernels deltatune adds or replaces', () => {
       const [br, bc] = b.shape.slice(-2);
       const [m, k, n] = [tA ? ac : ar, tA ? ar : ac, tB ? br : bc];
       expect(tB ? bc : br).toBe(k);
-      const batch = a.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+      const count = (t: tf.Tensor) => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+      // One side may hold a single matrix for every item of the other's batch (broadcast).
+      const [batchA, batchB] = [count(a), count(b)];
+      const batch = Math.max(batchA, batchB);
       const values = new Float64Array(batch * m * n);
       for (let p = 0; p < batch; p++) {
+        const [pa, pb] = [batchA === 1 ? 0 : p, batchB === 1 ? 0 : p];
         for (let i = 0; i < m; i++) {
           for (let j = 0; j < n; j++) {
             let s = 0;
             for (let q = 0; q < k; q++) {
-              const x = av[p * ar * ac + (tA ? q * ac + i : i * ac + q)];
-              const y = bv[p * br * bc + (tB ? j * bc + q : q * bc + j)];
+              const x = av[pa * ar * ac + (tA ? q * ac + i : i * ac + q)];
+              const y = bv[pb * br * bc + (tB ? j * bc + q : q * bc + j)];
               s += x * y;
             }
             values[(p * m + i) * n + j] = s;
           }
         }
       }
-      return { shape: [...a.shape.slice(0, -2), m, n], values };
+      const batchShape = (batchA >= batchB ? a : b).shape.slice(0, -2);
+      return { shape: [...batchShape, m, n], values };
     };
     let seed = 10;
     const cases: Array<[number[], number[], boolean, boolean]> = [
@@ -142,8 +147,15 @@ describe('wasm kernels deltatune adds or replaces', () => {
       [[64, 48], [32, 48], false, true],
       [[1, 53, 37], [1, 53, 29], true, false], // batched shape, one matrix: the patched path
       [[1, 37, 53], [1, 29, 53], false, true],
-      [[3, 37, 53], [3, 29, 53], false, true], // several matrices: the backend's own path
+      // Several matrices: each item runs as a plain 2-D product (the backend's batched loop is ~8x slower).
+      [[3, 37, 53], [3, 29, 53], false, true],
       [[3, 53, 37], [3, 29, 53], true, true],
+      [[4, 16, 8], [4, 8, 12], false, false],
+      [[4, 8, 16], [4, 8, 12], true, false],
+      [[2, 3, 37, 53], [2, 3, 29, 53], false, true], // attention's [batch, heads, seq, dim]
+      [[2, 3, 37, 29], [2, 3, 37, 53], true, false],
+      [[3, 37, 53], [1, 53, 29], false, false], // one side a single matrix, broadcast over the other's batch
+      [[1, 53, 37], [3, 53, 29], true, false],
       [[2, 1], [2, 1], true, false],
     ];
     for (const [aShape, bShape, tA, tB] of cases) {

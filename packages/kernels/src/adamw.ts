@@ -5,8 +5,10 @@ import {
   elementwiseProgram,
   f32,
   i32,
+  registerWasm,
   registerWebgpuAndCpu,
   workgroupSum,
+  type WasmBackendLike,
   type CpuBackendLike,
   type KernelArgs,
   type WebGpuBackendLike,
@@ -162,6 +164,58 @@ function cpuParam({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   return b.makeTensorInfo(inputs.param.shape, 'float32', out);
 }
 
+// wasm: the same loops on the wasm heap. In plain ops a skipped step's select broadcasts the scalar
+// factor to each variable's shape (a Tile per tensor: 1.1 s of a 5.2 s BERT-small full fine-tuning
+// step, the 7.8M-element embedding tiled three times); here each update is one pass.
+
+function wasmSumOfSquares({ inputs, backend }: KernelArgs): TensorInfo {
+  const b = backend as WasmBackendLike;
+  const out = b.makeOutput([], 'float32');
+  const x = b.typedArrayFromHeap(inputs.x);
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  b.typedArrayFromHeap(out)[0] = s;
+  return out;
+}
+
+function wasmMoment({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const b = backend as WasmBackendLike;
+  const out = b.makeOutput(inputs.moment.shape, 'float32');
+  // Views after the allocation: growing the heap detaches views taken before it.
+  const [o, moment, grad] = [b.typedArrayFromHeap(out), b.typedArrayFromHeap(inputs.moment), b.typedArrayFromHeap(inputs.grad)];
+  const f = b.typedArrayFromHeap(inputs.factor)[0];
+  const beta = attrs!.beta as number;
+  const rest = 1 - beta;
+  if (!(f > 0)) o.set(moment);
+  else if (attrs!.second)
+    for (let i = 0; i < o.length; i++) {
+      const g = grad[i] * f;
+      o[i] = beta * moment[i] + rest * g * g;
+    }
+  else for (let i = 0; i < o.length; i++) o[i] = beta * moment[i] + rest * (grad[i] * f);
+  return out;
+}
+
+function wasmParam({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const b = backend as WasmBackendLike;
+  const s = attrs as unknown as AdamWStep;
+  const out = b.makeOutput(inputs.param.shape, 'float32');
+  const [o, p, m, v] = [
+    b.typedArrayFromHeap(out),
+    b.typedArrayFromHeap(inputs.param),
+    b.typedArrayFromHeap(inputs.m),
+    b.typedArrayFromHeap(inputs.v),
+  ];
+  if (!(b.typedArrayFromHeap(inputs.factor)[0] > 0)) {
+    o.set(p);
+    return out;
+  }
+  // Locals, not attribute reads, inside the loop: V8 keeps them in registers.
+  const { lr, c1, c2, epsilon, weightDecay } = s;
+  for (let i = 0; i < o.length; i++) o[i] = p[i] - lr * (m[i] / c1 / (Math.sqrt(v[i] / c2) + epsilon) + weightDecay * p[i]);
+  return out;
+}
+
 export function registerAdamW(): void {
   for (const [kernelName, webgpu, cpu] of [
     [SUM_OF_SQUARES, webgpuSumOfSquares, cpuSumOfSquares],
@@ -170,4 +224,7 @@ export function registerAdamW(): void {
   ] as const) {
     registerWebgpuAndCpu(kernelName, webgpu, cpu);
   }
+  registerWasm(SUM_OF_SQUARES, wasmSumOfSquares);
+  registerWasm(ADAMW_MOMENT, wasmMoment);
+  registerWasm(ADAMW_PARAM, wasmParam);
 }

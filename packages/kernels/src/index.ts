@@ -9,8 +9,9 @@ import { registerLowRank } from './low-rank';
 /**
  * deltatune's fused kernels, registered on import for the `webgpu` backend (WGSL programs) and the
  * `cpu` backend (their JS twins) under the names in core's `FUSED_KERNELS`; registering needs
- * neither backend to be loaded. Core's ops dispatch to them when present; other backends (wasm,
- * tensorflow) run the ops' plain-tfjs form, the reference these kernels are tested against.
+ * neither backend to be loaded. Core's ops dispatch to them when present; wasm has only the AdamW
+ * ones (JS loops on its heap), and wasm's other ops and tensorflow run the plain-tfjs form, the
+ * reference these kernels are tested against.
  */
 export function registerFusedKernels(): void {
   registerLayerNorm();

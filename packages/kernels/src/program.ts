@@ -47,6 +47,21 @@ export function registerWebgpuAndCpu(kernelName: string, webgpu: KernelImpl, cpu
   if (!tf.getKernel(kernelName, 'cpu')) tf.registerKernel({ kernelName, backendName: 'cpu', kernelFunc: cpu as tf.KernelFunc });
 }
 
+/**
+ * Registers a kernel for wasm: a JS loop over the wasm heap, for the kernels where tfjs's plain ops
+ * cost far more than one pass over memory (the AdamW update). Most fused kernels have none: wasm's
+ * own plain ops are as fast as a JS loop there.
+ */
+export function registerWasm(kernelName: string, wasm: KernelImpl): void {
+  if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: wasm as tf.KernelFunc });
+}
+
+/** The part of the wasm backend's memory API a JS kernel uses (as its own Slice kernel does). */
+export interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: DataType): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+}
+
 /** Registers a kernel's gradient unless a copy of this package already did. */
 export function registerGradientOnce(config: tf.GradConfig): void {
   if (!tf.getGradient(config.kernelName)) tf.registerGradient(config);
