@@ -60,7 +60,14 @@ export async function runQueueWorker<P, R>(opts: QueueWorkerOptions<P, R>): Prom
 
   // A job handed back (refused, or the worker stopping) returns to `wait` at once, its attempts untouched.
   const handBack = async (job: Job<JobEnvelope<P>, JobOutcome<R>>, token: string): Promise<never> => {
-    await job.moveToWait(token);
+    try {
+      await job.moveToWait(token);
+    } catch (e) {
+      // BullMQ refuses without the job's current lock: it went to another worker while this one was stalled.
+      opts.log(
+        `worker ${opts.name}: lost the lock on ${job.id} (${(e as Error).message.split('\n')[0]}); it is another worker's now, this run is dropped`,
+      );
+    }
     throw new WaitingError();
   };
 
