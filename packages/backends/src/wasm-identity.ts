@@ -1,7 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-
-const PATCHED = Symbol.for('@deltatune/backends/wasm-identity');
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { replaceWasmKernel, type WasmBackend } from './wasm-kernel';
 
 /**
  * While a gradient tape records, tfjs saves each kernel's inputs and outputs for the backward pass
@@ -10,18 +8,11 @@ const PATCHED = Symbol.for('@deltatune/backends/wasm-identity');
  * the cpu backend's Identity and wasm's own Reshape already do (a reference count, no copy).
  */
 export function installWasmIdentity(): void {
-  const g = globalThis as Record<symbol, boolean>;
-  if (g[PATCHED]) return;
-  const original = tf.getKernel('Identity', 'wasm');
-  if (!original) return;
-  const kernelFunc: KernelFunc = (args) => {
-    const { inputs, backend } = args as unknown as { inputs: { x: TensorInfo }; backend: { incRef(dataId: object): void } };
+  replaceWasmKernel('Identity', '@deltatune/backends/wasm-identity', (original) => (args) => {
+    const { inputs, backend } = args as unknown as { inputs: { x: TensorInfo }; backend: WasmBackend };
     const { x } = inputs;
-    if (x.dtype === 'string') return original.kernelFunc(args);
+    if (x.dtype === 'string') return original(args);
     backend.incRef(x.dataId);
     return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-  };
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({ ...(original as KernelConfig), kernelFunc });
-  g[PATCHED] = true;
+  });
 }

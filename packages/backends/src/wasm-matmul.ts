@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { replaceWasmKernel, type WasmBackend } from './wasm-kernel';
 
 /**
  * tfjs 4.22's wasm `BatchMatMul` is fast only for one plain 2D product (XNNPACK's fully-connected
@@ -12,22 +13,10 @@ import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core
  * plain 2D ones, each batch item copied into and out of a 2D tensor (a pass over memory each,
  * cheap beside the arithmetic). Same products, so results agree to float rounding.
  */
-const PATCHED = Symbol.for('@deltatune/core/wasm-matmul');
-
-/** The wasm backend's own memory API, as its Slice kernel uses it. */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: string): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-  disposeData(id: object): void;
-}
-
 export function installWasmMatMul(): void {
-  const g = globalThis as Record<symbol, boolean>;
-  if (g[PATCHED]) return;
-  const original = tf.getKernel('BatchMatMul', 'wasm');
   const transpose = tf.getKernel('Transpose', 'wasm');
-  if (!original || !transpose) return;
-  const kernelFunc: KernelFunc = (args) => {
+  if (!transpose) return;
+  replaceWasmKernel('BatchMatMul', '@deltatune/core/wasm-matmul', (original) => (args) => {
     const { inputs, backend, attrs } = args as unknown as {
       inputs: { a: TensorInfo; b: TensorInfo };
       backend: WasmBackend;
@@ -40,8 +29,8 @@ export function installWasmMatMul(): void {
     const [nA, nB] = [count(batchA), count(batchB)];
     // Broadcasting other than one side's single item (rare, never in a step) keeps tfjs's path.
     const sameBatch = nA === nB && batchA.length === batchB.length && batchA.every((d, i) => d === batchB[i]);
-    if (a.dtype !== 'float32' || b.dtype !== 'float32' || !(sameBatch || nA === 1 || nB === 1)) return original.kernelFunc(args);
-    if (!(attrs.transposeA || attrs.transposeB) && nA === 1 && nB === 1) return original.kernelFunc(args);
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || !(sameBatch || nA === 1 || nB === 1)) return original(args);
+    if (!(attrs.transposeA || attrs.transposeB) && nA === 1 && nB === 1) return original(args);
 
     const flip = (t: TensorInfo): TensorInfo => {
       const perm = t.shape.map((_, i) => i);
@@ -51,7 +40,7 @@ export function installWasmMatMul(): void {
     const a2 = attrs.transposeA ? flip(a) : a;
     const b2 = attrs.transposeB ? flip(b) : b;
     const plain = (x: TensorInfo, y: TensorInfo) =>
-      original.kernelFunc({
+      original({
         ...args,
         inputs: { a: x, b: y },
         attrs: { ...attrs, transposeA: false, transposeB: false },
@@ -84,8 +73,5 @@ export function installWasmMatMul(): void {
     if (a2 !== a) backend.disposeData(a2.dataId);
     if (b2 !== b) backend.disposeData(b2.dataId);
     return out;
-  };
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({ ...(original as KernelConfig), kernelFunc });
-  g[PATCHED] = true;
+  });
 }

@@ -1,11 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-
-interface WasmBackendLike {
-  readSync(dataId: object): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: string): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array;
-}
+import type { WasmBackend } from './wasm-kernel';
 
 /**
  * tfjs 4.22's wasm backend has no `UnsortedSegmentSum`, the kernel behind the gradient of
@@ -17,7 +12,7 @@ export function installWasmUnsortedSegmentSum(): void {
   const kernelFunc: KernelFunc = (args) => {
     const { inputs, backend, attrs } = args as unknown as {
       inputs: { x: TensorInfo; segmentIds: TensorInfo };
-      backend: WasmBackendLike;
+      backend: WasmBackend;
       attrs: { numSegments: number };
     };
     const { x, segmentIds } = inputs;

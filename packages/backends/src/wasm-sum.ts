@@ -1,12 +1,5 @@
-import * as tf from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-
-const PATCHED = Symbol.for('@deltatune/backends/wasm-sum');
-
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: string): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array;
-}
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import { replaceWasmKernel, type WasmBackend } from './wasm-kernel';
 
 /**
  * tfjs 4.22's wasm `Sum` reduces only innermost axes, so a sum over the leading ones (every bias
@@ -15,11 +8,7 @@ interface WasmBackend {
  * accumulation, so at least as exact). Other reductions keep tfjs's kernel.
  */
 export function installWasmLeadingSum(): void {
-  const g = globalThis as Record<symbol, boolean>;
-  if (g[PATCHED]) return;
-  const original = tf.getKernel('Sum', 'wasm');
-  if (!original) return;
-  const kernelFunc: KernelFunc = (args) => {
+  replaceWasmKernel('Sum', '@deltatune/backends/wasm-sum', (original) => (args) => {
     const { inputs, backend, attrs } = args as unknown as {
       inputs: { x: TensorInfo };
       backend: WasmBackend;
@@ -29,7 +18,7 @@ export function installWasmLeadingSum(): void {
     const rank = x.shape.length;
     const axes = (Array.isArray(attrs.axis) ? attrs.axis : [attrs.axis]).map((a) => (a < 0 ? a + rank : a)).sort((a, b) => a - b);
     const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
-    if (x.dtype !== 'float32' || !leading) return original.kernelFunc(args);
+    if (x.dtype !== 'float32' || !leading) return original(args);
     const rows = x.shape.slice(0, axes.length).reduce((a, b) => a * b, 1);
     const kept = x.shape.slice(axes.length);
     const width = kept.reduce((a, b) => a * b, 1);
@@ -42,8 +31,5 @@ export function installWasmLeadingSum(): void {
     }
     backend.typedArrayFromHeap(out).set(acc);
     return out;
-  };
-  tf.unregisterKernel('Sum', 'wasm');
-  tf.registerKernel({ ...(original as KernelConfig), kernelFunc });
-  g[PATCHED] = true;
+  });
 }

@@ -58,15 +58,16 @@ export async function runQueueWorker<P, R>(opts: QueueWorkerOptions<P, R>): Prom
   opts.stop?.addEventListener('abort', finish, { once: true });
   if (opts.stop?.aborted) finish();
 
+  const lostLock = (id: string | undefined, why: string) =>
+    opts.log(`worker ${opts.name}: lost the lock on ${id} (${why}); it is another worker's now, this run is dropped`);
+
   // A job handed back (refused, or the worker stopping) returns to `wait` at once, its attempts untouched.
   const handBack = async (job: Job<JobEnvelope<P>, JobOutcome<R>>, token: string): Promise<never> => {
     try {
       await job.moveToWait(token);
     } catch (e) {
       // BullMQ refuses without the job's current lock: it went to another worker while this one was stalled.
-      opts.log(
-        `worker ${opts.name}: lost the lock on ${job.id} (${(e as Error).message.split('\n')[0]}); it is another worker's now, this run is dropped`,
-      );
+      lostLock(job.id, (e as Error).message.split('\n')[0]);
     }
     throw new WaitingError();
   };
@@ -124,9 +125,7 @@ export async function runQueueWorker<P, R>(opts: QueueWorkerOptions<P, R>): Prom
   worker.on('lockRenewalFailed', (ids) =>
     ids.forEach((id) => {
       lockLost.add(id);
-      opts.log(
-        `worker ${opts.name}: lost the lock on ${id} (this process stalled, or Redis was out of reach); it is another worker's now, this run is dropped`,
-      );
+      lostLock(id, 'this process stalled, or Redis was out of reach');
       worker.cancelJob(id, 'the lock on the job was lost');
     }),
   );

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobEnvelope } from '@deltatune/queue';
 import type { Cell, Grid } from '../experiment/grid';
@@ -58,8 +58,21 @@ function sha256(path: string): string {
   const stat = statSync(path);
   const key = `${path}\u0000${stat.size}\u0000${stat.mtimeMs}`;
   let hash = hashes.get(key);
-  if (!hash) hashes.set(key, (hash = createHash('sha256').update(readFileSync(path)).digest('hex')));
+  if (!hash) hashes.set(key, (hash = hashFile(path)));
   return hash;
+}
+
+/** In 1 MiB reads: a model's weight file can be larger than the memory a worker can spare. */
+function hashFile(path: string): string {
+  const hash = createHash('sha256');
+  const chunk = Buffer.alloc(1 << 20);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n; (n = readSync(fd, chunk, 0, chunk.length, null)) > 0;) hash.update(chunk.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 /** Why this machine's copy of a job's files is not the collector's, or undefined when every one matches. */
