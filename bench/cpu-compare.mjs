@@ -1,9 +1,9 @@
 // One command, both sides, same machine and shape: a BERT-small (4 layers, hidden 256) training
-// step at batch 32 x 128, LoRA r=8 on query/value and full fine-tuning, deltatune on wasm (one
-// thread) beside plain PyTorch on one thread (bench/torch_cpu_bert.py, OpenBLAS). Also prints how
-// much of deltatune's step is matrix products (its profiled step's BatchMatMul time).
+// step at batch 32 x 128, LoRA r=8 on query/value and full fine-tuning, deltatune on wasm beside
+// plain PyTorch (bench/torch_cpu_bert.py, OpenBLAS), both on --threads threads (default 1). Also
+// prints how much of deltatune's step is matrix products (its profiled step's BatchMatMul time).
 // Needs a build (npm run build) and Debian's PyTorch: apt-get install python3-torch libopenblas0-pthread
-//   node bench/cpu-compare.mjs [--steps 6] [--json docs/results/cpu-compare.json]
+//   node bench/cpu-compare.mjs [--steps 6] [--threads 1] [--json docs/results/cpu-compare.json]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -13,7 +13,12 @@ import { parseArgs } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const { values } = parseArgs({
-  options: { steps: { type: 'string', default: '6' }, json: { type: 'string' }, python: { type: 'string', default: '/usr/bin/python3' } },
+  options: {
+    steps: { type: 'string', default: '6' },
+    threads: { type: 'string', default: '1' },
+    json: { type: 'string' },
+    python: { type: 'string', default: '/usr/bin/python3' },
+  },
 });
 const workloads = ['lora', 'full'];
 
@@ -38,14 +43,14 @@ for (const workload of workloads) {
     run(process.execPath, [
       join(ROOT, 'packages/cli/dist/bin.js'),
       ...['bench', '--backend', 'wasm', '--size', 'small', '--batch', '32', '--seq', '128'],
-      ...['--steps', values.steps, '--warmup', '2', '--methods', workload, '--json'],
+      ...['--steps', values.steps, '--warmup', '2', '--methods', workload, '--threads', values.threads, '--json'],
     ]),
   ).rows[0];
   const torch = JSON.parse(
     run(values.python, [
       join(ROOT, 'bench/torch_cpu_bert.py'),
       '--threads',
-      '1',
+      values.threads,
       '--size',
       'small',
       '--workload',
@@ -76,7 +81,7 @@ for (const workload of workloads) {
 }
 
 console.log(
-  `BERT-small 32 x 128, one thread each, ${cpus()[0].model}; deltatune wasm vs PyTorch (OpenBLAS), median/mean of ${values.steps} steps`,
+  `BERT-small 32 x 128, ${values.threads} thread(s) each, ${cpus()[0].model}; deltatune wasm vs PyTorch (OpenBLAS), median/mean of ${values.steps} steps`,
 );
 console.log('| workload | deltatune ms/step | PyTorch ms/step | deltatune / PyTorch speed | matmul ms (profiled step) | step / matmul |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
@@ -86,6 +91,9 @@ for (const r of rows)
   );
 if (values.json) {
   mkdirSync(dirname(values.json), { recursive: true });
-  writeFileSync(`${values.json}.tmp`, JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0].model, rows }, null, 2) + '\n');
+  writeFileSync(
+    `${values.json}.tmp`,
+    JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0].model, threads: Number(values.threads), rows }, null, 2) + '\n',
+  );
   renameSync(`${values.json}.tmp`, values.json);
 }

@@ -9,7 +9,7 @@ import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const BROWSER_SAFE = ['core', 'lora', 'adapter', 'prefix', 'bitfit', 'compose', 'train'];
+const BROWSER_SAFE = ['core', 'lora', 'adapter', 'prefix', 'bitfit', 'compose', 'train', 'backends'];
 // A browser-safe package's `/node` entry (src/node.ts, and the files under src/node/ that only it
 // imports) may use Node; its main entry may not, nor @deltatune/node.
 const nodeEntry = (file) => /[\\/]src[\\/]node(\.ts|[\\/])/.test(file);

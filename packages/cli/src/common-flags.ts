@@ -9,6 +9,12 @@ export const COMMON_FLAGS = {
     placeholder: 'NAME',
     default: 'auto',
   }),
+  threads: flag({
+    type: 'positiveInteger',
+    help: "threads for the wasm backend's matrix products (results are the same on any count)",
+    placeholder: 'N',
+    defaultText: 'every core, up to 8; DELTATUNE_THREADS',
+  }),
   plugin: flag({
     type: 'text',
     accepts: 'a package name or a path',

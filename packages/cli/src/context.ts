@@ -1,12 +1,14 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { DeltaTuneError, type Backbone } from '@deltatune/core';
 import { selectBackend } from '@deltatune/backends';
+import { useWasmThreads, wasmThreads } from '@deltatune/backends/node';
 import type { TextTokenizer } from '@deltatune/models';
 import { isHubModelId, loadBackbone, loadTokenizer, resolveModelDir } from '@deltatune/models/node';
 import type { Flags } from './args';
 import type { CommonFlags } from './common-flags';
 import { prepareMethods } from './methods';
 import { ProgressBar } from './progress';
+import { defaultThreads } from './threads';
 
 /**
  * Whether `auto` should probe WebGPU. Probing starts Dawn, which enumerates Vulkan drivers and
@@ -27,10 +29,12 @@ function readdirSafe(dir: string): string[] {
 }
 
 /** What every command starts with: a backend, the registered methods (plugins too). */
-export async function prepare(flags: Flags<CommonFlags>): Promise<{ backend: string }> {
+/** The backend each command computes on, the threads wasm's products use, and the methods registered. */
+export async function prepare(flags: Flags<CommonFlags>): Promise<{ backend: string; threads: number }> {
+  await useWasmThreads(flags.value('threads') ?? defaultThreads());
   const backend = await selectBackend(flags.value('backend'), undefined, mayHaveGpu() ? undefined : ['tensorflow', 'wasm']);
   await prepareMethods(flags.value('plugin'));
-  return { backend };
+  return { backend, threads: backend === 'wasm' ? await wasmThreads() : 1 };
 }
 
 /**

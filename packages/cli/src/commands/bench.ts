@@ -58,7 +58,7 @@ export interface BenchRow {
 }
 
 export async function benchCommand(flags: Flags): Promise<void> {
-  const { backend } = await prepare(flags);
+  const { backend, threads } = await prepare(flags);
   const json = flags.bool('json');
   const size = flags.string('size', 'base');
   const config = SIZES[size];
@@ -182,6 +182,7 @@ export async function benchCommand(flags: Flags): Promise<void> {
   backbone.dispose();
   const meta = {
     backend,
+    threads,
     size,
     batch,
     seq,
@@ -207,6 +208,7 @@ export async function benchCommand(flags: Flags): Promise<void> {
   output(
     json,
     { ...meta, rows },
-    () => `deltatune bench: ${backend}, BERT-${size}, batch ${batch} x ${seq} tokens, mean of ${steps} steps\n\n${markdown}`,
+    () =>
+      `deltatune bench: ${backend}${backend === 'wasm' ? ` on ${threads} thread(s)` : ''}, BERT-${size}, batch ${batch} x ${seq} tokens, mean of ${steps} steps\n\n${markdown}`,
   );
 }

@@ -66,7 +66,7 @@ export const demoCommand = defineCommand({
 });
 
 async function demo(flags: Flags<typeof DEMO_FLAGS>): Promise<void> {
-  const { backend } = await prepare(flags);
+  const { backend, threads } = await prepare(flags);
   const json = flags.value('json');
   const out = flags.value('out');
   const overwrite = flags.value('overwrite');
@@ -94,7 +94,10 @@ async function demo(flags: Flags<typeof DEMO_FLAGS>): Promise<void> {
     settings: { steps: base.train.steps, maxLength: base.train.maxLength },
   });
   const { backbone, tokenizer } = modelAndTokenizer(base.model, true);
-  if (!json) process.stderr.write(`deltatune demo: ${base.model} on ${base.data.dataset}, backend ${backend}\n`);
+  if (!json)
+    process.stderr.write(
+      `deltatune demo: ${base.model} on ${base.data.dataset}, backend ${backend}${backend === 'wasm' ? ` (${threads} thread${threads > 1 ? 's' : ''})` : ''}\n`,
+    );
   // Each run's folder is the demo's own (claimed above), so each replaces the last demo's.
   const runOutput = (dir: string): RunOutput => ({ dir: join(out, dir), resume: false, overwrite: true, quiet: json, backend });
   const runs: Array<[RunSpec, RunOutput]> = [

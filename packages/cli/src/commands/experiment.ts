@@ -14,6 +14,7 @@ import { cellSpec, runCell, type CellResult } from '../experiment/run-cell';
 import type { Cell, Grid } from '../experiment/grid';
 import { runOnQueue } from '../queue/collect';
 import { formatSeconds } from '../progress';
+import { defaultThreads, threadsEach } from '../threads';
 import { defineCommand } from './command';
 
 const EXPERIMENT_FLAGS = {
@@ -140,7 +141,14 @@ async function experiment(flags: Flags<typeof EXPERIMENT_FLAGS>, positional: rea
       backoffMs: flags.value('backoff'),
       overwrite,
       localWorkers: flags.given('workers') ? workers : 0,
-      workerArgs: ['--backend', flags.value('backend'), ...flags.value('plugin').flatMap((p) => ['--plugin', p])],
+      workerArgs: [
+        '--backend',
+        flags.value('backend'),
+        // The local workers share this machine's cores.
+        '--threads',
+        String(threadsEach(Math.max(1, workers), flags.value('threads') ?? defaultThreads())),
+        ...flags.value('plugin').flatMap((p) => ['--plugin', p]),
+      ],
       log,
     });
     // With --json, stdout holds one document: the error's, when cells failed (the files are written all the same).
@@ -194,6 +202,8 @@ async function experiment(flags: Flags<typeof EXPERIMENT_FLAGS>, positional: rea
                 `${i}/${count}`,
                 '--backend',
                 flags.value('backend'),
+                '--threads',
+                String(threadsEach(count, flags.value('threads') ?? defaultThreads())),
                 // A worker registers the same methods as its parent: the grid may use a plugin's.
                 ...flags.value('plugin').flatMap((p) => ['--plugin', p]),
                 ...(overwrite ? ['--overwrite'] : []),

@@ -8,6 +8,7 @@ import { COMMON_FLAGS } from '../common-flags';
 import { modelAndTokenizer, prepare, resolveModel } from '../context';
 import { runCell, type CellResult } from '../experiment/run-cell';
 import { checkJobFiles, type CellPayload } from '../queue/cell-job';
+import { defaultThreads, threadsEach } from '../threads';
 import { CLI_VERSION } from '../version';
 import { defineCommand } from './command';
 
@@ -55,7 +56,7 @@ async function worker(flags: Flags<typeof WORKER_FLAGS>): Promise<void> {
   const { parseQueueUrl, runQueueWorker } = await import('@deltatune/queue');
   const parsed = parseQueueUrl(url);
   const concurrency = flags.value('concurrency');
-  if (concurrency > 1) return workerProcesses(concurrency);
+  if (concurrency > 1) return workerProcesses(concurrency, flags.value('threads') ?? defaultThreads());
   await prepare(flags);
   const name = `${hostname()}:${process.pid}`;
   const log = (line: string) => process.stderr.write(line + '\n');
@@ -120,12 +121,15 @@ class ModelCache {
 }
 
 /** `--concurrency N`: N single-cell workers as child processes (tfjs runs one model per thread here). */
-async function workerProcesses(n: number): Promise<void> {
+async function workerProcesses(n: number, threads: number): Promise<void> {
+  const own = ['--concurrency', '--threads'];
   const args = process.argv
     .slice(2)
-    .filter((a, i, all) => a !== '--concurrency' && all[i - 1] !== '--concurrency' && !a.startsWith('--concurrency='));
+    .filter((a, i, all) => !own.includes(a) && !own.includes(all[i - 1]) && !own.some((f) => a.startsWith(`${f}=`)));
+  // The children share this machine's cores.
+  const childArgs = [...args, '--threads', String(threadsEach(n, threads))];
   const children = Array.from({ length: n }, () =>
-    spawn(process.execPath, [process.argv[1], ...args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    spawn(process.execPath, [process.argv[1], ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
   // Stopping the parent stops each child the same way (each hands its cell back), and waits for them.
   const forward = (signal: NodeJS.Signals) => children.forEach((c) => c.exitCode === null && c.kill(signal));
